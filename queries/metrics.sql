@@ -1,0 +1,28 @@
+-- name: GetPerformanceSummary :one
+-- GetPerformanceSummary aggregates one metric type since a point in time,
+-- optionally for one endpoint, percentiles included, in the database.
+SELECT count(*)                                                              AS sample_count,
+       COALESCE(avg(value), 0)::float8                                      AS average_value,
+       COALESCE(min(value), 0)::float8                                      AS min_value,
+       COALESCE(max(value), 0)::float8                                      AS max_value,
+       COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY value), 0)::float8  AS p50,
+       COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY value), 0)::float8 AS p95,
+       COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY value), 0)::float8 AS p99
+FROM performance_metrics
+WHERE metric_type = @metric_type
+  AND recorded_at >= @since
+  AND (sqlc.narg(endpoint)::text IS NULL OR endpoint = sqlc.narg(endpoint));
+
+-- name: ListSlowestMetrics :many
+-- ListSlowestMetrics returns the highest values of one metric type since a
+-- point in time; it walks (metric_type, value DESC) and stops at the limit.
+SELECT * FROM performance_metrics
+WHERE metric_type = @metric_type
+  AND recorded_at >= @since
+ORDER BY value DESC
+LIMIT @limit_count::int;
+
+-- name: CopyPerformanceMetrics :copyfrom
+-- CopyPerformanceMetrics bulk-loads metric samples with COPY.
+INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
+VALUES ($1, $2, $3, $4, $5);

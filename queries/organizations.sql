@@ -1,0 +1,34 @@
+-- name: GetOrganization :one
+-- GetOrganization returns one organization by id.
+SELECT * FROM organizations
+WHERE id = $1;
+
+-- name: ListOrganizationsByIDs :many
+-- ListOrganizationsByIDs backs the per-request organization loader: one
+-- statement for every organization a request reaches through a foreign key.
+SELECT * FROM organizations
+WHERE id = ANY(@ids::bigint[]);
+
+-- name: ListActiveOrganizations :many
+-- ListActiveOrganizations returns every active organization in id order.
+SELECT * FROM organizations
+WHERE is_active
+ORDER BY id;
+
+-- name: ListOrganizations :many
+-- ListOrganizations is a keyset page: rows after after_id in id order.
+SELECT * FROM organizations
+WHERE id > @after_id::bigint
+  AND (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active))
+ORDER BY id
+LIMIT @limit_count::int;
+
+-- name: CountOrganizations :one
+-- CountOrganizations counts what ListOrganizations pages through.
+SELECT count(*) FROM organizations
+WHERE (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active));
+
+-- name: CopyOrganizations :copyfrom
+-- CopyOrganizations bulk-loads sample data with COPY.
+INSERT INTO organizations (id, name, industry, is_active, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6);

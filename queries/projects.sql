@@ -1,0 +1,77 @@
+-- name: GetProject :one
+-- GetProject returns one project by id. Every project query returns
+-- team_size with the row: a correlated COUNT on the project_members primary
+-- key costs one index probe per project and saves a statement whenever
+-- teamSize is selected.
+SELECT sqlc.embed(p),
+       (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
+FROM projects p
+WHERE p.id = $1;
+
+-- name: GetProjectWithOrganization :one
+-- GetProjectWithOrganization JOINs the owning organization in the same
+-- statement, for requests that select project.organization.
+SELECT sqlc.embed(p), sqlc.embed(o),
+       (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
+FROM projects p
+JOIN organizations o ON o.id = p.organization_id
+WHERE p.id = $1;
+
+-- name: ListProjects :many
+-- ListProjects serves keyset and numbered pages of projects with filters.
+SELECT sqlc.embed(p),
+       (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
+FROM projects p
+WHERE p.id > @after_id::bigint
+  AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status))
+  AND (sqlc.narg(organization_id)::bigint IS NULL OR p.organization_id = sqlc.narg(organization_id))
+ORDER BY p.id
+LIMIT @limit_count::int OFFSET @offset_count::int;
+
+-- name: ListProjectsWithOrganization :many
+-- ListProjectsWithOrganization is ListProjects with each owner JOINed.
+SELECT sqlc.embed(p), sqlc.embed(o),
+       (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
+FROM projects p
+JOIN organizations o ON o.id = p.organization_id
+WHERE p.id > @after_id::bigint
+  AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status))
+  AND (sqlc.narg(organization_id)::bigint IS NULL OR p.organization_id = sqlc.narg(organization_id))
+ORDER BY p.id
+LIMIT @limit_count::int OFFSET @offset_count::int;
+
+-- name: CountProjects :one
+-- CountProjects counts what ListProjects pages through.
+SELECT count(*) FROM projects
+WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
+  AND (sqlc.narg(organization_id)::bigint IS NULL OR organization_id = sqlc.narg(organization_id));
+
+-- name: ListProjectsByOrganizationIDs :many
+-- ListProjectsByOrganizationIDs loads the projects of many organizations in
+-- one statement.
+SELECT sqlc.embed(p),
+       (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
+FROM projects p
+WHERE p.organization_id = ANY(@organization_ids::bigint[])
+  AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status))
+ORDER BY p.organization_id, p.id;
+
+-- name: ListProjectsByEmployeeIDs :many
+-- ListProjectsByEmployeeIDs loads the projects of many employees through
+-- the project_members join table in one statement.
+SELECT pm.employee_id, sqlc.embed(p),
+       (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
+FROM project_members pm
+JOIN projects p ON p.id = pm.project_id
+WHERE pm.employee_id = ANY(@employee_ids::bigint[])
+ORDER BY pm.employee_id, p.id;
+
+-- name: CopyProjects :copyfrom
+-- CopyProjects bulk-loads sample data with COPY.
+INSERT INTO projects (id, organization_id, name, description, status, budget, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- name: CopyProjectMembers :copyfrom
+-- CopyProjectMembers bulk-loads sample teams with COPY.
+INSERT INTO project_members (project_id, employee_id, role, joined_at)
+VALUES ($1, $2, $3, $4);

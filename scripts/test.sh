@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# scripts/test.sh [go test args...] - every check CI runs, in order.
+#
+# Starts (or reuses) a project-local PostgreSQL and Redis under .data/ unless
+# DATABASE_URL / REDIS_URL are given, then: gofmt, go vet, sqlc diff/vet,
+# go test -race, and scripts/cluster-test.sh when present.
+# Arguments replace ./... for go test, e.g.: scripts/test.sh -run TestX ./resolvers/
+# On exit it stops only what it started.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+trap 'op_stop_started || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+op_ensure_packages
+op_ensure_postgres
+if [[ "$OP_PG_EXTERNAL" != 1 ]]; then
+	op_create_db orgpulse_test
+	DATABASE_URL="$(op_local_db_url orgpulse_test)"
+fi
+export DATABASE_URL
+op_ensure_redis
+export REDIS_URL
+op_ensure_node_modules
+
+# a. gofmt
+op_log "gofmt -l"
+go_files=()
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+	while IFS= read -r -d '' f; do
+		[[ -f "$f" ]] && go_files+=("$f")
+	done < <(git ls-files -z -co --exclude-standard -- '*.go')
+else
+	while IFS= read -r -d '' f; do
+		go_files+=("$f")
+	done < <(find . \( -name .data -o -name node_modules -o -name .git \) -prune -o -name '*.go' -type f -print0)
+fi
+if ((${#go_files[@]} > 0)); then
+	unformatted="$(gofmt -l -- "${go_files[@]}")" || op_die "gofmt failed (see above)"
+	if [[ -n "$unformatted" ]]; then
+		printf '%s\n' "$unformatted" >&2
+		op_die "these files need gofmt (run: gofmt -w <files>)"
+	fi
+fi
+
+# b. go vet
+op_log "go vet ./..."
+go vet ./...
+
+# c. sqlc
+if [[ -f sqlc.yaml || -f sqlc.yml || -f sqlc.json ]]; then
+	op_log "go tool sqlc diff"
+	go tool sqlc diff || op_die "sqlc generated code is out of date (run: go tool sqlc generate)"
+	op_log "go tool sqlc vet"
+	go tool sqlc vet
+fi
+
+# d. go test
+if (($# > 0)); then
+	op_log "go test -race -count=1 -timeout 20m $*"
+	go test -race -count=1 -timeout 20m "$@"
+else
+	op_log "go test -race -count=1 -timeout 20m ./..."
+	go test -race -count=1 -timeout 20m ./...
+fi
+
+# e. further hooks
+if [[ -x scripts/cluster-test.sh ]]; then
+	op_log "scripts/cluster-test.sh"
+	scripts/cluster-test.sh
+elif [[ -e scripts/cluster-test.sh ]]; then
+	op_die "scripts/cluster-test.sh exists but is not executable (chmod +x it)"
+fi
+
+op_log "all checks passed"

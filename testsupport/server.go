@@ -1,0 +1,146 @@
+package testsupport
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"orgpulse/monitor"
+	"orgpulse/resolvers"
+	"orgpulse/server"
+)
+
+// Server is an orgpulse HTTP server on a loopback port, over a test database.
+type Server struct {
+	URL  string
+	DB   *DB
+	HTTP *httptest.Server
+	logs *lockedWriter
+}
+
+// Logs returns everything the server logged so far (JSON lines).
+func (s *Server) Logs() string {
+	s.logs.mu.Lock()
+	defer s.logs.mu.Unlock()
+	return s.logs.w.(*bytes.Buffer).String()
+}
+
+// repoRoot finds the checkout from this file's location, so tests in any
+// package find node_modules.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// MustStartServer serves db with the given config tweaks and stops when the
+// test ends. Debug is on so tests can read extensions.debug.
+func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
+	tb.Helper()
+	logs := &lockedWriter{w: &bytes.Buffer{}}
+	cfg := server.Config{
+		Debug:       true,
+		ReplicaID:   "test",
+		NodeModules: filepath.Join(repoRoot(), "node_modules"),
+		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
+	}
+	rcfg := resolvers.Config{}
+	for _, t := range tweaks {
+		t(&cfg, &rcfg)
+	}
+	srv, err := server.New(db.Pool, resolvers.New(db.Pool, rcfg), cfg)
+	if err != nil {
+		tb.Fatalf("start server: %v", err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	tb.Cleanup(hs.Close)
+	return &Server{URL: hs.URL, DB: db, HTTP: hs, logs: logs}
+}
+
+// Response is a decoded GraphQL response with its HTTP status and headers.
+type Response struct {
+	Status     int
+	Header     http.Header
+	Data       json.RawMessage `json:"data"`
+	Errors     []Error         `json:"errors"`
+	Extensions struct {
+		Debug *monitor.Snapshot `json:"debug"`
+	} `json:"extensions"`
+	Raw []byte
+}
+
+// Error is one GraphQL error.
+type Error struct {
+	Message    string         `json:"message"`
+	Path       []any          `json:"path"`
+	Extensions map[string]any `json:"extensions"`
+}
+
+// Code returns extensions.code of the first error, or "".
+func (r *Response) Code() string {
+	if len(r.Errors) == 0 {
+		return ""
+	}
+	c, _ := r.Errors[0].Extensions["code"].(string)
+	return c
+}
+
+// SQLCount is the number of SQL statements the request ran.
+func (r *Response) SQLCount(tb testing.TB) int {
+	tb.Helper()
+	if r.Extensions.Debug == nil {
+		tb.Fatalf("response has no extensions.debug: %s", r.Raw)
+	}
+	return r.Extensions.Debug.SQLCount
+}
+
+// MustDecode fails the test on any GraphQL error, then decodes data into dst.
+func (r *Response) MustDecode(tb testing.TB, dst any) {
+	tb.Helper()
+	if len(r.Errors) > 0 {
+		tb.Fatalf("GraphQL errors: %s", r.Raw)
+	}
+	if err := json.Unmarshal(r.Data, dst); err != nil {
+		tb.Fatalf("decode data: %v: %s", err, r.Raw)
+	}
+}
+
+// Query POSTs a GraphQL request with X-Debug: 1.
+func (s *Server) Query(tb testing.TB, query string, vars map[string]any) *Response {
+	tb.Helper()
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Debug", "1")
+	return s.Do(tb, req)
+}
+
+// Do sends req and decodes the GraphQL response.
+func (s *Server) Do(tb testing.TB, req *http.Request) *Response {
+	tb.Helper()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := &Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
+	if err := json.Unmarshal(raw, out); err != nil {
+		tb.Fatalf("%s %s: status %d, body is not JSON: %v: %s", req.Method, req.URL, res.StatusCode, err, raw)
+	}
+	return out
+}
