@@ -1,0 +1,282 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+
+	graphql "github.com/graph-gophers/graphql-go"
+
+	"orgpulse/db"
+)
+
+// EmployeeResolver resolves the fields of Employee.
+type EmployeeResolver struct {
+	r   *Resolver
+	e   db.Employee
+	org *db.Organization // JOINed by the statement that loaded e, if it did
+}
+
+func (r *Resolver) employee(e db.Employee, org *db.Organization) *EmployeeResolver {
+	return &EmployeeResolver{r: r, e: e, org: org}
+}
+
+func (e *EmployeeResolver) ID() graphql.ID      { return gqlID(e.e.ID) }
+func (e *EmployeeResolver) Name() string        { return e.e.Name }
+func (e *EmployeeResolver) Email() string       { return e.e.Email }
+func (e *EmployeeResolver) Department() string  { return e.e.Department }
+func (e *EmployeeResolver) Title() string       { return e.e.Title }
+func (e *EmployeeResolver) Salary() float64     { return e.e.Salary }
+func (e *EmployeeResolver) IsActive() bool      { return e.e.IsActive }
+func (e *EmployeeResolver) HiredAt() DateTime   { return dateTime(e.e.HiredAt) }
+func (e *EmployeeResolver) CreatedAt() DateTime { return dateTime(e.e.CreatedAt) }
+func (e *EmployeeResolver) UpdatedAt() DateTime { return dateTime(e.e.UpdatedAt) }
+
+// Organization is the employer: JOINed when the parent statement could,
+// otherwise one batched lookup for all employees of the request.
+func (e *EmployeeResolver) Organization(ctx context.Context) (*OrganizationResolver, error) {
+	if e.org != nil {
+		return e.r.organization(*e.org), nil
+	}
+	o, err := e.r.loaders(ctx).organization.load(ctx, e.e.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return nil, fmt.Errorf("employee %d: organization %d is missing", e.e.ID, e.e.OrganizationID)
+	}
+	return e.r.organization(*o), nil
+}
+
+// Projects lists the projects whose team the employee is on.
+func (e *EmployeeResolver) Projects(ctx context.Context) ([]*ProjectResolver, error) {
+	rows, err := e.r.loaders(ctx).employeeProjects.load(ctx, e.e.ID)
+	if err != nil {
+		return nil, err
+	}
+	return e.r.projects(rows), nil
+}
+
+func (r *Resolver) employees(rows []db.Employee) []*EmployeeResolver {
+	out := make([]*EmployeeResolver, len(rows))
+	for i, row := range rows {
+		out[i] = r.employee(row, nil)
+	}
+	return out
+}
+
+// EmployeeStatsResolver resolves EmployeeStats.
+type EmployeeStatsResolver struct{ s db.GetEmployeeStatsRow }
+
+func (s *EmployeeStatsResolver) Total() int32           { return int32Of(s.s.Total) }
+func (s *EmployeeStatsResolver) Active() int32          { return int32Of(s.s.Active) }
+func (s *EmployeeStatsResolver) Inactive() int32        { return int32Of(s.s.Inactive) }
+func (s *EmployeeStatsResolver) AverageSalary() float64 { return s.s.AverageSalary }
+func (s *EmployeeStatsResolver) MaxSalary() float64     { return s.s.MaxSalary }
+func (s *EmployeeStatsResolver) MinSalary() float64     { return s.s.MinSalary }
+
+// DepartmentStatsResolver resolves DepartmentStats.
+type DepartmentStatsResolver struct{ s db.ListDepartmentStatsRow }
+
+func (s *DepartmentStatsResolver) Department() string     { return s.s.Department }
+func (s *DepartmentStatsResolver) Count() int32           { return int32Of(s.s.EmployeeCount) }
+func (s *DepartmentStatsResolver) AverageSalary() float64 { return s.s.AverageSalary }
+func (s *DepartmentStatsResolver) MinSalary() float64     { return s.s.MinSalary }
+func (s *DepartmentStatsResolver) MaxSalary() float64     { return s.s.MaxSalary }
+
+// Employee looks up one employee; an unknown id is null.
+func (r *Resolver) Employee(ctx context.Context, args struct{ ID graphql.ID }) (*EmployeeResolver, error) {
+	id, err := parseID("id", args.ID)
+	if err != nil {
+		return nil, err
+	}
+	sel := lookahead(ctx)
+	var e db.Employee
+	var org *db.Organization
+	if sel.has("organization") {
+		row, err := r.q.GetEmployeeWithOrganization(ctx, id)
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get employee with organization: %w", err)
+		}
+		e, org = row.Employee, &row.Organization
+	} else {
+		e, err = r.q.GetEmployee(ctx, id)
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get employee: %w", err)
+		}
+	}
+	if err := r.prefetchEmployees(ctx, sel, []db.Employee{e}, orgList(org)); err != nil {
+		return nil, err
+	}
+	return r.employee(e, org), nil
+}
+
+func orgList(org *db.Organization) []db.Organization {
+	if org == nil {
+		return nil
+	}
+	return []db.Organization{*org}
+}
+
+// employeeFilter is what every employee list filters on.
+type employeeFilter struct {
+	organizationID *int64
+	department     *string
+	isActive       *bool
+}
+
+func newEmployeeFilter(organizationID *graphql.ID, department *string, isActive *bool) (employeeFilter, error) {
+	orgID, err := parseOptionalID("organizationId", organizationID)
+	return employeeFilter{organizationID: orgID, department: department, isActive: isActive}, err
+}
+
+// listEmployees runs one statement for a page of employees, JOINing their
+// employers when sel selects organization, then prefetches what sel selects
+// below them.
+func (r *Resolver) listEmployees(ctx context.Context, sel selection, f employeeFilter, afterID int64, limit, offset int32) ([]*EmployeeResolver, error) {
+	var out []*EmployeeResolver
+	var emps []db.Employee
+	var orgs []db.Organization
+	if sel.has("organization") {
+		rows, err := r.q.ListEmployeesWithOrganization(ctx, db.ListEmployeesWithOrganizationParams{
+			AfterID: afterID, OrganizationID: f.organizationID, Department: f.department, IsActive: f.isActive,
+			LimitCount: limit, OffsetCount: offset,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list employees with organization: %w", err)
+		}
+		orgs = make([]db.Organization, 0, len(rows))
+		for _, row := range rows {
+			out = append(out, r.employee(row.Employee, &row.Organization))
+			emps = append(emps, row.Employee)
+			orgs = append(orgs, row.Organization)
+		}
+	} else {
+		rows, err := r.q.ListEmployees(ctx, db.ListEmployeesParams{
+			AfterID: afterID, OrganizationID: f.organizationID, Department: f.department, IsActive: f.isActive,
+			LimitCount: limit, OffsetCount: offset,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list employees: %w", err)
+		}
+		out, emps = r.employees(rows), rows
+	}
+	if err := r.prefetchEmployees(ctx, sel, emps, orgs); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AllEmployeesArgs are the arguments of Query.allEmployees.
+type AllEmployeesArgs struct {
+	Page           int32
+	PageSize       int32
+	OrganizationID *graphql.ID
+	Department     *string
+	IsActive       *bool
+}
+
+// AllEmployees is one numbered page of employees.
+func (r *Resolver) AllEmployees(ctx context.Context, args AllEmployeesArgs) ([]*EmployeeResolver, error) {
+	if err := checkPage(args.Page, args.PageSize); err != nil {
+		return nil, err
+	}
+	f, err := newEmployeeFilter(args.OrganizationID, args.Department, args.IsActive)
+	if err != nil {
+		return nil, err
+	}
+	return r.listEmployees(ctx, lookahead(ctx), f, 0, args.PageSize, (args.Page-1)*args.PageSize)
+}
+
+// EmployeesArgs are the arguments of Query.employees.
+type EmployeesArgs struct {
+	First          int32
+	After          *string
+	OrganizationID *graphql.ID
+	Department     *string
+	IsActive       *bool
+}
+
+// Employees is a keyset page of employees.
+func (r *Resolver) Employees(ctx context.Context, args EmployeesArgs) (*connection[*EmployeeResolver], error) {
+	if err := checkFirst(args.First); err != nil {
+		return nil, err
+	}
+	afterID, err := decodeCursor("employee", args.After)
+	if err != nil {
+		return nil, err
+	}
+	f, err := newEmployeeFilter(args.OrganizationID, args.Department, args.IsActive)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.listEmployees(ctx, lookahead(ctx).under("nodes", "edges.node"), f, afterID, args.First+1, 0)
+	if err != nil {
+		return nil, err
+	}
+	count := func(ctx context.Context) (int64, error) {
+		n, err := r.q.CountEmployees(ctx, db.CountEmployeesParams{OrganizationID: f.organizationID, Department: f.department, IsActive: f.isActive})
+		if err != nil {
+			return 0, fmt.Errorf("count employees: %w", err)
+		}
+		return n, nil
+	}
+	return newConnection(rows, args.First, "employee",
+		func(e *EmployeeResolver) int64 { return e.e.ID },
+		func(e *EmployeeResolver) *EmployeeResolver { return e }, count), nil
+}
+
+// maxEmployeesByOrganization bounds employeesByOrganization, which has no
+// page arguments in the original design.
+const maxEmployeesByOrganization = 1000
+
+// EmployeesByOrganization lists the employees of one organization.
+func (r *Resolver) EmployeesByOrganization(ctx context.Context, args struct {
+	OrganizationID graphql.ID
+	IsActive       *bool
+}) ([]*EmployeeResolver, error) {
+	orgID, err := parseID("organizationId", args.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	f := employeeFilter{organizationID: &orgID, isActive: args.IsActive}
+	return r.listEmployees(ctx, lookahead(ctx), f, 0, maxEmployeesByOrganization, 0)
+}
+
+// EmployeeStats aggregates employees in the database.
+func (r *Resolver) EmployeeStats(ctx context.Context, args struct {
+	OrganizationID *graphql.ID
+	Department     *string
+}) (*EmployeeStatsResolver, error) {
+	orgID, err := parseOptionalID("organizationId", args.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{OrganizationID: orgID, Department: args.Department})
+	if err != nil {
+		return nil, fmt.Errorf("get employee stats: %w", err)
+	}
+	return &EmployeeStatsResolver{s: s}, nil
+}
+
+// DepartmentStats groups employees by department in the database.
+func (r *Resolver) DepartmentStats(ctx context.Context, args struct{ OrganizationID *graphql.ID }) ([]*DepartmentStatsResolver, error) {
+	orgID, err := parseOptionalID("organizationId", args.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.q.ListDepartmentStats(ctx, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list department stats: %w", err)
+	}
+	out := make([]*DepartmentStatsResolver, len(rows))
+	for i, row := range rows {
+		out[i] = &DepartmentStatsResolver{s: row}
+	}
+	return out, nil
+}

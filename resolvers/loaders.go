@@ -1,0 +1,541 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/graph-gophers/dataloader/v7"
+	graphql "github.com/graph-gophers/graphql-go"
+
+	"orgpulse/db"
+)
+
+// How orgpulse stays N+1-free, in two layers:
+//
+//  1. Look-ahead prefetch. A resolver that returns a list inspects the
+//     selection below it (graphql.HasSelectedField with nested paths) and,
+//     for every child list or parent selected, runs the one batched
+//     "...ByIDs" statement for all items at once and primes the per-request
+//     loader. It then recurses into the next level with the rows it got.
+//     The number of statements per request is thereby fixed by the shape of
+//     the query, never by the number of rows, and no resolver waits on a
+//     batching timer.
+//  2. Per-request dataloaders. Every child field resolves through a loader
+//     backed by the same "...ByIDs" statement. Primed keys answer at once;
+//     anything the look-ahead could not foresee (a field reached under an
+//     alias with different arguments, say) is still batched, after a short
+//     wait (Config.LoaderWait).
+
+// fetchFunc runs one batched statement for ids and returns values by id.
+type fetchFunc[V any] func(ctx context.Context, ids []int64) (map[int64]V, error)
+
+// batch pairs a per-request loader with the statement behind it.
+type batch[V any] struct {
+	loader *dataloader.Loader[int64, V]
+	fetch  fetchFunc[V]
+}
+
+// maxBatch bounds the keys of one statement. Two nested pages of the
+// largest size (100 x 100) fit in one.
+const maxBatch = 10000
+
+func newBatch[V any](wait time.Duration, fetch fetchFunc[V]) *batch[V] {
+	fn := func(ctx context.Context, keys []int64) []*dataloader.Result[V] {
+		m, err := fetch(ctx, keys)
+		out := make([]*dataloader.Result[V], len(keys))
+		for i, k := range keys {
+			if err != nil {
+				out[i] = &dataloader.Result[V]{Error: err}
+			} else {
+				out[i] = &dataloader.Result[V]{Data: m[k]}
+			}
+		}
+		return out
+	}
+	return &batch[V]{
+		fetch: fetch,
+		loader: dataloader.NewBatchedLoader(fn,
+			dataloader.WithWait[int64, V](wait),
+			dataloader.WithBatchCapacity[int64, V](maxBatch)),
+	}
+}
+
+func (b *batch[V]) load(ctx context.Context, id int64) (V, error) {
+	return b.loader.Load(ctx, id)()
+}
+
+// prefetch runs the batched statement for ids now and primes the loader with
+// every id, absent ones included, so later loads never hit the database.
+func (b *batch[V]) prefetch(ctx context.Context, ids []int64) (map[int64]V, error) {
+	ids = uniqueIDs(ids)
+	if len(ids) == 0 {
+		return map[int64]V{}, nil
+	}
+	m := make(map[int64]V, len(ids))
+	for start := 0; start < len(ids); start += maxBatch {
+		chunk := ids[start:min(start+maxBatch, len(ids))]
+		got, err := b.fetch(ctx, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range chunk {
+			m[id] = got[id]
+			b.loader.Prime(ctx, id, got[id])
+		}
+	}
+	return m, nil
+}
+
+func uniqueIDs(ids []int64) []int64 {
+	seen := make(map[int64]struct{}, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// projectRow is a project with the values every project query returns
+// beside it: its team size and, when JOINed, its organization.
+type projectRow struct {
+	project  db.Project
+	teamSize int32
+	org      *db.Organization
+}
+
+// employeePage names one set of arguments of Organization.employees.
+type employeePage struct {
+	isActive string // "", "true" or "false"
+	first    int32
+	afterID  int64
+}
+
+// loaders are the per-request batch loaders. A new set per request keeps
+// caching request-scoped: nothing here can serve data another request
+// changed.
+type loaders struct {
+	q    *db.Queries
+	wait time.Duration
+
+	organization     *batch[*db.Organization]
+	employeeCount    *batch[int64]
+	employeeStats    *batch[*db.ListEmployeeStatsByOrganizationIDsRow]
+	departmentStats  *batch[[]db.ListDepartmentStatsByOrganizationIDsRow]
+	teamMembers      *batch[[]db.Employee]
+	employeeProjects *batch[[]projectRow]
+
+	mu                sync.Mutex
+	orgProjects       map[string]*batch[[]projectRow]
+	orgEmployees      map[employeePage]*batch[[]db.Employee]
+	orgEmployeeTotals map[string]*batch[int64]
+}
+
+func newLoaders(q *db.Queries, wait time.Duration) *loaders {
+	l := &loaders{
+		q: q, wait: wait,
+		orgProjects:       map[string]*batch[[]projectRow]{},
+		orgEmployees:      map[employeePage]*batch[[]db.Employee]{},
+		orgEmployeeTotals: map[string]*batch[int64]{},
+	}
+	l.organization = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64]*db.Organization, error) {
+		rows, err := q.ListOrganizationsByIDs(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("list organizations by ids: %w", err)
+		}
+		m := make(map[int64]*db.Organization, len(rows))
+		for i := range rows {
+			m[rows[i].ID] = &rows[i]
+		}
+		return m, nil
+	})
+	l.employeeCount = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64]int64, error) {
+		return l.countEmployees(ctx, ids, boolPtr(true))
+	})
+	l.employeeStats = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64]*db.ListEmployeeStatsByOrganizationIDsRow, error) {
+		rows, err := q.ListEmployeeStatsByOrganizationIDs(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("employee stats by organization ids: %w", err)
+		}
+		m := make(map[int64]*db.ListEmployeeStatsByOrganizationIDsRow, len(rows))
+		for i := range rows {
+			m[rows[i].OrganizationID] = &rows[i]
+		}
+		return m, nil
+	})
+	l.departmentStats = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]db.ListDepartmentStatsByOrganizationIDsRow, error) {
+		rows, err := q.ListDepartmentStatsByOrganizationIDs(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("department stats by organization ids: %w", err)
+		}
+		m := make(map[int64][]db.ListDepartmentStatsByOrganizationIDsRow)
+		for _, row := range rows {
+			m[row.OrganizationID] = append(m[row.OrganizationID], row)
+		}
+		return m, nil
+	})
+	l.teamMembers = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]db.Employee, error) {
+		rows, err := q.ListTeamMembersByProjectIDs(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("list team members by project ids: %w", err)
+		}
+		m := make(map[int64][]db.Employee)
+		for _, row := range rows {
+			m[row.ProjectID] = append(m[row.ProjectID], row.Employee)
+		}
+		return m, nil
+	})
+	l.employeeProjects = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]projectRow, error) {
+		rows, err := q.ListProjectsByEmployeeIDs(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("list projects by employee ids: %w", err)
+		}
+		m := make(map[int64][]projectRow)
+		for _, row := range rows {
+			m[row.EmployeeID] = append(m[row.EmployeeID], projectRow{project: row.Project, teamSize: row.TeamSize})
+		}
+		return m, nil
+	})
+	return l
+}
+
+func (l *loaders) countEmployees(ctx context.Context, ids []int64, isActive *bool) (map[int64]int64, error) {
+	rows, err := l.q.CountEmployeesByOrganizationIDs(ctx, db.CountEmployeesByOrganizationIDsParams{OrganizationIds: ids, IsActive: isActive})
+	if err != nil {
+		return nil, fmt.Errorf("count employees by organization ids: %w", err)
+	}
+	m := make(map[int64]int64, len(rows))
+	for _, row := range rows {
+		m[row.OrganizationID] = row.EmployeeCount
+	}
+	return m, nil
+}
+
+// orgProjectsBy returns the loader of Organization.projects(status).
+func (l *loaders) orgProjectsBy(status *string) *batch[[]projectRow] {
+	key := ""
+	if status != nil {
+		key = "=" + *status
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.orgProjects[key]; ok {
+		return b
+	}
+	b := newBatch(l.wait, func(ctx context.Context, ids []int64) (map[int64][]projectRow, error) {
+		rows, err := l.q.ListProjectsByOrganizationIDs(ctx, db.ListProjectsByOrganizationIDsParams{OrganizationIds: ids, Status: status})
+		if err != nil {
+			return nil, fmt.Errorf("list projects by organization ids: %w", err)
+		}
+		m := make(map[int64][]projectRow)
+		for _, row := range rows {
+			m[row.Project.OrganizationID] = append(m[row.Project.OrganizationID], projectRow{project: row.Project, teamSize: row.TeamSize})
+		}
+		return m, nil
+	})
+	l.orgProjects[key] = b
+	return b
+}
+
+// orgEmployeesBy returns the loader of Organization.employees for one set
+// of arguments. It loads first+1 rows per organization: the extra row only
+// says whether a next page exists.
+func (l *loaders) orgEmployeesBy(isActive *bool, first int32, afterID int64) *batch[[]db.Employee] {
+	key := employeePage{isActive: boolKey(isActive), first: first, afterID: afterID}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.orgEmployees[key]; ok {
+		return b
+	}
+	b := newBatch(l.wait, func(ctx context.Context, ids []int64) (map[int64][]db.Employee, error) {
+		rows, err := l.q.ListEmployeesByOrganizationIDs(ctx, db.ListEmployeesByOrganizationIDsParams{
+			OrganizationIds: ids, AfterID: afterID, IsActive: isActive, LimitCount: first + 1,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list employees by organization ids: %w", err)
+		}
+		m := make(map[int64][]db.Employee)
+		for _, row := range rows {
+			m[row.OrganizationID] = append(m[row.OrganizationID], row)
+		}
+		return m, nil
+	})
+	l.orgEmployees[key] = b
+	return b
+}
+
+// orgEmployeeTotalsBy returns the loader of
+// Organization.employees(isActive).totalCount.
+func (l *loaders) orgEmployeeTotalsBy(isActive *bool) *batch[int64] {
+	key := boolKey(isActive)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.orgEmployeeTotals[key]; ok {
+		return b
+	}
+	b := newBatch(l.wait, func(ctx context.Context, ids []int64) (map[int64]int64, error) {
+		return l.countEmployees(ctx, ids, isActive)
+	})
+	l.orgEmployeeTotals[key] = b
+	return b
+}
+
+func boolKey(b *bool) string {
+	if b == nil {
+		return ""
+	}
+	return strconv.FormatBool(*b)
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+type loadersKey struct{}
+
+func (r *Resolver) loaders(ctx context.Context) *loaders {
+	if l, ok := ctx.Value(loadersKey{}).(*loaders); ok {
+		return l
+	}
+	// Outside an HTTP request (tests calling a resolver directly): loaders
+	// that live as long as this call.
+	return newLoaders(r.q, r.cfg.LoaderWait)
+}
+
+// selection looks ahead at the fields selected below the current resolver,
+// under one or more path prefixes (a connection's nodes are reachable both as
+// "nodes" and as "edges.node").
+type selection struct {
+	ctx      context.Context
+	prefixes []string
+}
+
+func lookahead(ctx context.Context) selection {
+	return selection{ctx: ctx, prefixes: []string{""}}
+}
+
+func (s selection) has(field string) bool {
+	for _, p := range s.prefixes {
+		if graphql.HasSelectedField(s.ctx, p+field) {
+			return true
+		}
+	}
+	return false
+}
+
+// under moves the look-ahead down to the selected paths.
+func (s selection) under(paths ...string) selection {
+	var out []string
+	for _, p := range s.prefixes {
+		for _, path := range paths {
+			if graphql.HasSelectedField(s.ctx, p+path) {
+				out = append(out, p+path+".")
+			}
+		}
+	}
+	return selection{ctx: s.ctx, prefixes: out}
+}
+
+// args decodes the arguments given to field. Fields the client left out
+// stay at their zero value: callers apply the SDL defaults.
+func (s selection) args(field string, dst any) {
+	for _, p := range s.prefixes {
+		if ok, err := graphql.DecodeSelectedFieldArgs(s.ctx, p+field, dst); ok && err == nil {
+			return
+		}
+	}
+}
+
+// prefetchOrganizations loads, for all orgs at once, every child the query
+// selects below them.
+func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, orgs []db.Organization) error {
+	if len(orgs) == 0 || len(sel.prefixes) == 0 {
+		return nil
+	}
+	l := r.loaders(ctx)
+	ids := make([]int64, len(orgs))
+	for i, o := range orgs {
+		ids[i] = o.ID
+	}
+	if sel.has("employeeCount") {
+		if _, err := l.employeeCount.prefetch(ctx, ids); err != nil {
+			return err
+		}
+	}
+	if sel.has("employeeStats") {
+		if _, err := l.employeeStats.prefetch(ctx, ids); err != nil {
+			return err
+		}
+	}
+	if sel.has("departmentStats") {
+		if _, err := l.departmentStats.prefetch(ctx, ids); err != nil {
+			return err
+		}
+	}
+	if sel.has("projects") {
+		var args struct{ Status *string }
+		sel.args("projects", &args)
+		if checkOptionalOneOf("status", args.Status, ProjectStatuses) == nil {
+			byOrg, err := l.orgProjectsBy(args.Status).prefetch(ctx, ids)
+			if err != nil {
+				return err
+			}
+			if err := r.prefetchProjects(ctx, sel.under("projects"), flatten(byOrg)); err != nil {
+				return err
+			}
+		}
+	}
+	if sel.has("employees") {
+		var args struct {
+			IsActive *bool
+			First    *int32
+			After    *string
+		}
+		sel.args("employees", &args)
+		first := int32(50) // the SDL default of Organization.employees(first)
+		if args.First != nil {
+			first = *args.First
+		}
+		afterID, err := decodeCursor("employee", args.After)
+		if err == nil && checkFirst(first) == nil {
+			byOrg, err := l.orgEmployeesBy(args.IsActive, first, afterID).prefetch(ctx, ids)
+			if err != nil {
+				return err
+			}
+			var page []db.Employee
+			for _, rows := range byOrg {
+				page = append(page, rows[:min(len(rows), int(first))]...)
+			}
+			if err := r.prefetchEmployees(ctx, sel.under("employees.nodes", "employees.edges.node"), page, nil); err != nil {
+				return err
+			}
+			if sel.has("employees.totalCount") {
+				if _, err := l.orgEmployeeTotalsBy(args.IsActive).prefetch(ctx, ids); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// prefetchEmployees loads, for all emps at once, every child the query
+// selects below them. joined holds the employers when the statement that
+// loaded emps JOINed them; they are not loaded again.
+func (r *Resolver) prefetchEmployees(ctx context.Context, sel selection, emps []db.Employee, joined []db.Organization) error {
+	if len(emps) == 0 || len(sel.prefixes) == 0 {
+		return nil
+	}
+	l := r.loaders(ctx)
+	if sel.has("organization") && joined != nil {
+		if err := r.prefetchOrganizations(ctx, sel.under("organization"), uniqueOrgs(joined)); err != nil {
+			return err
+		}
+	} else if sel.has("organization") {
+		ids := make([]int64, len(emps))
+		for i, e := range emps {
+			ids[i] = e.OrganizationID
+		}
+		if err := r.prefetchOrganizationsByID(ctx, sel.under("organization"), ids); err != nil {
+			return err
+		}
+	}
+	if sel.has("projects") {
+		ids := make([]int64, len(emps))
+		for i, e := range emps {
+			ids[i] = e.ID
+		}
+		byEmp, err := l.employeeProjects.prefetch(ctx, ids)
+		if err != nil {
+			return err
+		}
+		if err := r.prefetchProjects(ctx, sel.under("projects"), flatten(byEmp)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prefetchProjects loads, for all projects at once, every child the query
+// selects below them. Organizations already JOINed into the rows are not
+// loaded again.
+func (r *Resolver) prefetchProjects(ctx context.Context, sel selection, projects []projectRow) error {
+	if len(projects) == 0 || len(sel.prefixes) == 0 {
+		return nil
+	}
+	l := r.loaders(ctx)
+	if sel.has("organization") {
+		var joined []db.Organization
+		var missing []int64
+		for _, p := range projects {
+			if p.org != nil {
+				joined = append(joined, *p.org)
+			} else {
+				missing = append(missing, p.project.OrganizationID)
+			}
+		}
+		orgSel := sel.under("organization")
+		if err := r.prefetchOrganizations(ctx, orgSel, uniqueOrgs(joined)); err != nil {
+			return err
+		}
+		if err := r.prefetchOrganizationsByID(ctx, orgSel, missing); err != nil {
+			return err
+		}
+	}
+	if sel.has("teamMembers") {
+		ids := make([]int64, len(projects))
+		for i, p := range projects {
+			ids[i] = p.project.ID
+		}
+		byProject, err := l.teamMembers.prefetch(ctx, ids)
+		if err != nil {
+			return err
+		}
+		if err := r.prefetchEmployees(ctx, sel.under("teamMembers"), flatten(byProject), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Resolver) prefetchOrganizationsByID(ctx context.Context, sel selection, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	byID, err := r.loaders(ctx).organization.prefetch(ctx, ids)
+	if err != nil {
+		return err
+	}
+	orgs := make([]db.Organization, 0, len(byID))
+	for _, o := range byID {
+		if o != nil {
+			orgs = append(orgs, *o)
+		}
+	}
+	return r.prefetchOrganizations(ctx, sel, orgs)
+}
+
+func uniqueOrgs(orgs []db.Organization) []db.Organization {
+	seen := map[int64]bool{}
+	out := orgs[:0:0]
+	for _, o := range orgs {
+		if !seen[o.ID] {
+			seen[o.ID] = true
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// flatten collects the values of a by-parent map; order does not matter to
+// the prefetchers, which only need every child once.
+func flatten[V any](m map[int64][]V) []V {
+	var out []V
+	for _, vs := range m {
+		out = append(out, vs...)
+	}
+	return out
+}

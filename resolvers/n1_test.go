@@ -1,0 +1,115 @@
+package resolvers_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"orgpulse/testsupport"
+)
+
+// TestStatementCounts is the N+1 detector: the number of SQL statements a
+// request runs depends on the shape of the query, never on the number of
+// rows. Counts come from the pgx tracer through extensions.debug.
+func TestStatementCounts(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartServer(t, db)
+	projectID := db.MustQueryInt64(t, "SELECT min(id) FROM projects")
+	orgID := db.MustQueryInt64(t, "SELECT min(id) FROM organizations")
+
+	tests := []struct {
+		name  string
+		query string
+		want  int
+		// rows is a JSON fragment whose count in the response shows the
+		// query really reached many rows (so a per-row statement would show).
+		rows     string
+		minCount int
+	}{
+		{"allEmployees with organization", `{ allEmployees(pageSize: 50) { name organization { name } } }`, 1, `"organization"`, 50},
+		{"project with organization, team and size", fmt.Sprintf(`{ project(id: %d) { name organization { name } teamMembers { name } teamSize } }`, projectID), 2, `"name"`, 10},
+		{"allProjects with organization and team", `{ allProjects(pageSize: 20) { name organization { name } teamMembers { name } } }`, 2, `"name"`, 20 + 20 + 160},
+		{"organizations > employees > projects", `{ organizations(first: 50) { nodes { employees(first: 50) { nodes { projects { name } } } } } }`, 3, `"name"`, 1000},
+		{"organizations as edges with totalCount", `{ organizations(first: 10) { totalCount edges { cursor node { name employees(first: 5) { totalCount edges { node { name } } } } } } }`, 4, `"cursor"`, 10},
+		{"performanceSummary", `{ performanceSummary(metricType: "api_response") { metricType averageValue count maxValue minValue p50 p95 p99 } }`, 1, `"count"`, 1},
+		{"employeeStats", `{ employeeStats { total active inactive averageSalary maxSalary minSalary } }`, 1, `"total"`, 1},
+		{"departmentStats", `{ departmentStats { department count averageSalary } }`, 1, `"department"`, 5},
+		{"allOrganizations with counts and stats", `{ allOrganizations { name employeeCount employeeStats { total } departmentStats { department } projects { name teamSize } } }`, 5, `"employeeCount"`, 40},
+		{"employee with organization and projects with teams", `{ employees(first: 30) { nodes { name organization { name } projects { name teamMembers { name organization { name } } } } } }`, 4, `"name"`, 100},
+		{"organization with nested everything", fmt.Sprintf(`{ organization(id: %d) { name employeeCount employees(first: 50) { nodes { name projects { name organization { name } } } } projects(status: "active") { name teamMembers { name } } } }`, orgID), 7, `"name"`, 50},
+		{"slowestEndpoints", `{ slowestEndpoints(limit: 10) { endpoint value statusCode timestamp } }`, 1, `"endpoint"`, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := srv.Query(t, tt.query, nil)
+			if len(res.Errors) > 0 {
+				t.Fatalf("errors: %s", res.Raw)
+			}
+			if got := strings.Count(string(res.Data), tt.rows); got < tt.minCount {
+				t.Fatalf("response reached %d %s, want at least %d: the query does not exercise batching", got, tt.rows, tt.minCount)
+			}
+			if got, want := res.SQLCount(t), tt.want; got != want {
+				t.Errorf("SQL statements: got %d, want %d\n%s", got, want, statementList(res))
+			}
+		})
+	}
+}
+
+// TestStatementCountIndependentOfRows runs the same shape with 2 and with
+// 50 parents: the statement count must not move.
+func TestStatementCountIndependentOfRows(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartServer(t, db)
+	const q = `query($n: Int) { organizations(first: $n) { nodes { employeeCount employees(first: 20) { nodes { organization { name } projects { teamMembers { name } } } } projects { teamSize } } } }`
+	small := srv.Query(t, q, map[string]any{"n": 2})
+	large := srv.Query(t, q, map[string]any{"n": 50})
+	if len(small.Errors)+len(large.Errors) > 0 {
+		t.Fatalf("errors: %s %s", small.Raw, large.Raw)
+	}
+	if got, want := large.SQLCount(t), small.SQLCount(t); got != want {
+		t.Errorf("50 organizations ran %d statements, 2 ran %d\n%s", got, want, statementList(large))
+	}
+}
+
+// TestForeignKeyJoinOnlyWhenSelected checks the parent is JOINed into the
+// list statement when selected, and the plain statement runs otherwise.
+func TestForeignKeyJoinOnlyWhenSelected(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartServer(t, db)
+	tests := []struct {
+		query, want, notWant string
+	}{
+		{`{ allEmployees { name organization { name } } }`, "ListEmployeesWithOrganization", "/* ListEmployees */"},
+		{`{ allEmployees { name } }`, "/* ListEmployees */", "WithOrganization"},
+		{`{ allProjects { name organization { name } } }`, "ListProjectsWithOrganization", "/* ListProjects */"},
+		{`{ allProjects { name } }`, "/* ListProjects */", "WithOrganization"},
+		{`{ employee(id: 1) { name organization { name } } }`, "GetEmployeeWithOrganization", "ListOrganizationsByIDs"},
+		{`{ employee(id: 1) { name } }`, "/* GetEmployee */", "WithOrganization"},
+		{`{ project(id: 1) { name organization { name } } }`, "GetProjectWithOrganization", "ListOrganizationsByIDs"},
+	}
+	for _, tt := range tests {
+		res := srv.Query(t, tt.query, nil)
+		if len(res.Errors) > 0 {
+			t.Fatalf("%s: %s", tt.query, res.Raw)
+		}
+		list := statementList(res)
+		if !strings.Contains(list, tt.want) || strings.Contains(list, tt.notWant) {
+			t.Errorf("%s: want a statement %q and none %q; ran:\n%s", tt.query, tt.want, tt.notWant, list)
+		}
+	}
+}
+
+func statementList(res *testsupport.Response) string {
+	var b strings.Builder
+	if res.Extensions.Debug == nil {
+		return "(no extensions.debug)"
+	}
+	for _, s := range res.Extensions.Debug.SQL {
+		st := s.SQL
+		if len(st) > 160 {
+			st = st[:160] + "..."
+		}
+		fmt.Fprintf(&b, "  %s\n", st)
+	}
+	return b.String()
+}

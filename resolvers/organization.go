@@ -1,0 +1,176 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+
+	graphql "github.com/graph-gophers/graphql-go"
+
+	"orgpulse/db"
+)
+
+// OrganizationResolver resolves the fields of Organization.
+type OrganizationResolver struct {
+	r *Resolver
+	o db.Organization
+}
+
+func (r *Resolver) organization(o db.Organization) *OrganizationResolver {
+	return &OrganizationResolver{r: r, o: o}
+}
+
+func (o *OrganizationResolver) ID() graphql.ID      { return gqlID(o.o.ID) }
+func (o *OrganizationResolver) Name() string        { return o.o.Name }
+func (o *OrganizationResolver) Industry() string    { return o.o.Industry }
+func (o *OrganizationResolver) IsActive() bool      { return o.o.IsActive }
+func (o *OrganizationResolver) CreatedAt() DateTime { return dateTime(o.o.CreatedAt) }
+func (o *OrganizationResolver) UpdatedAt() DateTime { return dateTime(o.o.UpdatedAt) }
+
+// EmployeeCount counts active employees, batched across organizations.
+func (o *OrganizationResolver) EmployeeCount(ctx context.Context) (int32, error) {
+	n, err := o.r.loaders(ctx).employeeCount.load(ctx, o.o.ID)
+	return int32Of(n), err
+}
+
+// OrganizationEmployeesArgs are the arguments of Organization.employees.
+type OrganizationEmployeesArgs struct {
+	IsActive *bool
+	First    int32
+	After    *string
+}
+
+// Employees is a keyset page of the organization's employees; every
+// organization of the request shares one statement per set of arguments.
+func (o *OrganizationResolver) Employees(ctx context.Context, args OrganizationEmployeesArgs) (*connection[*EmployeeResolver], error) {
+	if err := checkFirst(args.First); err != nil {
+		return nil, err
+	}
+	afterID, err := decodeCursor("employee", args.After)
+	if err != nil {
+		return nil, err
+	}
+	l := o.r.loaders(ctx)
+	rows, err := l.orgEmployeesBy(args.IsActive, args.First, afterID).load(ctx, o.o.ID)
+	if err != nil {
+		return nil, err
+	}
+	count := func(ctx context.Context) (int64, error) {
+		return l.orgEmployeeTotalsBy(args.IsActive).load(ctx, o.o.ID)
+	}
+	return newConnection(rows, args.First, "employee",
+		func(e db.Employee) int64 { return e.ID },
+		func(e db.Employee) *EmployeeResolver { return o.r.employee(e, nil) }, count), nil
+}
+
+// Projects lists the organization's projects, optionally of one status.
+func (o *OrganizationResolver) Projects(ctx context.Context, args struct{ Status *string }) ([]*ProjectResolver, error) {
+	if err := checkOptionalOneOf("status", args.Status, ProjectStatuses); err != nil {
+		return nil, err
+	}
+	rows, err := o.r.loaders(ctx).orgProjectsBy(args.Status).load(ctx, o.o.ID)
+	if err != nil {
+		return nil, err
+	}
+	return o.r.projects(rows), nil
+}
+
+// EmployeeStats aggregates the organization's employees in the database.
+func (o *OrganizationResolver) EmployeeStats(ctx context.Context) (*EmployeeStatsResolver, error) {
+	row, err := o.r.loaders(ctx).employeeStats.load(ctx, o.o.ID)
+	if err != nil {
+		return nil, err
+	}
+	if row == nil { // no employees: the aggregate of nothing
+		return &EmployeeStatsResolver{}, nil
+	}
+	return &EmployeeStatsResolver{s: db.GetEmployeeStatsRow{
+		Total: row.Total, Active: row.Active, Inactive: row.Inactive,
+		AverageSalary: row.AverageSalary, MaxSalary: row.MaxSalary, MinSalary: row.MinSalary,
+	}}, nil
+}
+
+// DepartmentStats groups the organization's employees by department.
+func (o *OrganizationResolver) DepartmentStats(ctx context.Context) ([]*DepartmentStatsResolver, error) {
+	rows, err := o.r.loaders(ctx).departmentStats.load(ctx, o.o.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*DepartmentStatsResolver, len(rows))
+	for i, row := range rows {
+		out[i] = &DepartmentStatsResolver{s: db.ListDepartmentStatsRow{
+			Department: row.Department, EmployeeCount: row.EmployeeCount,
+			AverageSalary: row.AverageSalary, MinSalary: row.MinSalary, MaxSalary: row.MaxSalary,
+		}}
+	}
+	return out, nil
+}
+
+// Organization looks up one organization; an unknown id is null.
+func (r *Resolver) Organization(ctx context.Context, args struct{ ID graphql.ID }) (*OrganizationResolver, error) {
+	id, err := parseID("id", args.ID)
+	if err != nil {
+		return nil, err
+	}
+	o, err := r.q.GetOrganization(ctx, id)
+	if notFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get organization: %w", err)
+	}
+	if err := r.prefetchOrganizations(ctx, lookahead(ctx), []db.Organization{o}); err != nil {
+		return nil, err
+	}
+	return r.organization(o), nil
+}
+
+// AllOrganizations lists every active organization.
+func (r *Resolver) AllOrganizations(ctx context.Context) ([]*OrganizationResolver, error) {
+	rows, err := r.q.ListActiveOrganizations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list active organizations: %w", err)
+	}
+	if err := r.prefetchOrganizations(ctx, lookahead(ctx), rows); err != nil {
+		return nil, err
+	}
+	out := make([]*OrganizationResolver, len(rows))
+	for i, o := range rows {
+		out[i] = r.organization(o)
+	}
+	return out, nil
+}
+
+// OrganizationsArgs are the arguments of Query.organizations.
+type OrganizationsArgs struct {
+	First    int32
+	After    *string
+	IsActive *bool
+}
+
+// Organizations is a keyset page of organizations.
+func (r *Resolver) Organizations(ctx context.Context, args OrganizationsArgs) (*connection[*OrganizationResolver], error) {
+	if err := checkFirst(args.First); err != nil {
+		return nil, err
+	}
+	afterID, err := decodeCursor("organization", args.After)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.q.ListOrganizations(ctx, db.ListOrganizationsParams{AfterID: afterID, IsActive: args.IsActive, LimitCount: args.First + 1})
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	page := rows[:min(len(rows), int(args.First))]
+	if err := r.prefetchOrganizations(ctx, lookahead(ctx).under("nodes", "edges.node"), page); err != nil {
+		return nil, err
+	}
+	count := func(ctx context.Context) (int64, error) {
+		n, err := r.q.CountOrganizations(ctx, args.IsActive)
+		if err != nil {
+			return 0, fmt.Errorf("count organizations: %w", err)
+		}
+		return n, nil
+	}
+	return newConnection(rows, args.First, "organization",
+		func(o db.Organization) int64 { return o.ID }, r.organization, count), nil
+}

@@ -1,0 +1,201 @@
+package resolvers
+
+import (
+	"context"
+	"fmt"
+
+	graphql "github.com/graph-gophers/graphql-go"
+
+	"orgpulse/db"
+)
+
+// ProjectResolver resolves the fields of Project.
+type ProjectResolver struct {
+	r   *Resolver
+	row projectRow
+}
+
+func (r *Resolver) project(row projectRow) *ProjectResolver { return &ProjectResolver{r: r, row: row} }
+
+func (r *Resolver) projects(rows []projectRow) []*ProjectResolver {
+	out := make([]*ProjectResolver, len(rows))
+	for i, row := range rows {
+		out[i] = r.project(row)
+	}
+	return out
+}
+
+func (p *ProjectResolver) ID() graphql.ID      { return gqlID(p.row.project.ID) }
+func (p *ProjectResolver) Name() string        { return p.row.project.Name }
+func (p *ProjectResolver) Description() string { return p.row.project.Description }
+func (p *ProjectResolver) Status() string      { return p.row.project.Status }
+func (p *ProjectResolver) Budget() float64     { return p.row.project.Budget }
+func (p *ProjectResolver) CreatedAt() DateTime { return dateTime(p.row.project.CreatedAt) }
+func (p *ProjectResolver) UpdatedAt() DateTime { return dateTime(p.row.project.UpdatedAt) }
+
+// TeamSize was counted by the statement that loaded the project.
+func (p *ProjectResolver) TeamSize() int32 { return p.row.teamSize }
+
+// Organization is the owner: JOINed when the parent statement could,
+// otherwise one batched lookup for all projects of the request.
+func (p *ProjectResolver) Organization(ctx context.Context) (*OrganizationResolver, error) {
+	if p.row.org != nil {
+		return p.r.organization(*p.row.org), nil
+	}
+	o, err := p.r.loaders(ctx).organization.load(ctx, p.row.project.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return nil, fmt.Errorf("project %d: organization %d is missing", p.row.project.ID, p.row.project.OrganizationID)
+	}
+	return p.r.organization(*o), nil
+}
+
+// TeamMembers lists the team through the project_members join table.
+func (p *ProjectResolver) TeamMembers(ctx context.Context) ([]*EmployeeResolver, error) {
+	rows, err := p.r.loaders(ctx).teamMembers.load(ctx, p.row.project.ID)
+	if err != nil {
+		return nil, err
+	}
+	return p.r.employees(rows), nil
+}
+
+// Project looks up one project; an unknown id is null.
+func (r *Resolver) Project(ctx context.Context, args struct{ ID graphql.ID }) (*ProjectResolver, error) {
+	id, err := parseID("id", args.ID)
+	if err != nil {
+		return nil, err
+	}
+	sel := lookahead(ctx)
+	var row projectRow
+	if sel.has("organization") {
+		got, err := r.q.GetProjectWithOrganization(ctx, id)
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get project with organization: %w", err)
+		}
+		row = projectRow{project: got.Project, teamSize: got.TeamSize, org: &got.Organization}
+	} else {
+		got, err := r.q.GetProject(ctx, id)
+		if notFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get project: %w", err)
+		}
+		row = projectRow{project: got.Project, teamSize: got.TeamSize}
+	}
+	if err := r.prefetchProjects(ctx, sel, []projectRow{row}); err != nil {
+		return nil, err
+	}
+	return r.project(row), nil
+}
+
+// projectFilter is what every project list filters on.
+type projectFilter struct {
+	status         *string
+	organizationID *int64
+}
+
+func newProjectFilter(status *string, organizationID *graphql.ID) (projectFilter, error) {
+	if err := checkOptionalOneOf("status", status, ProjectStatuses); err != nil {
+		return projectFilter{}, err
+	}
+	orgID, err := parseOptionalID("organizationId", organizationID)
+	return projectFilter{status: status, organizationID: orgID}, err
+}
+
+// listProjects runs one statement for a page of projects, JOINing their
+// owners when sel selects organization, then prefetches what sel selects
+// below them.
+func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFilter, afterID int64, limit, offset int32) ([]projectRow, error) {
+	var rows []projectRow
+	if sel.has("organization") {
+		got, err := r.q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{
+			AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list projects with organization: %w", err)
+		}
+		for i := range got {
+			rows = append(rows, projectRow{project: got[i].Project, teamSize: got[i].TeamSize, org: &got[i].Organization})
+		}
+	} else {
+		got, err := r.q.ListProjects(ctx, db.ListProjectsParams{
+			AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list projects: %w", err)
+		}
+		for _, g := range got {
+			rows = append(rows, projectRow{project: g.Project, teamSize: g.TeamSize})
+		}
+	}
+	if err := r.prefetchProjects(ctx, sel, rows); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// AllProjectsArgs are the arguments of Query.allProjects.
+type AllProjectsArgs struct {
+	Page           int32
+	PageSize       int32
+	Status         *string
+	OrganizationID *graphql.ID
+}
+
+// AllProjects is one numbered page of projects.
+func (r *Resolver) AllProjects(ctx context.Context, args AllProjectsArgs) ([]*ProjectResolver, error) {
+	if err := checkPage(args.Page, args.PageSize); err != nil {
+		return nil, err
+	}
+	f, err := newProjectFilter(args.Status, args.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.listProjects(ctx, lookahead(ctx), f, 0, args.PageSize, (args.Page-1)*args.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	return r.projects(rows), nil
+}
+
+// ProjectsArgs are the arguments of Query.projects.
+type ProjectsArgs struct {
+	First          int32
+	After          *string
+	Status         *string
+	OrganizationID *graphql.ID
+}
+
+// Projects is a keyset page of projects.
+func (r *Resolver) Projects(ctx context.Context, args ProjectsArgs) (*connection[*ProjectResolver], error) {
+	if err := checkFirst(args.First); err != nil {
+		return nil, err
+	}
+	afterID, err := decodeCursor("project", args.After)
+	if err != nil {
+		return nil, err
+	}
+	f, err := newProjectFilter(args.Status, args.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.listProjects(ctx, lookahead(ctx).under("nodes", "edges.node"), f, afterID, args.First+1, 0)
+	if err != nil {
+		return nil, err
+	}
+	count := func(ctx context.Context) (int64, error) {
+		n, err := r.q.CountProjects(ctx, db.CountProjectsParams{Status: f.status, OrganizationID: f.organizationID})
+		if err != nil {
+			return 0, fmt.Errorf("count projects: %w", err)
+		}
+		return n, nil
+	}
+	return newConnection(rows, args.First, "project",
+		func(p projectRow) int64 { return p.project.ID }, r.project, count), nil
+}

@@ -1,0 +1,51 @@
+// Package resolvers binds orgpulse's GraphQL schema to PostgreSQL. Resolvers
+// are thin: each picks a sqlc query, a per-request loader or the cache.
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"orgpulse/db"
+)
+
+// Config tunes the resolvers. Zero values take the defaults.
+type Config struct {
+	// LoaderWait is how long a loader collects keys the look-ahead did not
+	// prefetch before it runs its batch (default 1ms).
+	LoaderWait time.Duration
+	// Now returns the current time (tests pin it); default time.Now.
+	Now func() time.Time
+}
+
+// Resolver is the root resolver: its methods are the fields of Query.
+type Resolver struct {
+	pool *pgxpool.Pool
+	q    *db.Queries
+	cfg  Config
+}
+
+// New returns the root resolver over pool.
+func New(pool *pgxpool.Pool, cfg Config) *Resolver {
+	if cfg.LoaderWait <= 0 {
+		cfg.LoaderWait = time.Millisecond
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Resolver{pool: pool, q: db.New(pool), cfg: cfg}
+}
+
+// WithLoaders returns ctx carrying a fresh set of per-request loaders. The
+// server calls it once per request (and once per subscription event).
+func (r *Resolver) WithLoaders(ctx context.Context) context.Context {
+	return context.WithValue(ctx, loadersKey{}, newLoaders(r.q, r.cfg.LoaderWait))
+}
+
+// notFound turns pgx's no-rows error into (nil, nil): an unknown id in a
+// single lookup is null, not an error.
+func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -1,0 +1,380 @@
+// Package server is orgpulse's HTTP edge: GraphQL over HTTP, GraphiQL,
+// health checks. It is also where errors are translated, once, into
+// GraphQL error codes.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	graphql "github.com/graph-gophers/graphql-go"
+	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"orgpulse/monitor"
+	"orgpulse/resolvers"
+	"orgpulse/schema"
+)
+
+// Config tunes the server. Zero values take the defaults noted.
+type Config struct {
+	MaxBodyBytes   int64         // default 1 MiB
+	RequestTimeout time.Duration // default 10s
+	MaxDepth       int           // default 10
+	Debug          bool          // accept X-Debug: 1 and answer extensions.debug
+	ReplicaID      string        // sent as X-Orgpulse-Replica
+	NodeModules    string        // where npm installed GraphiQL; default "node_modules"
+	Logger         *slog.Logger
+}
+
+// Server serves GraphQL over HTTP.
+type Server struct {
+	cfg      Config
+	pool     *pgxpool.Pool
+	resolver *resolvers.Resolver
+	schema   *graphql.Schema
+	graphiql *GraphiQL
+	log      *slog.Logger
+	draining atomic.Bool
+}
+
+// New parses the schema against the resolvers: a mismatch between SDL and
+// Go fails here, at start-up, not at the first request.
+func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, error) {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	if cfg.MaxDepth <= 0 {
+		cfg.MaxDepth = 10
+	}
+	if cfg.NodeModules == "" {
+		cfg.NodeModules = "node_modules"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger}
+	var err error
+	s.schema, err = graphql.ParseSchema(schema.String(), res,
+		graphql.UseStringDescriptions(),
+		graphql.MaxDepth(cfg.MaxDepth),
+		graphql.PanicHandler(panicHandler{log: cfg.Logger}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("parse schema: %w", err)
+	}
+	s.graphiql, err = NewGraphiQL(cfg.NodeModules)
+	if err != nil {
+		// The API works without the IDE; say how to get it.
+		s.log.Warn("GraphiQL disabled", "err", err)
+	}
+	return s, nil
+}
+
+// Handler returns the HTTP routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/graphql", s.serveGraphQL)
+	mux.HandleFunc("/graphiql", s.serveGraphiQL)
+	if s.graphiql != nil {
+		mux.Handle("/graphiql/assets/", s.graphiql.AssetHandler())
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", s.serveReady)
+	return s.withReplica(mux)
+}
+
+// Drain makes /readyz answer 503 so load balancers stop sending traffic
+// before the process stops.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) withReplica(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.ReplicaID != "" {
+			w.Header().Set("X-Orgpulse-Replica", s.cfg.ReplicaID)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.draining.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		http.Error(w, "postgres: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (s *Server) serveGraphiQL(w http.ResponseWriter, r *http.Request) {
+	if s.graphiql == nil {
+		http.Error(w, "GraphiQL assets are not installed: run npm ci (scripts/dev.sh does it)", http.StatusNotFound)
+		return
+	}
+	s.graphiql.ServePage(w, r)
+}
+
+// request is a GraphQL-over-HTTP request.
+type request struct {
+	Query         string         `json:"query"`
+	OperationName string         `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+	Extensions    map[string]any `json:"extensions"`
+}
+
+// response is a GraphQL response.
+type response struct {
+	Data       json.RawMessage         `json:"data,omitempty"`
+	Errors     []*gqlerrors.QueryError `json:"errors,omitempty"`
+	Extensions map[string]any          `json:"extensions,omitempty"`
+}
+
+const (
+	mediaGraphQLResponse = "application/graphql-response+json"
+	mediaJSON            = "application/json"
+)
+
+func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && acceptsHTML(r) {
+		s.serveGraphiQL(w, r)
+		return
+	}
+	reqID := requestID(r)
+	w.Header().Set("X-Request-Id", reqID)
+	media := responseMedia(r)
+
+	var req request
+	switch r.Method {
+	case http.MethodPost:
+		if status, err := decodePost(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
+			s.writeError(w, media, status, "BAD_REQUEST", err.Error())
+			return
+		}
+	case http.MethodGet:
+		if err := decodeGet(r.URL.Query(), &req); err != nil {
+			s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+			return
+		}
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		s.writeError(w, media, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use POST (or GET for queries)")
+		return
+	}
+	if strings.TrimSpace(req.Query) == "" {
+		s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", "the request has no query")
+		return
+	}
+	kind, opName, opErr := operationOf(req.Query, req.OperationName)
+	if opErr == nil && r.Method == http.MethodGet && kind != "query" {
+		w.Header().Set("Allow", "POST")
+		s.writeError(w, media, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "a "+kind+" cannot run over GET: use POST")
+		return
+	}
+	if opErr == nil && kind == "subscription" {
+		s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)")
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	ctx, stats := monitor.WithRequestStats(ctx)
+	ctx = s.resolver.WithLoaders(ctx)
+	res := s.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+
+	out := response{Data: res.Data, Errors: s.translateErrors(reqID, res.Errors)}
+	snap := stats.Snapshot()
+	snap.DurationMs = float64(time.Since(start).Microseconds()) / 1000
+	if s.cfg.Debug && r.Header.Get("X-Debug") == "1" {
+		out.Extensions = map[string]any{"debug": snap}
+	}
+	status := http.StatusOK
+	if media == mediaGraphQLResponse && len(res.Data) == 0 && len(out.Errors) > 0 {
+		// GraphQL-over-HTTP: a request that never executed is a 4xx.
+		status = http.StatusBadRequest
+	}
+	s.writeJSON(w, media, status, out)
+	if opName == "" {
+		opName = "anonymous"
+	}
+	s.log.Info("graphql", "request_id", reqID, "operation", opName, "kind", kind,
+		"duration_ms", snap.DurationMs, "sql_count", snap.SQLCount, "sql_ms", snap.SQLMs,
+		"cache_hits", snap.CacheHits, "errors", len(out.Errors))
+}
+
+// translateErrors is the one place errors become client-facing codes. A
+// resolvers.Error passes through; any other resolver error is internal: it
+// is logged once with the request id and the client sees neither SQL nor
+// driver text.
+func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*gqlerrors.QueryError {
+	for _, e := range errs {
+		var coded *resolvers.Error
+		var p panicError
+		switch {
+		case e.ResolverError != nil && errors.As(e.ResolverError, &coded):
+			e.Extensions = coded.Extensions()
+		case e.ResolverError != nil && errors.Is(e.ResolverError, context.DeadlineExceeded):
+			s.log.Warn("request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
+			e.Message = "the request took longer than its deadline"
+			e.Extensions = map[string]any{"code": "TIMEOUT", "requestId": reqID}
+		case e.ResolverError != nil || errors.As(e.Err, &p):
+			s.log.Error("internal error", "request_id", reqID, "path", e.Path, "err", errors.Join(e.ResolverError, e.Err))
+			e.Message = "internal error (request id " + reqID + ")"
+			e.Extensions = map[string]any{"code": resolvers.CodeInternal, "requestId": reqID}
+		case e.Rule != "":
+			e.Extensions = map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}
+		case strings.HasPrefix(e.Message, "syntax error"):
+			e.Extensions = map[string]any{"code": "GRAPHQL_PARSE_FAILED"}
+		default:
+			e.Extensions = map[string]any{"code": resolvers.CodeBadUserInput}
+		}
+	}
+	return errs
+}
+
+// panicError marks a recovered resolver panic.
+type panicError struct{ value any }
+
+func (p panicError) Error() string { return fmt.Sprintf("panic: %v", p.value) }
+
+type panicHandler struct{ log *slog.Logger }
+
+// MakePanicError implements graphql-go's PanicHandler: the panic fails this
+// field of this request only, and its stack goes to the log.
+func (h panicHandler) MakePanicError(ctx context.Context, value any) *gqlerrors.QueryError {
+	h.log.Error("resolver panic", "value", fmt.Sprint(value), "stack", string(debug.Stack()))
+	return &gqlerrors.QueryError{Message: "internal error", Err: panicError{value: value}}
+}
+
+func decodePost(w http.ResponseWriter, r *http.Request, limit int64, req *request) (int, error) {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (ct != mediaJSON && ct != mediaGraphQLResponse) {
+		return http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json")
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.UseNumber()
+	if err := dec.Decode(req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", limit)
+		}
+		return http.StatusBadRequest, fmt.Errorf("the request body is not a GraphQL JSON request: %v", err)
+	}
+	normalizeNumbers(req.Variables)
+	return 0, nil
+}
+
+func decodeGet(q url.Values, req *request) error {
+	req.Query = q.Get("query")
+	req.OperationName = q.Get("operationName")
+	if v := q.Get("variables"); v != "" {
+		dec := json.NewDecoder(strings.NewReader(v))
+		dec.UseNumber()
+		if err := dec.Decode(&req.Variables); err != nil {
+			return fmt.Errorf("variables is not a JSON object: %v", err)
+		}
+		normalizeNumbers(req.Variables)
+	}
+	return nil
+}
+
+// normalizeNumbers turns json.Number into the int32/float64 values
+// graphql-go's input coercion expects, keeping integers exact.
+func normalizeNumbers(m map[string]any) {
+	for k, v := range m {
+		m[k] = normalizeNumber(v)
+	}
+}
+
+func normalizeNumber(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			if i >= -1<<31 && i < 1<<31 {
+				return int32(i)
+			}
+			return float64(i)
+		}
+		f, _ := t.Float64()
+		return f
+	case map[string]any:
+		normalizeNumbers(t)
+	case []any:
+		for i := range t {
+			t[i] = normalizeNumber(t[i])
+		}
+	}
+	return v
+}
+
+func acceptsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// responseMedia picks application/graphql-response+json when the client
+// accepts it, as the GraphQL-over-HTTP spec asks, else application/json.
+func responseMedia(r *http.Request) string {
+	if strings.Contains(r.Header.Get("Accept"), mediaGraphQLResponse) {
+		return mediaGraphQLResponse
+	}
+	return mediaJSON
+}
+
+func (s *Server) writeError(w http.ResponseWriter, media string, status int, code, msg string) {
+	s.writeJSON(w, media, status, response{Errors: []*gqlerrors.QueryError{{
+		Message: msg, Extensions: map[string]any{"code": code},
+	}}})
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, media string, status int, v any) {
+	w.Header().Set("Content-Type", media+"; charset=utf-8")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.log.Debug("write response", "err", err)
+	}
+}
+
+// requestID keeps a sane client-supplied X-Request-Id (so logs correlate
+// across a load balancer) or makes a new one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
+		return id
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(isNameChar(c) || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
