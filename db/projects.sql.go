@@ -48,7 +48,6 @@ func (q *Queries) CountProjects(ctx context.Context, arg CountProjectsParams) (i
 }
 
 const getProject = `-- name: GetProject :one
-
 SELECT p.id, p.organization_id, p.name, p.description, p.status, p.budget, p.created_at, p.updated_at,
        (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
 FROM projects p
@@ -60,10 +59,10 @@ type GetProjectRow struct {
 	TeamSize int32
 }
 
-// Every project query returns team_size with the row: a correlated COUNT on
-// the project_members primary key costs one index probe per project and
-// saves a statement per request whenever teamSize is selected.
-// GetProject returns one project by id.
+// GetProject returns one project by id. Every project query returns
+// team_size with the row: a correlated COUNT on the project_members primary
+// key costs one index probe per project and saves a statement whenever
+// teamSize is selected.
 func (q *Queries) GetProject(ctx context.Context, id int64) (GetProjectRow, error) {
 	row := q.db.QueryRow(ctx, getProject, id)
 	var i GetProjectRow

@@ -41,10 +41,10 @@ type Querier interface {
 	// GetPerformanceSummary aggregates one metric type since a point in time,
 	// optionally for one endpoint, percentiles included, in the database.
 	GetPerformanceSummary(ctx context.Context, arg GetPerformanceSummaryParams) (GetPerformanceSummaryRow, error)
-	// Every project query returns team_size with the row: a correlated COUNT on
-	// the project_members primary key costs one index probe per project and
-	// saves a statement per request whenever teamSize is selected.
-	// GetProject returns one project by id.
+	// GetProject returns one project by id. Every project query returns
+	// team_size with the row: a correlated COUNT on the project_members primary
+	// key costs one index probe per project and saves a statement whenever
+	// teamSize is selected.
 	GetProject(ctx context.Context, id int64) (GetProjectRow, error)
 	// GetProjectWithOrganization JOINs the owning organization in the same
 	// statement, for requests that select project.organization.

@@ -1,0 +1,375 @@
+package queries_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"orgpulse/db"
+	"orgpulse/seed"
+	"orgpulse/testsupport"
+)
+
+// captureTracer records the SQL text and arguments of every statement a
+// connection runs, so the test can EXPLAIN exactly what the generated code
+// sends without copying its unexported SQL constants.
+type captureTracer struct {
+	mu    sync.Mutex
+	calls []pgx.TraceQueryStartData
+}
+
+func (c *captureTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, data)
+	return ctx
+}
+
+func (c *captureTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *captureTracer) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = nil
+}
+
+func (c *captureTracer) first() (pgx.TraceQueryStartData, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.calls) == 0 {
+		return pgx.TraceQueryStartData{}, false
+	}
+	return c.calls[0], true
+}
+
+// planNode is the part of EXPLAIN (FORMAT JSON) the assertions read.
+type planNode struct {
+	NodeType     string     `json:"Node Type"`
+	RelationName string     `json:"Relation Name"`
+	IndexName    string     `json:"Index Name"`
+	Parent       string     `json:"Parent Relationship"`
+	SubplanName  string     `json:"Subplan Name"`
+	Plans        []planNode `json:"Plans"`
+}
+
+func (n planNode) walk(fn func(planNode)) {
+	fn(n)
+	for _, c := range n.Plans {
+		c.walk(fn)
+	}
+}
+
+// outline renders the plan one node per line, for failure messages and -v.
+func (n planNode) outline() string {
+	var b strings.Builder
+	var rec func(planNode, int)
+	rec = func(n planNode, depth int) {
+		b.WriteString(strings.Repeat("  ", depth))
+		if n.SubplanName != "" {
+			b.WriteString(n.SubplanName + ": ")
+		}
+		b.WriteString(n.NodeType)
+		if n.IndexName != "" {
+			b.WriteString(" using " + n.IndexName)
+		}
+		if n.RelationName != "" {
+			b.WriteString(" on " + n.RelationName)
+		}
+		b.WriteString("\n")
+		for _, c := range n.Plans {
+			rec(c, depth+1)
+		}
+	}
+	rec(n, 0)
+	return b.String()
+}
+
+// tinyPages is the size up to which reading a whole table beats an index.
+const tinyPages = 10
+
+// bigTables must never be read by a sequential scan in the hot queries.
+var bigTables = []string{"employees", "projects", "project_members", "performance_metrics"}
+
+// TestExplainHotQueriesUseIndexes seeds a dataset large enough that a
+// sequential scan would be chosen wherever no index serves a query, then
+// EXPLAINs each hot query exactly as the generated code sends it (captured
+// SQL and arguments, custom plans like the production pool) and asserts the
+// index that 00001_init.sql created for it appears in the plan.
+func TestExplainHotQueriesUseIndexes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 40,000 employees and 200,000 metrics")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	tdb := testsupport.MustOpenDB(t)
+	if _, err := seed.Run(ctx, tdb.Pool, seed.Options{
+		Orgs: 400, EmployeesPerOrg: 100, ProjectsPerOrg: 10, MembersPerProject: 5, Metrics: 200000,
+	}); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	// Statistics and the visibility map as autovacuum would leave them.
+	tdb.MustExec(t, "VACUUM ANALYZE")
+	for table, min := range map[string]int64{
+		"organizations": 400, "employees": 40000, "projects": 4000, "project_members": 20000, "performance_metrics": 200000,
+	} {
+		if n := tdb.MustQueryInt64(t, "SELECT count(*) FROM "+table); n < min {
+			t.Fatalf("%s has %d rows, want at least %d", table, n, min)
+		}
+	}
+
+	tracer := &captureTracer{}
+	cfg, err := pgx.ParseConfig(tdb.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tracer = tracer
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// Plan like the production pool (postgres.Open): custom plans, so the
+	// "$n IS NULL OR col = $n" filters fold away for the given arguments.
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_custom_plan"); err != nil {
+		t.Fatal(err)
+	}
+	q := db.New(conn)
+
+	// Realistic arguments, taken from the data: a page of 10 parents.
+	int64s := func(sql string, args ...any) []int64 {
+		t.Helper()
+		rows, err := tdb.Pool.Query(ctx, sql, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) == 0 {
+			t.Fatalf("no rows for %q", sql)
+		}
+		return out
+	}
+	orgIDs := int64s(`SELECT id FROM organizations ORDER BY id OFFSET 100 LIMIT 10`)
+	employeeIDs := int64s(`SELECT id FROM employees WHERE organization_id = $1 ORDER BY id LIMIT 10`, orgIDs[0])
+	projectIDs := int64s(`SELECT id FROM projects WHERE organization_id = ANY($1) ORDER BY id LIMIT 10`, orgIDs)
+	var department, endpoint string
+	var latest time.Time
+	// The largest department holding at most 10% of the employees: for the
+	// largest (over a quarter of the rows) a sequential scan is rightly
+	// cheaper than the department index.
+	if err := tdb.Pool.QueryRow(ctx, `
+		SELECT department FROM employees GROUP BY 1
+		HAVING count(*) <= 0.10 * (SELECT count(*) FROM employees)
+		ORDER BY count(*) DESC, 1 LIMIT 1`).Scan(&department); err != nil {
+		t.Fatal(err)
+	}
+	if err := tdb.Pool.QueryRow(ctx, `SELECT max(recorded_at) FROM performance_metrics`).Scan(&latest); err != nil {
+		t.Fatal(err)
+	}
+	const metricType = "api_response"
+	if err := tdb.Pool.QueryRow(ctx, `SELECT endpoint FROM performance_metrics WHERE metric_type = $1 GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1`, metricType).Scan(&endpoint); err != nil {
+		t.Fatal(err)
+	}
+	lastHour, lastDay := latest.Add(-time.Hour), latest.Add(-24*time.Hour)
+
+	tests := []struct {
+		name      string // a generated method; the captured SQL must be its statement
+		variant   string
+		run       func() error
+		wantIndex string
+		// tinyTable: a sequential scan of this table is accepted instead of
+		// wantIndex while the table is at most tinyPages pages, where
+		// reading it whole is cheaper than any index probe.
+		tinyTable string
+	}{
+		{"GetEmployee", "", func() error {
+			_, err := q.GetEmployee(ctx, employeeIDs[3])
+			return err
+		}, "employees_pkey", ""},
+		{"ListOrganizationsByIDs", "one id", func() error {
+			_, err := q.ListOrganizationsByIDs(ctx, orgIDs[:1])
+			return err
+		}, "organizations_pkey", ""},
+		{"ListOrganizationsByIDs", "ten ids", func() error {
+			_, err := q.ListOrganizationsByIDs(ctx, orgIDs)
+			return err
+		}, "organizations_pkey", "organizations"},
+		{"ListEmployeesByOrganizationIDs", "", func() error {
+			_, err := q.ListEmployeesByOrganizationIDs(ctx, db.ListEmployeesByOrganizationIDsParams{
+				OrganizationIds: orgIDs, LimitCount: 10,
+			})
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"ListEmployeesByOrganizationIDs", "active, after id", func() error {
+			_, err := q.ListEmployeesByOrganizationIDs(ctx, db.ListEmployeesByOrganizationIDsParams{
+				OrganizationIds: orgIDs, AfterID: employeeIDs[5], IsActive: ptr(true), LimitCount: 10,
+			})
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"CountEmployeesByOrganizationIDs", "", func() error {
+			_, err := q.CountEmployeesByOrganizationIDs(ctx, db.CountEmployeesByOrganizationIDsParams{OrganizationIds: orgIDs})
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"CountEmployeesByOrganizationIDs", "active", func() error {
+			_, err := q.CountEmployeesByOrganizationIDs(ctx, db.CountEmployeesByOrganizationIDsParams{
+				OrganizationIds: orgIDs, IsActive: ptr(true),
+			})
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"GetEmployeeStats", "organization", func() error {
+			_, err := q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{OrganizationID: &orgIDs[0]})
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"GetEmployeeStats", "department", func() error {
+			_, err := q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{Department: &department})
+			return err
+		}, "employees_department_salary_idx", ""},
+		{"GetEmployeeStats", "organization and department", func() error {
+			_, err := q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{OrganizationID: &orgIDs[0], Department: &department})
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"ListDepartmentStats", "organization", func() error {
+			_, err := q.ListDepartmentStats(ctx, &orgIDs[0])
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"ListDepartmentStatsByOrganizationIDs", "", func() error {
+			_, err := q.ListDepartmentStatsByOrganizationIDs(ctx, orgIDs)
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"ListEmployeeStatsByOrganizationIDs", "", func() error {
+			_, err := q.ListEmployeeStatsByOrganizationIDs(ctx, orgIDs)
+			return err
+		}, "employees_organization_id_is_active_idx", ""},
+		{"ListProjectsByOrganizationIDs", "", func() error {
+			_, err := q.ListProjectsByOrganizationIDs(ctx, db.ListProjectsByOrganizationIDsParams{OrganizationIds: orgIDs})
+			return err
+		}, "projects_organization_id_idx", ""},
+		{"ListProjectsByOrganizationIDs", "team size", func() error {
+			_, err := q.ListProjectsByOrganizationIDs(ctx, db.ListProjectsByOrganizationIDsParams{OrganizationIds: orgIDs})
+			return err
+		}, "project_members_pkey", ""},
+		{"ListProjectsByEmployeeIDs", "", func() error {
+			_, err := q.ListProjectsByEmployeeIDs(ctx, employeeIDs)
+			return err
+		}, "project_members_employee_id_project_id_idx", ""},
+		{"ListTeamMembersByProjectIDs", "", func() error {
+			_, err := q.ListTeamMembersByProjectIDs(ctx, projectIDs)
+			return err
+		}, "project_members_pkey", ""},
+		{"GetProject", "team size", func() error {
+			_, err := q.GetProject(ctx, projectIDs[0])
+			return err
+		}, "project_members_pkey", ""},
+		{"ListSlowestMetrics", "last day", func() error {
+			_, err := q.ListSlowestMetrics(ctx, db.ListSlowestMetricsParams{MetricType: metricType, Since: lastDay, LimitCount: 10})
+			return err
+		}, "performance_metrics_metric_type_value_idx", ""},
+		{"ListSlowestMetrics", "everything", func() error {
+			_, err := q.ListSlowestMetrics(ctx, db.ListSlowestMetricsParams{MetricType: metricType, Since: latest.Add(-8 * 24 * time.Hour), LimitCount: 10})
+			return err
+		}, "performance_metrics_metric_type_value_idx", ""},
+		{"GetPerformanceSummary", "last hour", func() error {
+			_, err := q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{MetricType: metricType, Since: lastHour})
+			return err
+		}, "performance_metrics_metric_type_recorded_at_idx", ""},
+		{"GetPerformanceSummary", "last hour, endpoint", func() error {
+			_, err := q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{MetricType: metricType, Since: lastHour, Endpoint: &endpoint})
+			return err
+		}, "performance_metrics_metric_type_endpoint_recorded_at_idx", ""},
+		{"GetPerformanceSummary", "last week, endpoint", func() error {
+			_, err := q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{MetricType: metricType, Since: latest.Add(-7 * 24 * time.Hour), Endpoint: &endpoint})
+			return err
+		}, "performance_metrics_metric_type_endpoint_recorded_at_idx", ""},
+	}
+	for _, tt := range tests {
+		name := tt.name
+		if tt.variant != "" {
+			name += "/" + tt.variant
+		}
+		t.Run(name, func(t *testing.T) {
+			tracer.reset()
+			if err := tt.run(); err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			call, ok := tracer.first()
+			if !ok {
+				t.Fatal("no statement captured")
+			}
+			if !strings.HasPrefix(call.SQL, "-- name: "+tt.name+" ") {
+				t.Fatalf("captured %q, want the %s statement", firstLine(call.SQL), tt.name)
+			}
+
+			var raw []byte
+			if err := conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON)\n"+call.SQL, call.Args...).Scan(&raw); err != nil {
+				t.Fatalf("EXPLAIN: %v", err)
+			}
+			var plans []struct {
+				Plan planNode `json:"Plan"`
+			}
+			if err := json.Unmarshal(raw, &plans); err != nil || len(plans) != 1 {
+				t.Fatalf("parse EXPLAIN output (%v): %s", err, raw)
+			}
+			plan := plans[0].Plan
+			t.Logf("args %s\n%s", fmtArgs(call.Args), plan.outline())
+
+			usesIndex, tinySeqScan := false, false
+			plan.walk(func(n planNode) {
+				if n.IndexName == tt.wantIndex {
+					usesIndex = true
+				}
+				if n.NodeType == "Seq Scan" && tt.tinyTable != "" && n.RelationName == tt.tinyTable {
+					tinySeqScan = true
+				}
+				if n.NodeType == "Seq Scan" {
+					for _, big := range bigTables {
+						if n.RelationName == big {
+							t.Errorf("sequential scan on %s", big)
+						}
+					}
+				}
+			})
+			if !usesIndex && tinySeqScan {
+				pages := tdb.MustQueryInt64(t, `SELECT relpages::bigint FROM pg_class WHERE oid = $1::regclass`, tt.tinyTable)
+				if pages <= tinyPages {
+					t.Logf("accepted: sequential scan of %s (%d pages) instead of %s", tt.tinyTable, pages, tt.wantIndex)
+					return
+				}
+				t.Errorf("sequential scan of %s (%d pages, more than %d)", tt.tinyTable, pages, tinyPages)
+			}
+			if !usesIndex {
+				t.Errorf("plan does not use %s", tt.wantIndex)
+			}
+		})
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+func fmtArgs(args []any) string {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case *int64:
+			parts[i] = fmtPtr(v)
+		case *string:
+			parts[i] = fmtPtr(v)
+		case *bool:
+			parts[i] = fmtPtr(v)
+		default:
+			parts[i] = fmt.Sprint(v)
+		}
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
