@@ -24,8 +24,11 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
+	"orgpulse/cache"
 	"orgpulse/migrations"
+	"orgpulse/monitor"
 	"orgpulse/postgres"
 	"orgpulse/resolvers"
 	"orgpulse/seed"
@@ -195,6 +198,10 @@ func runServe(ctx context.Context, args []string) error {
 	maxBody := f.int("max-body-bytes", "MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	maxDepth := f.int("max-depth", "MAX_DEPTH", 10, "deepest accepted query nesting")
 	loaderWait := f.duration("loader-wait", "LOADER_WAIT", time.Millisecond, "how long a batch loader collects keys the look-ahead did not prefetch")
+	redisURL := f.string("redis-url", "REDIS_URL", "", "Redis URL for the shared cache and subscriptions (empty: no cache)")
+	apiToken := f.string("api-token", "API_TOKEN", "", "bearer token that authorizes mutations (empty: mutations refused)")
+	cacheTTL := f.duration("cache-ttl", "CACHE_TTL", 5*time.Minute, "lifetime of cached lists and aggregates (±10% jitter)")
+	summaryTTL := f.duration("summary-cache-ttl", "SUMMARY_CACHE_TTL", 5*time.Second, "lifetime of cached performanceSummary values")
 	nodeModules := f.string("graphiql-assets", "GRAPHIQL_ASSETS", "node_modules", "node_modules directory holding GraphiQL")
 	replica := f.string("replica-id", "REPLICA_ID", defaultReplicaID(), "name of this replica, sent as X-Orgpulse-Replica")
 	drain := f.duration("drain", "SHUTDOWN_DRAIN", 0, "on SIGTERM, keep serving this long with /readyz at 503 so load balancers notice")
@@ -213,10 +220,26 @@ func runServe(ctx context.Context, args []string) error {
 	if err := db.requireMigrated(ctx); err != nil {
 		return err
 	}
-	res := resolvers.New(db.Pool, resolvers.Config{LoaderWait: *loaderWait})
+	rcfg := resolvers.Config{LoaderWait: *loaderWait, CacheTTL: *cacheTTL, SummaryTTL: *summaryTTL}
+	var rdb redis.UniversalClient
+	if *redisURL == "" {
+		log.Warn("REDIS_URL is not set: running without the shared cache")
+	} else {
+		rdb, err = openRedis(ctx, *redisURL)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		rcfg.Cache = cache.New(rdb, cache.Config{Logger: log, OnResult: countCache})
+	}
+	if *apiToken == "" {
+		log.Warn("API_TOKEN is not set: every mutation will be refused")
+	}
+	res := resolvers.New(db.Pool, rcfg)
 	srv, err := server.New(db.Pool, res, server.Config{
 		MaxBodyBytes: int64(*maxBody), RequestTimeout: *reqTimeout, MaxDepth: *maxDepth,
 		Debug: *debug, ReplicaID: *replica, NodeModules: *nodeModules, Logger: log,
+		APIToken: *apiToken, Redis: rdb,
 	})
 	if err != nil {
 		return err
@@ -245,6 +268,28 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// countCache attributes cache hits and misses to the request in ctx.
+func countCache(ctx context.Context, hits, misses int) {
+	monitor.StatsFrom(ctx).AddCache(hits, misses)
+}
+
+// openRedis connects to a redis:// or rediss:// URL. A Redis that does not
+// answer at start-up is reported but not fatal: the cache falls through to
+// PostgreSQL and resumes by itself when Redis answers.
+func openRedis(ctx context.Context, url string) (redis.UniversalClient, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		slog.Warn("Redis does not answer yet; reads go to PostgreSQL until it does", "err", err)
+	}
+	return rdb, nil
 }
 
 func defaultReplicaID() string {

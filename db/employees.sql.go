@@ -85,6 +85,116 @@ func (q *Queries) CountEmployeesByOrganizationIDs(ctx context.Context, arg Count
 	return items, nil
 }
 
+const createEmployee = `-- name: CreateEmployee :one
+INSERT INTO employees (organization_id, name, email, department, title, salary, is_active, hired_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::timestamptz, now()))
+RETURNING id, organization_id, name, email, department, title, salary, is_active, hired_at, created_at, updated_at
+`
+
+type CreateEmployeeParams struct {
+	OrganizationID int64
+	Name           string
+	Email          string
+	Department     string
+	Title          string
+	Salary         float64
+	IsActive       bool
+	HiredAt        *time.Time
+}
+
+// CreateEmployee inserts an employee; the foreign key reports an unknown
+// organization and the lower(email) index a duplicate email.
+func (q *Queries) CreateEmployee(ctx context.Context, arg CreateEmployeeParams) (Employee, error) {
+	row := q.db.QueryRow(ctx, createEmployee,
+		arg.OrganizationID,
+		arg.Name,
+		arg.Email,
+		arg.Department,
+		arg.Title,
+		arg.Salary,
+		arg.IsActive,
+		arg.HiredAt,
+	)
+	var i Employee
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Email,
+		&i.Department,
+		&i.Title,
+		&i.Salary,
+		&i.IsActive,
+		&i.HiredAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const deleteEmployee = `-- name: DeleteEmployee :one
+DELETE FROM employees
+WHERE id = $1
+RETURNING id, organization_id, name, email, department, title, salary, is_active, hired_at, created_at, updated_at
+`
+
+// DeleteEmployee removes an employee; team memberships go with it (ON
+// DELETE CASCADE).
+func (q *Queries) DeleteEmployee(ctx context.Context, id int64) (Employee, error) {
+	row := q.db.QueryRow(ctx, deleteEmployee, id)
+	var i Employee
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Email,
+		&i.Department,
+		&i.Title,
+		&i.Salary,
+		&i.IsActive,
+		&i.HiredAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const deleteMembershipsOutsideOrganization = `-- name: DeleteMembershipsOutsideOrganization :many
+DELETE FROM project_members pm
+USING projects p
+WHERE p.id = pm.project_id
+  AND pm.employee_id = $1
+  AND p.organization_id <> $2
+RETURNING pm.project_id
+`
+
+type DeleteMembershipsOutsideOrganizationParams struct {
+	EmployeeID     int64
+	OrganizationID int64
+}
+
+// DeleteMembershipsOutsideOrganization takes an employee who moved to
+// another organization off every team of a project outside it.
+func (q *Queries) DeleteMembershipsOutsideOrganization(ctx context.Context, arg DeleteMembershipsOutsideOrganizationParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, deleteMembershipsOutsideOrganization, arg.EmployeeID, arg.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var project_id int64
+		if err := rows.Scan(&project_id); err != nil {
+			return nil, err
+		}
+		items = append(items, project_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getEmployee = `-- name: GetEmployee :one
 SELECT id, organization_id, name, email, department, title, salary, is_active, hired_at, created_at, updated_at FROM employees
 WHERE id = $1
@@ -93,6 +203,33 @@ WHERE id = $1
 // GetEmployee returns one employee by id.
 func (q *Queries) GetEmployee(ctx context.Context, id int64) (Employee, error) {
 	row := q.db.QueryRow(ctx, getEmployee, id)
+	var i Employee
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Email,
+		&i.Department,
+		&i.Title,
+		&i.Salary,
+		&i.IsActive,
+		&i.HiredAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const getEmployeeForUpdate = `-- name: GetEmployeeForUpdate :one
+SELECT id, organization_id, name, email, department, title, salary, is_active, hired_at, created_at, updated_at FROM employees
+WHERE id = $1
+FOR UPDATE
+`
+
+// GetEmployeeForUpdate locks the row so concurrent updates of one employee
+// serialize and each sees the organization it moves from.
+func (q *Queries) GetEmployeeForUpdate(ctx context.Context, id int64) (Employee, error) {
+	row := q.db.QueryRow(ctx, getEmployeeForUpdate, id)
 	var i Employee
 	err := row.Scan(
 		&i.ID,
@@ -536,6 +673,34 @@ func (q *Queries) ListEmployeesWithOrganization(ctx context.Context, arg ListEmp
 	return items, nil
 }
 
+const listProjectIDsByEmployeeID = `-- name: ListProjectIDsByEmployeeID :many
+SELECT project_id FROM project_members
+WHERE employee_id = $1
+ORDER BY project_id
+`
+
+// ListProjectIDsByEmployeeID names the teams an employee is on, so a
+// mutation knows which projects it changes.
+func (q *Queries) ListProjectIDsByEmployeeID(ctx context.Context, employeeID int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, listProjectIDsByEmployeeID, employeeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var project_id int64
+		if err := rows.Scan(&project_id); err != nil {
+			return nil, err
+		}
+		items = append(items, project_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listTeamMembersByProjectIDs = `-- name: ListTeamMembersByProjectIDs :many
 SELECT pm.project_id, e.id, e.organization_id, e.name, e.email, e.department, e.title, e.salary, e.is_active, e.hired_at, e.created_at, e.updated_at
 FROM project_members pm
@@ -582,4 +747,61 @@ func (q *Queries) ListTeamMembersByProjectIDs(ctx context.Context, projectIds []
 		return nil, err
 	}
 	return items, nil
+}
+
+const updateEmployee = `-- name: UpdateEmployee :one
+UPDATE employees
+SET organization_id = COALESCE($1, organization_id),
+    name            = COALESCE($2, name),
+    email           = COALESCE($3, email),
+    department      = COALESCE($4, department),
+    title           = COALESCE($5, title),
+    salary          = COALESCE($6, salary),
+    is_active       = COALESCE($7, is_active),
+    hired_at        = COALESCE($8, hired_at),
+    updated_at      = now()
+WHERE id = $9
+RETURNING id, organization_id, name, email, department, title, salary, is_active, hired_at, created_at, updated_at
+`
+
+type UpdateEmployeeParams struct {
+	OrganizationID *int64
+	Name           *string
+	Email          *string
+	Department     *string
+	Title          *string
+	Salary         *float64
+	IsActive       *bool
+	HiredAt        *time.Time
+	ID             int64
+}
+
+// UpdateEmployee changes the fields given (NULL keeps the old value).
+func (q *Queries) UpdateEmployee(ctx context.Context, arg UpdateEmployeeParams) (Employee, error) {
+	row := q.db.QueryRow(ctx, updateEmployee,
+		arg.OrganizationID,
+		arg.Name,
+		arg.Email,
+		arg.Department,
+		arg.Title,
+		arg.Salary,
+		arg.IsActive,
+		arg.HiredAt,
+		arg.ID,
+	)
+	var i Employee
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Email,
+		&i.Department,
+		&i.Title,
+		&i.Salary,
+		&i.IsActive,
+		&i.HiredAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

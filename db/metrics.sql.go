@@ -18,6 +18,41 @@ type CopyPerformanceMetricsParams struct {
 	RecordedAt time.Time
 }
 
+const createMetric = `-- name: CreateMetric :one
+INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
+VALUES ($1, $2, $3, $4, COALESCE($5::timestamptz, now()))
+RETURNING id, metric_type, value, endpoint, status_code, recorded_at
+`
+
+type CreateMetricParams struct {
+	MetricType string
+	Value      float64
+	Endpoint   string
+	StatusCode int32
+	RecordedAt *time.Time
+}
+
+// CreateMetric records one sample (now when no time is given).
+func (q *Queries) CreateMetric(ctx context.Context, arg CreateMetricParams) (PerformanceMetric, error) {
+	row := q.db.QueryRow(ctx, createMetric,
+		arg.MetricType,
+		arg.Value,
+		arg.Endpoint,
+		arg.StatusCode,
+		arg.RecordedAt,
+	)
+	var i PerformanceMetric
+	err := row.Scan(
+		&i.ID,
+		&i.MetricType,
+		&i.Value,
+		&i.Endpoint,
+		&i.StatusCode,
+		&i.RecordedAt,
+	)
+	return i, err
+}
+
 const getPerformanceSummary = `-- name: GetPerformanceSummary :one
 SELECT count(*)                                                              AS sample_count,
        COALESCE(avg(value), 0)::float8                                      AS average_value,

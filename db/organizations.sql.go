@@ -32,6 +32,34 @@ func (q *Queries) CountOrganizations(ctx context.Context, isActive *bool) (int64
 	return count, err
 }
 
+const createOrganization = `-- name: CreateOrganization :one
+INSERT INTO organizations (name, industry, is_active)
+VALUES ($1, $2, $3)
+RETURNING id, name, industry, is_active, created_at, updated_at
+`
+
+type CreateOrganizationParams struct {
+	Name     string
+	Industry string
+	IsActive bool
+}
+
+// CreateOrganization inserts an organization; the unique name constraint
+// reports duplicates.
+func (q *Queries) CreateOrganization(ctx context.Context, arg CreateOrganizationParams) (Organization, error) {
+	row := q.db.QueryRow(ctx, createOrganization, arg.Name, arg.Industry, arg.IsActive)
+	var i Organization
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Industry,
+		&i.IsActive,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const getOrganization = `-- name: GetOrganization :one
 SELECT id, name, industry, is_active, created_at, updated_at FROM organizations
 WHERE id = $1
@@ -160,4 +188,41 @@ func (q *Queries) ListOrganizationsByIDs(ctx context.Context, ids []int64) ([]Or
 		return nil, err
 	}
 	return items, nil
+}
+
+const updateOrganization = `-- name: UpdateOrganization :one
+UPDATE organizations
+SET name       = COALESCE($1, name),
+    industry   = COALESCE($2, industry),
+    is_active  = COALESCE($3, is_active),
+    updated_at = now()
+WHERE id = $4
+RETURNING id, name, industry, is_active, created_at, updated_at
+`
+
+type UpdateOrganizationParams struct {
+	Name     *string
+	Industry *string
+	IsActive *bool
+	ID       int64
+}
+
+// UpdateOrganization changes the fields given (NULL keeps the old value).
+func (q *Queries) UpdateOrganization(ctx context.Context, arg UpdateOrganizationParams) (Organization, error) {
+	row := q.db.QueryRow(ctx, updateOrganization,
+		arg.Name,
+		arg.Industry,
+		arg.IsActive,
+		arg.ID,
+	)
+	var i Organization
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Industry,
+		&i.IsActive,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

@@ -10,6 +10,24 @@ import (
 	"time"
 )
 
+const addTeamMember = `-- name: AddTeamMember :exec
+INSERT INTO project_members (project_id, employee_id, role)
+VALUES ($1, $2, $3)
+`
+
+type AddTeamMemberParams struct {
+	ProjectID  int64
+	EmployeeID int64
+	Role       string
+}
+
+// AddTeamMember puts an employee on a project's team; the primary key
+// reports one already there.
+func (q *Queries) AddTeamMember(ctx context.Context, arg AddTeamMemberParams) error {
+	_, err := q.db.Exec(ctx, addTeamMember, arg.ProjectID, arg.EmployeeID, arg.Role)
+	return err
+}
+
 type CopyProjectMembersParams struct {
 	ProjectID  int64
 	EmployeeID int64
@@ -47,6 +65,44 @@ func (q *Queries) CountProjects(ctx context.Context, arg CountProjectsParams) (i
 	return count, err
 }
 
+const createProject = `-- name: CreateProject :one
+INSERT INTO projects (organization_id, name, description, status, budget)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id, organization_id, name, description, status, budget, created_at, updated_at
+`
+
+type CreateProjectParams struct {
+	OrganizationID int64
+	Name           string
+	Description    string
+	Status         string
+	Budget         float64
+}
+
+// CreateProject inserts a project; the foreign key reports an unknown
+// organization.
+func (q *Queries) CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, createProject,
+		arg.OrganizationID,
+		arg.Name,
+		arg.Description,
+		arg.Status,
+		arg.Budget,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Description,
+		&i.Status,
+		&i.Budget,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const getProject = `-- name: GetProject :one
 SELECT p.id, p.organization_id, p.name, p.description, p.status, p.budget, p.created_at, p.updated_at,
        (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
@@ -76,6 +132,30 @@ func (q *Queries) GetProject(ctx context.Context, id int64) (GetProjectRow, erro
 		&i.Project.CreatedAt,
 		&i.Project.UpdatedAt,
 		&i.TeamSize,
+	)
+	return i, err
+}
+
+const getProjectForUpdate = `-- name: GetProjectForUpdate :one
+SELECT id, organization_id, name, description, status, budget, created_at, updated_at FROM projects
+WHERE id = $1
+FOR UPDATE
+`
+
+// GetProjectForUpdate locks the project so concurrent team changes
+// serialize.
+func (q *Queries) GetProjectForUpdate(ctx context.Context, id int64) (Project, error) {
+	row := q.db.QueryRow(ctx, getProjectForUpdate, id)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Description,
+		&i.Status,
+		&i.Budget,
+		&i.CreatedAt,
+		&i.UpdatedAt,
 	)
 	return i, err
 }
@@ -346,4 +426,65 @@ func (q *Queries) ListProjectsWithOrganization(ctx context.Context, arg ListProj
 		return nil, err
 	}
 	return items, nil
+}
+
+const removeTeamMember = `-- name: RemoveTeamMember :execrows
+DELETE FROM project_members
+WHERE project_id = $1 AND employee_id = $2
+`
+
+type RemoveTeamMemberParams struct {
+	ProjectID  int64
+	EmployeeID int64
+}
+
+// RemoveTeamMember takes an employee off a project's team.
+func (q *Queries) RemoveTeamMember(ctx context.Context, arg RemoveTeamMemberParams) (int64, error) {
+	result, err := q.db.Exec(ctx, removeTeamMember, arg.ProjectID, arg.EmployeeID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const updateProject = `-- name: UpdateProject :one
+UPDATE projects
+SET name        = COALESCE($1, name),
+    description = COALESCE($2, description),
+    status      = COALESCE($3, status),
+    budget      = COALESCE($4, budget),
+    updated_at  = now()
+WHERE id = $5
+RETURNING id, organization_id, name, description, status, budget, created_at, updated_at
+`
+
+type UpdateProjectParams struct {
+	Name        *string
+	Description *string
+	Status      *string
+	Budget      *float64
+	ID          int64
+}
+
+// UpdateProject changes the fields given (NULL keeps the old value).
+func (q *Queries) UpdateProject(ctx context.Context, arg UpdateProjectParams) (Project, error) {
+	row := q.db.QueryRow(ctx, updateProject,
+		arg.Name,
+		arg.Description,
+		arg.Status,
+		arg.Budget,
+		arg.ID,
+	)
+	var i Project
+	err := row.Scan(
+		&i.ID,
+		&i.OrganizationID,
+		&i.Name,
+		&i.Description,
+		&i.Status,
+		&i.Budget,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }

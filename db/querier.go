@@ -9,6 +9,9 @@ import (
 )
 
 type Querier interface {
+	// AddTeamMember puts an employee on a project's team; the primary key
+	// reports one already there.
+	AddTeamMember(ctx context.Context, arg AddTeamMemberParams) error
 	// CopyEmployees bulk-loads sample data with COPY.
 	CopyEmployees(ctx context.Context, arg []CopyEmployeesParams) (int64, error)
 	// CopyOrganizations bulk-loads sample data with COPY.
@@ -28,8 +31,28 @@ type Querier interface {
 	CountOrganizations(ctx context.Context, isActive *bool) (int64, error)
 	// CountProjects counts what ListProjects pages through.
 	CountProjects(ctx context.Context, arg CountProjectsParams) (int64, error)
+	// CreateEmployee inserts an employee; the foreign key reports an unknown
+	// organization and the lower(email) index a duplicate email.
+	CreateEmployee(ctx context.Context, arg CreateEmployeeParams) (Employee, error)
+	// CreateMetric records one sample (now when no time is given).
+	CreateMetric(ctx context.Context, arg CreateMetricParams) (PerformanceMetric, error)
+	// CreateOrganization inserts an organization; the unique name constraint
+	// reports duplicates.
+	CreateOrganization(ctx context.Context, arg CreateOrganizationParams) (Organization, error)
+	// CreateProject inserts a project; the foreign key reports an unknown
+	// organization.
+	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
+	// DeleteEmployee removes an employee; team memberships go with it (ON
+	// DELETE CASCADE).
+	DeleteEmployee(ctx context.Context, id int64) (Employee, error)
+	// DeleteMembershipsOutsideOrganization takes an employee who moved to
+	// another organization off every team of a project outside it.
+	DeleteMembershipsOutsideOrganization(ctx context.Context, arg DeleteMembershipsOutsideOrganizationParams) ([]int64, error)
 	// GetEmployee returns one employee by id.
 	GetEmployee(ctx context.Context, id int64) (Employee, error)
+	// GetEmployeeForUpdate locks the row so concurrent updates of one employee
+	// serialize and each sees the organization it moves from.
+	GetEmployeeForUpdate(ctx context.Context, id int64) (Employee, error)
 	// GetEmployeeStats aggregates salaries and head counts in the database,
 	// optionally for one organization and/or department.
 	GetEmployeeStats(ctx context.Context, arg GetEmployeeStatsParams) (GetEmployeeStatsRow, error)
@@ -46,6 +69,9 @@ type Querier interface {
 	// key costs one index probe per project and saves a statement whenever
 	// teamSize is selected.
 	GetProject(ctx context.Context, id int64) (GetProjectRow, error)
+	// GetProjectForUpdate locks the project so concurrent team changes
+	// serialize.
+	GetProjectForUpdate(ctx context.Context, id int64) (Project, error)
 	// GetProjectWithOrganization JOINs the owning organization in the same
 	// statement, for requests that select project.organization.
 	GetProjectWithOrganization(ctx context.Context, id int64) (GetProjectWithOrganizationRow, error)
@@ -75,6 +101,9 @@ type Querier interface {
 	// ListOrganizationsByIDs backs the per-request organization loader: one
 	// statement for every organization a request reaches through a foreign key.
 	ListOrganizationsByIDs(ctx context.Context, ids []int64) ([]Organization, error)
+	// ListProjectIDsByEmployeeID names the teams an employee is on, so a
+	// mutation knows which projects it changes.
+	ListProjectIDsByEmployeeID(ctx context.Context, employeeID int64) ([]int64, error)
 	// ListProjects serves keyset and numbered pages of projects with filters.
 	ListProjects(ctx context.Context, arg ListProjectsParams) ([]ListProjectsRow, error)
 	// ListProjectsByEmployeeIDs loads the projects of many employees through
@@ -91,6 +120,14 @@ type Querier interface {
 	// ListTeamMembersByProjectIDs loads the teams of many projects through the
 	// project_members join table in one statement.
 	ListTeamMembersByProjectIDs(ctx context.Context, projectIds []int64) ([]ListTeamMembersByProjectIDsRow, error)
+	// RemoveTeamMember takes an employee off a project's team.
+	RemoveTeamMember(ctx context.Context, arg RemoveTeamMemberParams) (int64, error)
+	// UpdateEmployee changes the fields given (NULL keeps the old value).
+	UpdateEmployee(ctx context.Context, arg UpdateEmployeeParams) (Employee, error)
+	// UpdateOrganization changes the fields given (NULL keeps the old value).
+	UpdateOrganization(ctx context.Context, arg UpdateOrganizationParams) (Organization, error)
+	// UpdateProject changes the fields given (NULL keeps the old value).
+	UpdateProject(ctx context.Context, arg UpdateProjectParams) (Project, error)
 }
 
 var _ Querier = (*Queries)(nil)

@@ -133,3 +133,56 @@ ORDER BY organization_id, department;
 -- CopyEmployees bulk-loads sample data with COPY.
 INSERT INTO employees (id, organization_id, name, email, department, title, salary, is_active, hired_at, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11);
+
+-- name: CreateEmployee :one
+-- CreateEmployee inserts an employee; the foreign key reports an unknown
+-- organization and the lower(email) index a duplicate email.
+INSERT INTO employees (organization_id, name, email, department, title, salary, is_active, hired_at)
+VALUES (@organization_id, @name, @email, @department, @title, @salary, @is_active, COALESCE(sqlc.narg(hired_at)::timestamptz, now()))
+RETURNING *;
+
+-- name: GetEmployeeForUpdate :one
+-- GetEmployeeForUpdate locks the row so concurrent updates of one employee
+-- serialize and each sees the organization it moves from.
+SELECT * FROM employees
+WHERE id = $1
+FOR UPDATE;
+
+-- name: UpdateEmployee :one
+-- UpdateEmployee changes the fields given (NULL keeps the old value).
+UPDATE employees
+SET organization_id = COALESCE(sqlc.narg(organization_id), organization_id),
+    name            = COALESCE(sqlc.narg(name), name),
+    email           = COALESCE(sqlc.narg(email), email),
+    department      = COALESCE(sqlc.narg(department), department),
+    title           = COALESCE(sqlc.narg(title), title),
+    salary          = COALESCE(sqlc.narg(salary), salary),
+    is_active       = COALESCE(sqlc.narg(is_active), is_active),
+    hired_at        = COALESCE(sqlc.narg(hired_at), hired_at),
+    updated_at      = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: DeleteEmployee :one
+-- DeleteEmployee removes an employee; team memberships go with it (ON
+-- DELETE CASCADE).
+DELETE FROM employees
+WHERE id = $1
+RETURNING *;
+
+-- name: ListProjectIDsByEmployeeID :many
+-- ListProjectIDsByEmployeeID names the teams an employee is on, so a
+-- mutation knows which projects it changes.
+SELECT project_id FROM project_members
+WHERE employee_id = $1
+ORDER BY project_id;
+
+-- name: DeleteMembershipsOutsideOrganization :many
+-- DeleteMembershipsOutsideOrganization takes an employee who moved to
+-- another organization off every team of a project outside it.
+DELETE FROM project_members pm
+USING projects p
+WHERE p.id = pm.project_id
+  AND pm.employee_id = @employee_id
+  AND p.organization_id <> @organization_id
+RETURNING pm.project_id;

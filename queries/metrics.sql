@@ -26,3 +26,9 @@ LIMIT @limit_count::int;
 -- CopyPerformanceMetrics bulk-loads metric samples with COPY.
 INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
 VALUES ($1, $2, $3, $4, $5);
+
+-- name: CreateMetric :one
+-- CreateMetric records one sample (now when no time is given).
+INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
+VALUES (@metric_type, @value, @endpoint, @status_code, COALESCE(sqlc.narg(recorded_at)::timestamptz, now()))
+RETURNING *;

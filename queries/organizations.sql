@@ -32,3 +32,20 @@ WHERE (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active)
 -- CopyOrganizations bulk-loads sample data with COPY.
 INSERT INTO organizations (id, name, industry, is_active, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6);
+
+-- name: CreateOrganization :one
+-- CreateOrganization inserts an organization; the unique name constraint
+-- reports duplicates.
+INSERT INTO organizations (name, industry, is_active)
+VALUES (@name, @industry, @is_active)
+RETURNING *;
+
+-- name: UpdateOrganization :one
+-- UpdateOrganization changes the fields given (NULL keeps the old value).
+UPDATE organizations
+SET name       = COALESCE(sqlc.narg(name), name),
+    industry   = COALESCE(sqlc.narg(industry), industry),
+    is_active  = COALESCE(sqlc.narg(is_active), is_active),
+    updated_at = now()
+WHERE id = @id
+RETURNING *;

@@ -75,3 +75,39 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 -- CopyProjectMembers bulk-loads sample teams with COPY.
 INSERT INTO project_members (project_id, employee_id, role, joined_at)
 VALUES ($1, $2, $3, $4);
+
+-- name: CreateProject :one
+-- CreateProject inserts a project; the foreign key reports an unknown
+-- organization.
+INSERT INTO projects (organization_id, name, description, status, budget)
+VALUES (@organization_id, @name, @description, @status, @budget)
+RETURNING *;
+
+-- name: GetProjectForUpdate :one
+-- GetProjectForUpdate locks the project so concurrent team changes
+-- serialize.
+SELECT * FROM projects
+WHERE id = $1
+FOR UPDATE;
+
+-- name: UpdateProject :one
+-- UpdateProject changes the fields given (NULL keeps the old value).
+UPDATE projects
+SET name        = COALESCE(sqlc.narg(name), name),
+    description = COALESCE(sqlc.narg(description), description),
+    status      = COALESCE(sqlc.narg(status), status),
+    budget      = COALESCE(sqlc.narg(budget), budget),
+    updated_at  = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: AddTeamMember :exec
+-- AddTeamMember puts an employee on a project's team; the primary key
+-- reports one already there.
+INSERT INTO project_members (project_id, employee_id, role)
+VALUES (@project_id, @employee_id, @role);
+
+-- name: RemoveTeamMember :execrows
+-- RemoveTeamMember takes an employee off a project's team.
+DELETE FROM project_members
+WHERE project_id = @project_id AND employee_id = @employee_id;

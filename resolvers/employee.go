@@ -280,3 +280,193 @@ func (r *Resolver) DepartmentStats(ctx context.Context, args struct{ Organizatio
 	}
 	return out, nil
 }
+
+// CreateEmployeeInput is the input of createEmployee.
+type CreateEmployeeInput struct {
+	OrganizationID graphql.ID
+	Name           string
+	Email          string
+	Department     string
+	Title          *string
+	Salary         float64
+	IsActive       *bool
+	HiredAt        *DateTime
+}
+
+// UpdateEmployeeInput is the input of updateEmployee: fields left out keep
+// their value. A new organizationId moves the employee, taking them off
+// every team of their former organization's projects.
+type UpdateEmployeeInput struct {
+	OrganizationID *graphql.ID
+	Name           *string
+	Email          *string
+	Department     *string
+	Title          *string
+	Salary         *float64
+	IsActive       *bool
+	HiredAt        *DateTime
+}
+
+func checkEmployeeFields(name, email, department, title *string, salary *float64) error {
+	if err := checkName("name", name); err != nil {
+		return err
+	}
+	if err := checkEmail(email); err != nil {
+		return err
+	}
+	if err := checkName("department", department); err != nil {
+		return err
+	}
+	if err := checkText("title", title, maxNameLength); err != nil {
+		return err
+	}
+	return checkAmount("salary", salary)
+}
+
+// CreateEmployee inserts an employee.
+func (r *Resolver) CreateEmployee(ctx context.Context, args struct{ Input CreateEmployeeInput }) (*EmployeeResolver, error) {
+	in := args.Input
+	orgID, err := parseID("organizationId", in.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEmployeeFields(&in.Name, &in.Email, &in.Department, in.Title, &in.Salary); err != nil {
+		return nil, err
+	}
+	p := db.CreateEmployeeParams{
+		OrganizationID: orgID, Name: in.Name, Email: in.Email, Department: in.Department,
+		Salary: in.Salary, IsActive: true,
+	}
+	if in.Title != nil {
+		p.Title = *in.Title
+	}
+	if in.IsActive != nil {
+		p.IsActive = *in.IsActive
+	}
+	if in.HiredAt != nil {
+		p.HiredAt = &in.HiredAt.Time
+	}
+	var e db.Employee
+	var org db.Organization
+	err = r.write(ctx, func(q *db.Queries) (err error) {
+		if e, err = q.CreateEmployee(ctx, p); err != nil {
+			return err
+		}
+		org, err = q.GetOrganization(ctx, e.OrganizationID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.invalidate(ctx, versionOrgEmployees(e.OrganizationID))
+	r.publish(ctx, TopicEmployee, Event{Action: ActionCreated, EmployeeID: e.ID, OrganizationID: e.OrganizationID, Employee: &e})
+	r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: org.ID, Organization: &org})
+	return r.employee(e, &org), nil
+}
+
+// UpdateEmployee changes an employee, possibly moving them to another
+// organization.
+func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
+	ID    graphql.ID
+	Input UpdateEmployeeInput
+}) (*EmployeeResolver, error) {
+	id, err := parseID("id", args.ID)
+	if err != nil {
+		return nil, err
+	}
+	in := args.Input
+	newOrgID, err := parseOptionalID("organizationId", in.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEmployeeFields(in.Name, in.Email, in.Department, in.Title, in.Salary); err != nil {
+		return nil, err
+	}
+	p := db.UpdateEmployeeParams{
+		ID: id, OrganizationID: newOrgID, Name: in.Name, Email: in.Email, Department: in.Department,
+		Title: in.Title, Salary: in.Salary, IsActive: in.IsActive,
+	}
+	if in.HiredAt != nil {
+		p.HiredAt = &in.HiredAt.Time
+	}
+	var before, e db.Employee
+	var orgs []db.Organization
+	var changedProjects []projectRow
+	err = r.write(ctx, func(q *db.Queries) (err error) {
+		if before, err = q.GetEmployeeForUpdate(ctx, id); err != nil {
+			return missing(err, "id", "employee")
+		}
+		if e, err = q.UpdateEmployee(ctx, p); err != nil {
+			return err
+		}
+		if e.OrganizationID != before.OrganizationID {
+			ids, err := q.DeleteMembershipsOutsideOrganization(ctx, db.DeleteMembershipsOutsideOrganizationParams{
+				EmployeeID: e.ID, OrganizationID: e.OrganizationID,
+			})
+			if err != nil {
+				return err
+			}
+			if changedProjects, err = projectRows(ctx, q, ids); err != nil {
+				return err
+			}
+		}
+		orgs, err = q.ListOrganizationsByIDs(ctx, uniqueIDs([]int64{before.OrganizationID, e.OrganizationID}))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.invalidate(ctx, versionOrgEmployees(before.OrganizationID), versionOrgEmployees(e.OrganizationID))
+	r.publish(ctx, TopicEmployee, Event{Action: ActionUpdated, EmployeeID: e.ID, OrganizationID: e.OrganizationID, Employee: &e})
+	if e.OrganizationID != before.OrganizationID || e.IsActive != before.IsActive {
+		// The active head count of each organization involved changed.
+		r.publishOrganizations(ctx, orgs)
+	}
+	r.publishProjects(ctx, changedProjects)
+	var org *db.Organization
+	for i := range orgs {
+		if orgs[i].ID == e.OrganizationID {
+			org = &orgs[i]
+		}
+	}
+	return r.employee(e, org), nil
+}
+
+// DeleteEmployee removes an employee and their team memberships.
+func (r *Resolver) DeleteEmployee(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
+	id, err := parseID("id", args.ID)
+	if err != nil {
+		return false, err
+	}
+	var e db.Employee
+	var org db.Organization
+	var changedProjects []projectRow
+	err = r.write(ctx, func(q *db.Queries) (err error) {
+		projectIDs, err := q.ListProjectIDsByEmployeeID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if e, err = q.DeleteEmployee(ctx, id); err != nil {
+			return missing(err, "id", "employee")
+		}
+		if changedProjects, err = projectRows(ctx, q, projectIDs); err != nil {
+			return err
+		}
+		org, err = q.GetOrganization(ctx, e.OrganizationID)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	r.invalidate(ctx, versionOrgEmployees(e.OrganizationID))
+	r.publish(ctx, TopicEmployee, Event{Action: ActionDeleted, EmployeeID: e.ID, OrganizationID: e.OrganizationID})
+	r.publishOrganizations(ctx, []db.Organization{org})
+	r.publishProjects(ctx, changedProjects)
+	return true, nil
+}
+
+func (r *Resolver) publishOrganizations(ctx context.Context, orgs []db.Organization) {
+	for i := range orgs {
+		r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: orgs[i].ID, Organization: &orgs[i]})
+	}
+}

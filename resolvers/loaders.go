@@ -10,6 +10,7 @@ import (
 	"github.com/graph-gophers/dataloader/v7"
 	graphql "github.com/graph-gophers/graphql-go"
 
+	"orgpulse/cache"
 	"orgpulse/db"
 )
 
@@ -136,7 +137,8 @@ type loaders struct {
 	orgEmployeeTotals map[string]*batch[int64]
 }
 
-func newLoaders(q *db.Queries, wait time.Duration) *loaders {
+func newLoaders(q *db.Queries, cfg Config) *loaders {
+	wait := cfg.LoaderWait
 	l := &loaders{
 		q: q, wait: wait,
 		orgProjects:       map[string]*batch[[]projectRow]{},
@@ -154,10 +156,10 @@ func newLoaders(q *db.Queries, wait time.Duration) *loaders {
 		}
 		return m, nil
 	})
-	l.employeeCount = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	l.employeeCount = newBatch(wait, cachedByOrg(cfg, "employeeCount", func(ctx context.Context, ids []int64) (map[int64]int64, error) {
 		return l.countEmployees(ctx, ids, boolPtr(true))
-	})
-	l.employeeStats = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64]*db.ListEmployeeStatsByOrganizationIDsRow, error) {
+	}))
+	l.employeeStats = newBatch(wait, cachedByOrg(cfg, "employeeStats", func(ctx context.Context, ids []int64) (map[int64]*db.ListEmployeeStatsByOrganizationIDsRow, error) {
 		rows, err := q.ListEmployeeStatsByOrganizationIDs(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("employee stats by organization ids: %w", err)
@@ -167,8 +169,8 @@ func newLoaders(q *db.Queries, wait time.Duration) *loaders {
 			m[rows[i].OrganizationID] = &rows[i]
 		}
 		return m, nil
-	})
-	l.departmentStats = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]db.ListDepartmentStatsByOrganizationIDsRow, error) {
+	}))
+	l.departmentStats = newBatch(wait, cachedByOrg(cfg, "departmentStats", func(ctx context.Context, ids []int64) (map[int64][]db.ListDepartmentStatsByOrganizationIDsRow, error) {
 		rows, err := q.ListDepartmentStatsByOrganizationIDs(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("department stats by organization ids: %w", err)
@@ -178,7 +180,7 @@ func newLoaders(q *db.Queries, wait time.Duration) *loaders {
 			m[row.OrganizationID] = append(m[row.OrganizationID], row)
 		}
 		return m, nil
-	})
+	}))
 	l.teamMembers = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]db.Employee, error) {
 		rows, err := q.ListTeamMembersByProjectIDs(ctx, ids)
 		if err != nil {
@@ -202,6 +204,44 @@ func newLoaders(q *db.Queries, wait time.Duration) *loaders {
 		return m, nil
 	})
 	return l
+}
+
+// cachedByOrg puts the shared cache in front of a per-organization
+// aggregate: one Redis round trip for all organizations of a batch, then
+// one SQL statement for the misses only.
+func cachedByOrg[V any](cfg Config, name string, fetch fetchFunc[V]) fetchFunc[V] {
+	if cfg.Cache == nil {
+		return fetch
+	}
+	return func(ctx context.Context, ids []int64) (map[int64]V, error) {
+		keys := make([]cache.Key, len(ids))
+		for i, id := range ids {
+			keys[i] = orgCacheKey(id, name)
+		}
+		vals, err := cache.LoadMany(ctx, cfg.Cache, keys, cfg.CacheTTL, func(ctx context.Context, missing []int) (map[int]V, error) {
+			missIDs := make([]int64, len(missing))
+			for j, i := range missing {
+				missIDs[j] = ids[i]
+			}
+			got, err := fetch(ctx, missIDs)
+			if err != nil {
+				return nil, err
+			}
+			out := make(map[int]V, len(missing))
+			for _, i := range missing {
+				out[i] = got[ids[i]]
+			}
+			return out, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[int64]V, len(ids))
+		for i, id := range ids {
+			m[id] = vals[i]
+		}
+		return m, nil
+	}
 }
 
 func (l *loaders) countEmployees(ctx context.Context, ids []int64, isActive *bool) (map[int64]int64, error) {
@@ -302,7 +342,7 @@ func (r *Resolver) loaders(ctx context.Context) *loaders {
 	}
 	// Outside an HTTP request (tests calling a resolver directly): loaders
 	// that live as long as this call.
-	return newLoaders(r.q, r.cfg.LoaderWait)
+	return newLoaders(r.q, r.cfg)
 }
 
 // selection looks ahead at the fields selected below the current resolver,

@@ -3,10 +3,12 @@ package resolvers
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	graphql "github.com/graph-gophers/graphql-go"
 
+	"orgpulse/cache"
 	"orgpulse/db"
 )
 
@@ -61,13 +63,37 @@ func (r *Resolver) PerformanceSummary(ctx context.Context, args PerformanceSumma
 	if err := checkOneOf("metricType", args.MetricType, MetricTypes); err != nil {
 		return nil, err
 	}
-	s, err := r.q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{
-		MetricType: args.MetricType, Since: r.since(args.Since), Endpoint: args.Endpoint,
+	if err := checkText("endpoint", args.Endpoint, maxNameLength); err != nil {
+		return nil, err
+	}
+	key := cache.Key{Name: summaryCacheName(args), Version: versionMetrics}
+	s, err := cache.Load(ctx, r.cfg.Cache, key, r.cfg.SummaryTTL, func(ctx context.Context) (db.GetPerformanceSummaryRow, error) {
+		s, err := r.q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{
+			MetricType: args.MetricType, Since: r.since(args.Since), Endpoint: args.Endpoint,
+		})
+		if err != nil {
+			return s, fmt.Errorf("get performance summary: %w", err)
+		}
+		return s, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("get performance summary: %w", err)
+		return nil, err
 	}
 	return &SummaryResolver{metricType: args.MetricType, s: s}, nil
+}
+
+// summaryCacheName names a summary in the cache. Without `since` the window
+// slides, so the name says "24h" and the short TTL bounds the drift.
+func summaryCacheName(args PerformanceSummaryArgs) string {
+	since := "24h"
+	if args.Since != nil {
+		since = args.Since.UTC().Format(time.RFC3339Nano)
+	}
+	endpoint := "*"
+	if args.Endpoint != nil {
+		endpoint = "=" + *args.Endpoint
+	}
+	return "summary:" + args.MetricType + ":" + since + ":" + endpoint
 }
 
 // SlowestEndpointsArgs are the arguments of Query.slowestEndpoints.
@@ -96,4 +122,51 @@ func (r *Resolver) SlowestEndpoints(ctx context.Context, args SlowestEndpointsAr
 		out[i] = &MetricResolver{m: m}
 	}
 	return out, nil
+}
+
+// RecordMetricInput is the input of recordMetric.
+type RecordMetricInput struct {
+	MetricType string
+	Value      float64
+	Endpoint   *string
+	StatusCode *int32
+	Timestamp  *DateTime
+}
+
+// RecordMetric stores one performance sample.
+func (r *Resolver) RecordMetric(ctx context.Context, args struct{ Input RecordMetricInput }) (*MetricResolver, error) {
+	in := args.Input
+	if err := checkOneOf("metricType", in.MetricType, MetricTypes); err != nil {
+		return nil, err
+	}
+	if math.IsNaN(in.Value) || math.IsInf(in.Value, 0) || in.Value < 0 {
+		return nil, Errorf(CodeBadUserInput, "value", "value must be a finite number of at least 0, got %v", in.Value)
+	}
+	if err := checkText("endpoint", in.Endpoint, maxNameLength); err != nil {
+		return nil, err
+	}
+	p := db.CreateMetricParams{MetricType: in.MetricType, Value: in.Value}
+	if in.Endpoint != nil {
+		p.Endpoint = *in.Endpoint
+	}
+	if in.StatusCode != nil {
+		if *in.StatusCode < 0 || *in.StatusCode > 999 {
+			return nil, Errorf(CodeBadUserInput, "statusCode", "statusCode must be between 0 and 999, got %d", *in.StatusCode)
+		}
+		p.StatusCode = *in.StatusCode
+	}
+	if in.Timestamp != nil {
+		p.RecordedAt = &in.Timestamp.Time
+	}
+	var m db.PerformanceMetric
+	err := r.write(ctx, func(q *db.Queries) (err error) {
+		m, err = q.CreateMetric(ctx, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.invalidate(ctx, versionMetrics)
+	r.publish(ctx, TopicMetric, Event{Action: ActionCreated, Metric: &m})
+	return &MetricResolver{m: m}, nil
 }

@@ -10,10 +10,11 @@ import (
 
 // TestStatementCounts is the N+1 detector: the number of SQL statements a
 // request runs depends on the shape of the query, never on the number of
-// rows. Counts come from the pgx tracer through extensions.debug.
+// rows. Counts come from the pgx tracer through extensions.debug. The cache
+// is off: these tests measure the loading strategy, not cache hits.
 func TestStatementCounts(t *testing.T) {
 	db := testsupport.MustOpenSeededDB(t)
-	srv := testsupport.MustStartServer(t, db)
+	srv := testsupport.MustStartServer(t, db, testsupport.NoCache)
 	projectID := db.MustQueryInt64(t, "SELECT min(id) FROM projects")
 	orgID := db.MustQueryInt64(t, "SELECT min(id) FROM organizations")
 
@@ -59,7 +60,7 @@ func TestStatementCounts(t *testing.T) {
 // 50 parents: the statement count must not move.
 func TestStatementCountIndependentOfRows(t *testing.T) {
 	db := testsupport.MustOpenSeededDB(t)
-	srv := testsupport.MustStartServer(t, db)
+	srv := testsupport.MustStartServer(t, db, testsupport.NoCache)
 	const q = `query($n: Int) { organizations(first: $n) { nodes { employeeCount employees(first: 20) { nodes { organization { name } projects { teamMembers { name } } } } projects { teamSize } } } }`
 	small := srv.Query(t, q, map[string]any{"n": 2})
 	large := srv.Query(t, q, map[string]any{"n": 50})
@@ -75,7 +76,7 @@ func TestStatementCountIndependentOfRows(t *testing.T) {
 // list statement when selected, and the plain statement runs otherwise.
 func TestForeignKeyJoinOnlyWhenSelected(t *testing.T) {
 	db := testsupport.MustOpenSeededDB(t)
-	srv := testsupport.MustStartServer(t, db)
+	srv := testsupport.MustStartServer(t, db, testsupport.NoCache)
 	tests := []struct {
 		query, want, notWant string
 	}{

@@ -6,6 +6,7 @@ import (
 
 	graphql "github.com/graph-gophers/graphql-go"
 
+	"orgpulse/cache"
 	"orgpulse/db"
 )
 
@@ -126,9 +127,16 @@ func (r *Resolver) Organization(ctx context.Context, args struct{ ID graphql.ID 
 
 // AllOrganizations lists every active organization.
 func (r *Resolver) AllOrganizations(ctx context.Context) ([]*OrganizationResolver, error) {
-	rows, err := r.q.ListActiveOrganizations(ctx)
+	rows, err := cache.Load(ctx, r.cfg.Cache, cache.Key{Name: "orgs:active", Version: versionOrgs}, r.cfg.CacheTTL,
+		func(ctx context.Context) ([]db.Organization, error) {
+			rows, err := r.q.ListActiveOrganizations(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list active organizations: %w", err)
+			}
+			return rows, nil
+		})
 	if err != nil {
-		return nil, fmt.Errorf("list active organizations: %w", err)
+		return nil, err
 	}
 	if err := r.prefetchOrganizations(ctx, lookahead(ctx), rows); err != nil {
 		return nil, err
@@ -173,4 +181,77 @@ func (r *Resolver) Organizations(ctx context.Context, args OrganizationsArgs) (*
 	}
 	return newConnection(rows, args.First, "organization",
 		func(o db.Organization) int64 { return o.ID }, r.organization, count), nil
+}
+
+// CreateOrganizationInput is the input of createOrganization.
+type CreateOrganizationInput struct {
+	Name     string
+	Industry *string
+	IsActive *bool
+}
+
+// CreateOrganization inserts an organization.
+func (r *Resolver) CreateOrganization(ctx context.Context, args struct{ Input CreateOrganizationInput }) (*OrganizationResolver, error) {
+	in := args.Input
+	if err := checkName("name", &in.Name); err != nil {
+		return nil, err
+	}
+	if err := checkText("industry", in.Industry, maxNameLength); err != nil {
+		return nil, err
+	}
+	p := db.CreateOrganizationParams{Name: in.Name, IsActive: true}
+	if in.Industry != nil {
+		p.Industry = *in.Industry
+	}
+	if in.IsActive != nil {
+		p.IsActive = *in.IsActive
+	}
+	var o db.Organization
+	err := r.write(ctx, func(q *db.Queries) (err error) {
+		o, err = q.CreateOrganization(ctx, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.invalidate(ctx, versionOrgs)
+	r.publish(ctx, TopicOrganization, Event{Action: ActionCreated, OrganizationID: o.ID, Organization: &o})
+	return r.organization(o), nil
+}
+
+// UpdateOrganizationInput is the input of updateOrganization: fields left
+// out keep their value.
+type UpdateOrganizationInput struct {
+	Name     *string
+	Industry *string
+	IsActive *bool
+}
+
+// UpdateOrganization changes an organization.
+func (r *Resolver) UpdateOrganization(ctx context.Context, args struct {
+	ID    graphql.ID
+	Input UpdateOrganizationInput
+}) (*OrganizationResolver, error) {
+	id, err := parseID("id", args.ID)
+	if err != nil {
+		return nil, err
+	}
+	in := args.Input
+	if err := checkName("name", in.Name); err != nil {
+		return nil, err
+	}
+	if err := checkText("industry", in.Industry, maxNameLength); err != nil {
+		return nil, err
+	}
+	var o db.Organization
+	err = r.write(ctx, func(q *db.Queries) (err error) {
+		o, err = q.UpdateOrganization(ctx, db.UpdateOrganizationParams{ID: id, Name: in.Name, Industry: in.Industry, IsActive: in.IsActive})
+		return missing(err, "id", "organization")
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.invalidate(ctx, versionOrgs)
+	r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: o.ID, Organization: &o})
+	return r.organization(o), nil
 }

@@ -199,3 +199,203 @@ func (r *Resolver) Projects(ctx context.Context, args ProjectsArgs) (*connection
 	return newConnection(rows, args.First, "project",
 		func(p projectRow) int64 { return p.project.ID }, r.project, count), nil
 }
+
+const maxDescriptionLength = 5000
+
+// projectRows reloads projects with their team sizes inside a mutation's
+// transaction, for the events it publishes.
+func projectRows(ctx context.Context, q *db.Queries, ids []int64) ([]projectRow, error) {
+	out := make([]projectRow, 0, len(ids))
+	for _, id := range uniqueIDs(ids) {
+		got, err := q.GetProject(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("reload project %d: %w", id, err)
+		}
+		out = append(out, projectRow{project: got.Project, teamSize: got.TeamSize})
+	}
+	return out, nil
+}
+
+func (r *Resolver) publishProjects(ctx context.Context, rows []projectRow) {
+	for i := range rows {
+		p := rows[i].project
+		r.publish(ctx, TopicProject, Event{Action: ActionUpdated, ProjectID: p.ID, OrganizationID: p.OrganizationID, Project: &p, TeamSize: rows[i].teamSize})
+	}
+}
+
+// CreateProjectInput is the input of createProject.
+type CreateProjectInput struct {
+	OrganizationID graphql.ID
+	Name           string
+	Description    *string
+	Status         *string
+	Budget         *float64
+}
+
+// UpdateProjectInput is the input of updateProject: fields left out keep
+// their value.
+type UpdateProjectInput struct {
+	Name        *string
+	Description *string
+	Status      *string
+	Budget      *float64
+}
+
+func checkProjectFields(name, description, status *string, budget *float64) error {
+	if err := checkName("name", name); err != nil {
+		return err
+	}
+	if err := checkText("description", description, maxDescriptionLength); err != nil {
+		return err
+	}
+	if err := checkOptionalOneOf("status", status, ProjectStatuses); err != nil {
+		return err
+	}
+	return checkAmount("budget", budget)
+}
+
+// CreateProject inserts a project.
+func (r *Resolver) CreateProject(ctx context.Context, args struct{ Input CreateProjectInput }) (*ProjectResolver, error) {
+	in := args.Input
+	orgID, err := parseID("organizationId", in.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkProjectFields(&in.Name, in.Description, in.Status, in.Budget); err != nil {
+		return nil, err
+	}
+	p := db.CreateProjectParams{OrganizationID: orgID, Name: in.Name, Status: "planning"}
+	if in.Description != nil {
+		p.Description = *in.Description
+	}
+	if in.Status != nil {
+		p.Status = *in.Status
+	}
+	if in.Budget != nil {
+		p.Budget = *in.Budget
+	}
+	var row projectRow
+	err = r.write(ctx, func(q *db.Queries) (err error) {
+		row.project, err = q.CreateProject(ctx, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.publish(ctx, TopicProject, Event{Action: ActionCreated, ProjectID: row.project.ID, OrganizationID: orgID, Project: &row.project})
+	return r.project(row), nil
+}
+
+// UpdateProject changes a project's fields.
+func (r *Resolver) UpdateProject(ctx context.Context, args struct {
+	ID    graphql.ID
+	Input UpdateProjectInput
+}) (*ProjectResolver, error) {
+	id, err := parseID("id", args.ID)
+	if err != nil {
+		return nil, err
+	}
+	in := args.Input
+	if err := checkProjectFields(in.Name, in.Description, in.Status, in.Budget); err != nil {
+		return nil, err
+	}
+	var rows []projectRow
+	err = r.write(ctx, func(q *db.Queries) error {
+		_, err := q.UpdateProject(ctx, db.UpdateProjectParams{ID: id, Name: in.Name, Description: in.Description, Status: in.Status, Budget: in.Budget})
+		if err != nil {
+			return missing(err, "id", "project")
+		}
+		rows, err = projectRows(ctx, q, []int64{id})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.publishProjects(ctx, rows)
+	return r.project(rows[0]), nil
+}
+
+// AddTeamMember puts an employee of the project's organization on its team.
+func (r *Resolver) AddTeamMember(ctx context.Context, args struct {
+	ProjectID  graphql.ID
+	EmployeeID graphql.ID
+	Role       *string
+}) (*ProjectResolver, error) {
+	projectID, err := parseID("projectId", args.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	employeeID, err := parseID("employeeId", args.EmployeeID)
+	if err != nil {
+		return nil, err
+	}
+	role := "member"
+	if args.Role != nil {
+		role = *args.Role
+		if err := checkName("role", &role); err != nil {
+			return nil, err
+		}
+	}
+	var rows []projectRow
+	err = r.write(ctx, func(q *db.Queries) error {
+		p, err := q.GetProjectForUpdate(ctx, projectID)
+		if err != nil {
+			return missing(err, "projectId", "project")
+		}
+		// Locking the employee too serializes with a concurrent move to
+		// another organization.
+		e, err := q.GetEmployeeForUpdate(ctx, employeeID)
+		if err != nil {
+			return missing(err, "employeeId", "employee")
+		}
+		if e.OrganizationID != p.OrganizationID {
+			return Errorf(CodeBadUserInput, "employeeId",
+				"employee %d works for organization %d; project %d belongs to organization %d", e.ID, e.OrganizationID, p.ID, p.OrganizationID)
+		}
+		if err := q.AddTeamMember(ctx, db.AddTeamMemberParams{ProjectID: projectID, EmployeeID: employeeID, Role: role}); err != nil {
+			return err
+		}
+		rows, err = projectRows(ctx, q, []int64{projectID})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.publishProjects(ctx, rows)
+	return r.project(rows[0]), nil
+}
+
+// RemoveTeamMember takes an employee off a project's team.
+func (r *Resolver) RemoveTeamMember(ctx context.Context, args struct {
+	ProjectID  graphql.ID
+	EmployeeID graphql.ID
+}) (*ProjectResolver, error) {
+	projectID, err := parseID("projectId", args.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	employeeID, err := parseID("employeeId", args.EmployeeID)
+	if err != nil {
+		return nil, err
+	}
+	var rows []projectRow
+	err = r.write(ctx, func(q *db.Queries) error {
+		if _, err := q.GetProjectForUpdate(ctx, projectID); err != nil {
+			return missing(err, "projectId", "project")
+		}
+		n, err := q.RemoveTeamMember(ctx, db.RemoveTeamMemberParams{ProjectID: projectID, EmployeeID: employeeID})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return Errorf(CodeNotFound, "employeeId", "employee %d is not on the team of project %d", employeeID, projectID)
+		}
+		rows, err = projectRows(ctx, q, []int64{projectID})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.publishProjects(ctx, rows)
+	return r.project(rows[0]), nil
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"orgpulse/cache"
 	"orgpulse/db"
 )
 
@@ -20,6 +21,14 @@ type Config struct {
 	LoaderWait time.Duration
 	// Now returns the current time (tests pin it); default time.Now.
 	Now func() time.Time
+	// Events publishes committed changes for subscriptions; nil: none.
+	Events EventBus
+	// Cache is the shared Redis cache; nil caches nothing.
+	Cache *cache.Cache
+	// CacheTTL is how long aggregates and lists stay cached (default 5m);
+	// SummaryTTL bounds performanceSummary, which the service's own
+	// traffic keeps changing (default 5s).
+	CacheTTL, SummaryTTL time.Duration
 }
 
 // Resolver is the root resolver: its methods are the fields of Query.
@@ -37,13 +46,19 @@ func New(pool *pgxpool.Pool, cfg Config) *Resolver {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 5 * time.Minute
+	}
+	if cfg.SummaryTTL <= 0 {
+		cfg.SummaryTTL = 5 * time.Second
+	}
 	return &Resolver{pool: pool, q: db.New(pool), cfg: cfg}
 }
 
 // WithLoaders returns ctx carrying a fresh set of per-request loaders. The
 // server calls it once per request (and once per subscription event).
 func (r *Resolver) WithLoaders(ctx context.Context) context.Context {
-	return context.WithValue(ctx, loadersKey{}, newLoaders(r.q, r.cfg.LoaderWait))
+	return context.WithValue(ctx, loadersKey{}, newLoaders(r.q, r.cfg))
 }
 
 // notFound turns pgx's no-rows error into (nil, nil): an unknown id in a

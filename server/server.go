@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"orgpulse/monitor"
 	"orgpulse/resolvers"
@@ -37,6 +39,11 @@ type Config struct {
 	ReplicaID      string        // sent as X-Orgpulse-Replica
 	NodeModules    string        // where npm installed GraphiQL; default "node_modules"
 	Logger         *slog.Logger
+	// APIToken authorizes mutations (Authorization: Bearer <token>);
+	// empty refuses every mutation.
+	APIToken string
+	// Redis, when set, is checked by /readyz.
+	Redis redis.UniversalClient
 }
 
 // Server serves GraphQL over HTTP.
@@ -127,6 +134,12 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "postgres: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	if s.cfg.Redis != nil {
+		if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
+			http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
 	fmt.Fprintln(w, "ready")
 }
 
@@ -204,6 +217,9 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	ctx, stats := monitor.WithRequestStats(ctx)
 	ctx = s.resolver.WithLoaders(ctx)
+	if s.authorized(r) {
+		ctx = resolvers.WithAuthorized(ctx)
+	}
 	res := s.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
 
 	out := response{Data: res.Data, Errors: s.translateErrors(reqID, res.Errors)}
@@ -224,6 +240,13 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("graphql", "request_id", reqID, "operation", opName, "kind", kind,
 		"duration_ms", snap.DurationMs, "sql_count", snap.SQLCount, "sql_ms", snap.SQLMs,
 		"cache_hits", snap.CacheHits, "errors", len(out.Errors))
+}
+
+// authorized compares the bearer token with APIToken in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && s.cfg.APIToken != "" &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.APIToken)) == 1
 }
 
 // translateErrors is the one place errors become client-facing codes. A

@@ -28,6 +28,11 @@ import (
 // seed output changes so stale templates are not reused.
 const seedVersion = "1"
 
+// seedNow ends the 7-day window of the template's metric samples. It is the
+// start of the current UTC day and part of the template's name, so a
+// template never holds samples that have aged out of "the last 24 hours".
+func seedNow() time.Time { return time.Now().UTC().Truncate(24 * time.Hour) }
+
 // DB is a test database on the server behind DATABASE_URL.
 type DB struct {
 	Pool *pgxpool.Pool
@@ -78,7 +83,8 @@ func MustOpenDB(tb testing.TB) *DB {
 }
 
 // MustOpenSeededDB creates a new database holding the default sample data
-// (seed.Options{}), cloned from a template built once per machine.
+// (seed.Options with Now at the start of today, UTC), cloned from a
+// template built once per machine and day.
 func MustOpenSeededDB(tb testing.TB) *DB {
 	tb.Helper()
 	return openClone(tb, mustTemplate(tb))
@@ -152,6 +158,7 @@ func templateName(tb testing.TB) string {
 		tb.Fatalf("hash migrations: %v", err)
 	}
 	h.Write([]byte(seedVersion))
+	h.Write([]byte(seedNow().Format(time.DateOnly)))
 	return "orgpulse_tpl_" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
@@ -195,7 +202,7 @@ func mustTemplate(tb testing.TB) string {
 		m.Close()
 	}
 	if err == nil {
-		_, err = seed.Run(ctx, pool, seed.Options{})
+		_, err = seed.Run(ctx, pool, seed.Options{Now: seedNow()})
 	}
 	if err == nil {
 		_, err = pool.Exec(ctx, "VACUUM ANALYZE")
@@ -228,4 +235,3 @@ func (db *DB) MustQueryInt64(tb testing.TB, sql string, args ...any) int64 {
 	}
 	return n
 }
-

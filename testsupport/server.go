@@ -2,6 +2,7 @@ package testsupport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"testing"
 
+	"orgpulse/cache"
 	"orgpulse/monitor"
 	"orgpulse/resolvers"
 	"orgpulse/server"
@@ -38,6 +40,13 @@ func repoRoot() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
+// APIToken is the token test servers accept for mutations.
+const APIToken = "test-token"
+
+// NoCache is a MustStartServer tweak that runs without the Redis cache, so
+// every read reaches PostgreSQL (statement-count tests need that).
+func NoCache(_ *server.Config, r *resolvers.Config) { r.Cache = nil }
+
 // MustStartServer serves db with the given config tweaks and stops when the
 // test ends. Debug is on so tests can read extensions.debug.
 func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
@@ -49,7 +58,11 @@ func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *reso
 		NodeModules: filepath.Join(repoRoot(), "node_modules"),
 		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
 	}
-	rcfg := resolvers.Config{}
+	rdb, prefix := MustRedisClient(tb)
+	cfg.Redis = rdb
+	cfg.APIToken = APIToken
+	rcfg := resolvers.Config{Cache: cache.New(rdb, cache.Config{Prefix: prefix, Logger: cfg.Logger,
+		OnResult: func(ctx context.Context, hits, misses int) { monitor.StatsFrom(ctx).AddCache(hits, misses) }})}
 	for _, t := range tweaks {
 		t(&cfg, &rcfg)
 	}
@@ -113,6 +126,17 @@ func (r *Response) MustDecode(tb testing.TB, dst any) {
 // Query POSTs a GraphQL request with X-Debug: 1.
 func (s *Server) Query(tb testing.TB, query string, vars map[string]any) *Response {
 	tb.Helper()
+	return s.post(tb, query, vars, "")
+}
+
+// Mutate is Query with the API token, for mutations.
+func (s *Server) Mutate(tb testing.TB, query string, vars map[string]any) *Response {
+	tb.Helper()
+	return s.post(tb, query, vars, APIToken)
+}
+
+func (s *Server) post(tb testing.TB, query string, vars map[string]any, token string) *Response {
+	tb.Helper()
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
 		tb.Fatal(err)
@@ -123,6 +147,9 @@ func (s *Server) Query(tb testing.TB, query string, vars map[string]any) *Respon
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Debug", "1")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	return s.Do(tb, req)
 }
 

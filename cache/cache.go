@@ -1,0 +1,350 @@
+// Package cache is orgpulse's shared read cache in Redis: cache-aside with
+// versioned keys, so that no reader can store a value older than the last
+// invalidation, and with every Redis failure falling through to the
+// database.
+//
+// How a value is named: <prefix><name>:<generation>:<version>. The version
+// (one counter per dependency, for example "org:7:employees") is read
+// together with the value in one round trip; a mutation bumps it after its
+// transaction commits. A reader that missed and then loaded an old row
+// stores it under the version it started from, which no later reader asks
+// for: the classic cache-aside race cannot publish a stale value. The
+// generation moves on when a replica could not reach Redis to invalidate,
+// which retires every value written before the outage.
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// Config tunes the cache. Zero values take the defaults noted.
+type Config struct {
+	Prefix           string        // key prefix; default "orgpulse:"
+	TTL              time.Duration // default lifetime of a value; default 5m
+	Jitter           float64       // TTLs vary by ±Jitter so keys do not expire together; default 0.1
+	ErrorLogInterval time.Duration // at most one Redis error log line per interval; default 10s
+	Logger           *slog.Logger
+	// OnResult, when set, hears the hits and misses of every lookup (the
+	// server counts them per request).
+	OnResult func(ctx context.Context, hits, misses int)
+}
+
+// Key names a cached value and the version that invalidates it.
+type Key struct {
+	Name    string // what the value is, e.g. "org:7:employeeCount"
+	Version string // what it depends on, e.g. "org:7:employees"
+}
+
+// Stats counts the cache's work since it started.
+type Stats struct {
+	Hits, Misses, Errors, Invalidations, GenerationBumps int64
+}
+
+// Cache is safe for concurrent use. A nil *Cache caches nothing: every load
+// goes to the database.
+type Cache struct {
+	rdb redis.UniversalClient
+	cfg Config
+	sf  singleflight.Group
+	log *slog.Logger
+
+	// lost is set when an invalidation could not reach Redis. Until the
+	// generation has moved on, the cache is bypassed.
+	lost     atomic.Bool
+	bumpOnce sync.Mutex
+
+	hits, misses, errs, invalidations, bumps atomic.Int64
+	lastErrLog                               atomic.Int64
+}
+
+// New returns a cache over rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Cache {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "orgpulse:"
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 5 * time.Minute
+	}
+	if cfg.Jitter <= 0 {
+		cfg.Jitter = 0.1
+	}
+	if cfg.ErrorLogInterval <= 0 {
+		cfg.ErrorLogInterval = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Cache{rdb: rdb, cfg: cfg, log: cfg.Logger}
+}
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	if c == nil {
+		return Stats{}
+	}
+	return Stats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Errors: c.errs.Load(),
+		Invalidations: c.invalidations.Load(), GenerationBumps: c.bumps.Load(),
+	}
+}
+
+// Healthy reports whether the last operations reached Redis.
+func (c *Cache) Healthy() bool { return c != nil && !c.lost.Load() }
+
+func (c *Cache) generationKey() string      { return c.cfg.Prefix + "gen" }
+func (c *Cache) versionKey(v string) string { return c.cfg.Prefix + "v:" + v }
+
+// lookupScript reads the generation, then for each key its version and the
+// value stored under that generation and version: one round trip whatever
+// the number of keys. KEYS are gen, then (version key, value name) pairs.
+var lookupScript = redis.NewScript(`
+local gen = redis.call('GET', KEYS[1]) or '0'
+local out = {gen}
+for i = 2, #KEYS, 2 do
+  local v = redis.call('GET', KEYS[i]) or '0'
+  out[#out + 1] = v
+  out[#out + 1] = redis.call('GET', KEYS[i + 1] .. ':' .. gen .. ':' .. v) or false
+end
+return out
+`)
+
+// slot is one key's state after a lookup.
+type slot struct {
+	name  string // the full versioned name to store a filled value under
+	value []byte // nil on a miss
+}
+
+// lookup returns one slot per key; ok is false when Redis cannot be used.
+func (c *Cache) lookup(ctx context.Context, keys []Key) ([]slot, bool) {
+	if c.lost.Load() && !c.bumpGeneration(ctx) {
+		return nil, false
+	}
+	redisKeys := make([]string, 0, 1+2*len(keys))
+	redisKeys = append(redisKeys, c.generationKey())
+	for _, k := range keys {
+		redisKeys = append(redisKeys, c.versionKey(k.Version), c.cfg.Prefix+k.Name)
+	}
+	res, err := lookupScript.Run(ctx, c.rdb, redisKeys).Slice()
+	if err != nil {
+		// This replica may also have missed invalidations of others while
+		// Redis was away: retire everything before trusting it again.
+		c.fail("cache lookup", err)
+		c.markLost(ctx)
+		return nil, false
+	}
+	if len(res) != 1+2*len(keys) {
+		c.fail("cache lookup", fmt.Errorf("script returned %d values for %d keys", len(res), len(keys)))
+		return nil, false
+	}
+	gen := fmt.Sprint(res[0])
+	out := make([]slot, len(keys))
+	for i, k := range keys {
+		out[i].name = c.cfg.Prefix + k.Name + ":" + gen + ":" + fmt.Sprint(res[1+2*i])
+		if s, ok := res[2+2*i].(string); ok {
+			out[i].value = []byte(s)
+		}
+	}
+	return out, true
+}
+
+// Load returns the cached value of key, or fills it once per replica
+// however many requests miss at the same moment.
+func Load[V any](ctx context.Context, c *Cache, key Key, ttl time.Duration, fill func(ctx context.Context) (V, error)) (V, error) {
+	vs, err := LoadMany(ctx, c, []Key{key}, ttl, func(ctx context.Context, _ []int) (map[int]V, error) {
+		v, err := fill(ctx)
+		return map[int]V{0: v}, err
+	})
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	return vs[0], nil
+}
+
+// LoadMany returns the values of keys, in order. The misses are filled by
+// one call of fill with their indexes (one SQL statement for all of them),
+// shared by every concurrent caller missing the same keys. fill must
+// return a value for every index it is given (zero values are cached too).
+func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duration, fill func(ctx context.Context, missing []int) (map[int]V, error)) ([]V, error) {
+	out := make([]V, len(keys))
+	all := make([]int, len(keys))
+	for i := range keys {
+		all[i] = i
+	}
+	if c == nil {
+		got, err := fill(ctx, all)
+		for i := range keys {
+			out[i] = got[i]
+		}
+		return out, err
+	}
+	slots, ok := c.lookup(ctx, keys)
+	missing := all
+	if ok {
+		missing = missing[:0:0]
+		for i, s := range slots {
+			if s.value != nil && json.Unmarshal(s.value, &out[i]) == nil {
+				continue
+			}
+			missing = append(missing, i)
+		}
+	}
+	hits := len(keys) - len(missing)
+	c.hits.Add(int64(hits))
+	c.misses.Add(int64(len(missing)))
+	if c.cfg.OnResult != nil {
+		c.cfg.OnResult(ctx, hits, len(missing))
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+
+	// Concurrent callers missing the same versioned names share one fill.
+	// Without Redis the names are the keys' plain names.
+	names := make([]string, len(missing))
+	for j, i := range missing {
+		if ok {
+			names[j] = slots[i].name
+		} else {
+			names[j] = "nocache:" + keys[i].Name
+		}
+	}
+	shared, err, _ := c.sf.Do(strings.Join(names, "\x00"), func() (any, error) {
+		got, err := fill(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			c.store(ctx, names, missing, got, ttl)
+		}
+		return got, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	got := shared.(map[int]V)
+	for _, i := range missing {
+		out[i] = got[i]
+	}
+	return out, nil
+}
+
+func (c *Cache) store(ctx context.Context, names []string, missing []int, got any, ttl time.Duration) {
+	values, err := json.Marshal(got)
+	if err != nil {
+		c.fail("cache encode", err)
+		return
+	}
+	var byIndex map[int]json.RawMessage
+	if err := json.Unmarshal(values, &byIndex); err != nil {
+		c.fail("cache encode", err)
+		return
+	}
+	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for j, i := range missing {
+			if v, ok := byIndex[i]; ok {
+				p.Set(ctx, names[j], []byte(v), c.jittered(ttl))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.fail("cache store", err)
+	}
+}
+
+func (c *Cache) jittered(ttl time.Duration) time.Duration {
+	if ttl <= 0 {
+		ttl = c.cfg.TTL
+	}
+	f := 1 + c.cfg.Jitter*(2*rand.Float64()-1)
+	return time.Duration(float64(ttl) * f)
+}
+
+// Invalidate moves the given versions on, retiring every value that depends
+// on them. Call it after the transaction commits. It never fails the
+// caller: when Redis cannot be reached, the cache is bypassed on this
+// replica until the generation has moved on, which retires everything.
+func (c *Cache) Invalidate(ctx context.Context, versions ...string) {
+	if c == nil || len(versions) == 0 {
+		return
+	}
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, v := range versions {
+			p.Incr(ctx, c.versionKey(v))
+		}
+		return nil
+	})
+	if err != nil {
+		c.fail("cache invalidate", err)
+		c.markLost(ctx)
+		return
+	}
+	c.invalidations.Add(int64(len(versions)))
+}
+
+// markLost bypasses the cache until the generation has moved on.
+func (c *Cache) markLost(ctx context.Context) {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return // the caller went away; Redis may be fine
+	}
+	if c.lost.CompareAndSwap(false, true) {
+		go c.recover(context.WithoutCancel(ctx))
+	}
+}
+
+// recover retries the generation bump in the background, so the other
+// replicas stop serving values from before the outage as soon as Redis is
+// back, not only when this replica next reads.
+func (c *Cache) recover(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for range t.C {
+		if !c.lost.Load() || c.bumpGeneration(ctx) {
+			return
+		}
+	}
+}
+
+func (c *Cache) bumpGeneration(ctx context.Context) bool {
+	c.bumpOnce.Lock()
+	defer c.bumpOnce.Unlock()
+	if !c.lost.Load() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := c.rdb.Incr(ctx, c.generationKey()).Err(); err != nil {
+		c.fail("cache generation bump", err)
+		return false
+	}
+	c.bumps.Add(1)
+	c.lost.Store(false)
+	c.log.Info("cache generation moved on after a Redis outage; earlier values are retired")
+	return true
+}
+
+// fail counts a Redis error and logs at most one line per interval.
+func (c *Cache) fail(op string, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	c.errs.Add(1)
+	now := time.Now().UnixNano()
+	last := c.lastErrLog.Load()
+	if now-last >= int64(c.cfg.ErrorLogInterval) && c.lastErrLog.CompareAndSwap(last, now) {
+		c.log.Warn("redis unavailable; reading from PostgreSQL", "op", op, "err", err, "errors_total", c.errs.Load())
+	}
+}

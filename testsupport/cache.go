@@ -1,0 +1,41 @@
+package testsupport
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MustRedisClient connects to REDIS_URL and returns the client and a key
+// prefix no other test uses, so tests share one Redis without seeing each
+// other's keys. Keys under the prefix are deleted when the test ends.
+func MustRedisClient(tb testing.TB) (redis.UniversalClient, string) {
+	tb.Helper()
+	u := os.Getenv("REDIS_URL")
+	if u == "" {
+		tb.Fatal("REDIS_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL and Redis")
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		tb.Fatalf("parse REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		tb.Fatalf("connect to Redis at %s: %v", u, err)
+	}
+	prefix := "orgpulse:test:" + randomSuffix() + ":"
+	tb.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		rdb.Close()
+	})
+	return rdb, prefix
+}
