@@ -376,7 +376,9 @@ func (s *Server) writeError(w http.ResponseWriter, media string, status int, cod
 func (s *Server) writeJSON(w http.ResponseWriter, media string, status int, v any) {
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
-	if err := json.NewEncoder(w).Encode(v); err != nil {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		s.log.Debug("write response", "err", err)
 	}
 }
