@@ -320,7 +320,7 @@ func checkEmployeeFields(name, email, department, title *string, salary *float64
 	if err := checkText("title", title, maxNameLength); err != nil {
 		return err
 	}
-	return checkAmount("salary", salary)
+	return checkAmount("salary", salary, maxSalary)
 }
 
 // CreateEmployee inserts an employee.

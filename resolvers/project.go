@@ -251,7 +251,7 @@ func checkProjectFields(name, description, status *string, budget *float64) erro
 	if err := checkOptionalOneOf("status", status, ProjectStatuses); err != nil {
 		return err
 	}
-	return checkAmount("budget", budget)
+	return checkAmount("budget", budget, maxBudget)
 }
 
 // CreateProject inserts a project.

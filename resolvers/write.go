@@ -94,8 +94,11 @@ func translateWriteError(err error) error {
 		if e, ok := constraintErrors[pgErr.ConstraintName]; ok {
 			return e
 		}
-		if pgErr.Code == "23514" { // check_violation: validation missed a rule
+		switch pgErr.Code {
+		case "23514": // check_violation: validation missed a rule
 			return Errorf(CodeBadUserInput, "", "the input breaks the rule %s", pgErr.ConstraintName)
+		case "22003": // numeric_value_out_of_range
+			return Errorf(CodeBadUserInput, "", "a number in the input is out of range")
 		}
 	}
 	return err
@@ -153,12 +156,20 @@ func checkEmail(v *string) error {
 	return nil
 }
 
-func checkAmount(field string, v *float64) error {
+// The largest values of the money columns, numeric(12,2) and numeric(14,2).
+const (
+	maxSalary = 9_999_999_999.99
+	maxBudget = 999_999_999_999.99
+)
+
+// checkAmount compares the value as the column will store it, rounded to
+// cents, so nothing that passes can overflow the column.
+func checkAmount(field string, v *float64, limit float64) error {
 	if v == nil {
 		return nil
 	}
-	if math.IsNaN(*v) || math.IsInf(*v, 0) || *v < 0 || *v >= 1e12 {
-		return Errorf(CodeBadUserInput, field, "%s must be a finite number from 0 up to 1e12, got %v", field, *v)
+	if math.IsNaN(*v) || math.IsInf(*v, 0) || *v < 0 || math.Round(*v*100)/100 > limit {
+		return Errorf(CodeBadUserInput, field, "%s must be a finite number from 0 to %.2f, got %v", field, limit, *v)
 	}
 	return nil
 }

@@ -100,8 +100,10 @@ func operationOf(doc, operationName string) (kind, name string, err error) {
 	return "", "", errors.New("no operation named " + operationName + " in the document")
 }
 
+// isNameStart accepts any non-ASCII byte too: graphql-go's lexer takes
+// Unicode letters in names, and this lexer must see the same names.
 func isNameStart(c byte) bool {
-	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80
 }
 
 func isNameChar(c byte) bool { return isNameStart(c) || (c >= '0' && c <= '9') }
