@@ -35,7 +35,11 @@ type Config struct {
 	TTL              time.Duration // default lifetime of a value; default 5m
 	Jitter           float64       // TTLs vary by ±Jitter so keys do not expire together; default 0.1
 	ErrorLogInterval time.Duration // at most one Redis error log line per interval; default 10s
-	Logger           *slog.Logger
+	// OpTimeout bounds invalidations and recovery, which run on their own
+	// deadline (default 1s). Lookups use the request's context; give the
+	// client ContextTimeoutEnabled so that deadline applies.
+	OpTimeout time.Duration
+	Logger    *slog.Logger
 	// OnResult, when set, hears the hits and misses of every lookup (the
 	// server counts them per request).
 	OnResult func(ctx context.Context, hits, misses int)
@@ -83,6 +87,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Cache {
 	if cfg.ErrorLogInterval <= 0 {
 		cfg.ErrorLogInterval = 10 * time.Second
 	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -106,18 +113,46 @@ func (c *Cache) Healthy() bool { return c != nil && !c.lost.Load() }
 func (c *Cache) generationKey() string      { return c.cfg.Prefix + "gen" }
 func (c *Cache) versionKey(v string) string { return c.cfg.Prefix + "v:" + v }
 
+// A counter (generation or version) that does not exist -- never set,
+// evicted, or lost with a Redis restart -- starts at the server's clock in
+// microseconds, never at 0: values stored under an earlier, smaller number
+// can then never be read again, even if they are still alive.
+const counterLua = `
+local function counter(key)
+  local v = redis.call('GET', key)
+  if not v then
+    local t = redis.call('TIME')
+    v = t[1] .. string.format('%06d', tonumber(t[2]))
+    redis.call('SET', key, v)
+  end
+  return v
+end
+`
+
 // lookupScript reads the generation, then for each key its version and the
 // value stored under that generation and version: one round trip whatever
 // the number of keys. KEYS are gen, then (version key, value name) pairs.
-var lookupScript = redis.NewScript(`
-local gen = redis.call('GET', KEYS[1]) or '0'
+var lookupScript = redis.NewScript(counterLua + `
+local gen = counter(KEYS[1])
 local out = {gen}
 for i = 2, #KEYS, 2 do
-  local v = redis.call('GET', KEYS[i]) or '0'
+  local v = counter(KEYS[i])
   out[#out + 1] = v
   out[#out + 1] = redis.call('GET', KEYS[i + 1] .. ':' .. gen .. ':' .. v) or false
 end
 return out
+`)
+
+// bumpScript moves each counter in KEYS on.
+var bumpScript = redis.NewScript(counterLua + `
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('INCR', key)
+  else
+    counter(key)
+  end
+end
+return #KEYS
 `)
 
 // slot is one key's state after a lookup.
@@ -128,7 +163,9 @@ type slot struct {
 
 // lookup returns one slot per key; ok is false when Redis cannot be used.
 func (c *Cache) lookup(ctx context.Context, keys []Key) ([]slot, bool) {
-	if c.lost.Load() && !c.bumpGeneration(ctx) {
+	if c.lost.Load() {
+		// Redis was unreachable: bypass it until the background recovery
+		// has moved the generation on. Requests never wait on Redis here.
 		return nil, false
 	}
 	redisKeys := make([]string, 0, 1+2*len(keys))
@@ -222,12 +259,27 @@ func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duratio
 		}
 	}
 	shared, err, _ := c.sf.Do(strings.Join(names, "\x00"), func() (any, error) {
-		got, err := fill(ctx, missing)
+		got := make(map[int]V, len(missing))
+		need := missing
+		if ok {
+			// A caller whose lookup missed just before another caller's
+			// fill stored its values must not fill again: look once more.
+			need = recheck(ctx, c, names, missing, got)
+		}
+		if len(need) == 0 {
+			return got, nil
+		}
+		filled, err := fill(ctx, need)
 		if err != nil {
 			return nil, err
 		}
+		toStore := make(map[string]V, len(need))
+		for _, i := range need {
+			got[i] = filled[i]
+			toStore[nameOf(names, missing, i)] = filled[i]
+		}
 		if ok {
-			c.store(ctx, names, missing, got, ttl)
+			store(ctx, c, toStore, ttl)
 		}
 		return got, nil
 	})
@@ -241,22 +293,45 @@ func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duratio
 	return out, nil
 }
 
-func (c *Cache) store(ctx context.Context, names []string, missing []int, got any, ttl time.Duration) {
-	values, err := json.Marshal(got)
-	if err != nil {
-		c.fail("cache encode", err)
-		return
+// nameOf returns the versioned name of key index i.
+func nameOf(names []string, missing []int, i int) string {
+	for j, m := range missing {
+		if m == i {
+			return names[j]
+		}
 	}
-	var byIndex map[int]json.RawMessage
-	if err := json.Unmarshal(values, &byIndex); err != nil {
-		c.fail("cache encode", err)
-		return
+	return ""
+}
+
+// recheck reads the missing names again, decodes what is there now into
+// got, and returns the indexes still missing.
+func recheck[V any](ctx context.Context, c *Cache, names []string, missing []int, got map[int]V) []int {
+	vals, err := c.rdb.MGet(ctx, names...).Result()
+	if err != nil || len(vals) != len(names) {
+		return missing
 	}
-	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for j, i := range missing {
-			if v, ok := byIndex[i]; ok {
-				p.Set(ctx, names[j], []byte(v), c.jittered(ttl))
+	var need []int
+	for j, i := range missing {
+		if str, isStr := vals[j].(string); isStr {
+			var v V
+			if json.Unmarshal([]byte(str), &v) == nil {
+				got[i] = v
+				continue
 			}
+		}
+		need = append(need, i)
+	}
+	return need
+}
+
+func store[V any](ctx context.Context, c *Cache, values map[string]V, ttl time.Duration) {
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for name, v := range values {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			p.Set(ctx, name, b, c.jittered(ttl))
 		}
 		return nil
 	})
@@ -281,13 +356,15 @@ func (c *Cache) Invalidate(ctx context.Context, versions ...string) {
 	if c == nil || len(versions) == 0 {
 		return
 	}
-	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, v := range versions {
-			p.Incr(ctx, c.versionKey(v))
-		}
-		return nil
-	})
-	if err != nil {
+	keys := make([]string, len(versions))
+	for i, v := range versions {
+		keys[i] = c.versionKey(v)
+	}
+	// The mutation has committed: it must answer promptly whatever Redis
+	// does, so the invalidation gets its own short deadline.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.OpTimeout)
+	defer cancel()
+	if err := bumpScript.Run(ctx, c.rdb, keys).Err(); err != nil {
 		c.fail("cache invalidate", err)
 		c.markLost(ctx)
 		return
@@ -324,9 +401,9 @@ func (c *Cache) bumpGeneration(ctx context.Context) bool {
 	if !c.lost.Load() {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.OpTimeout)
 	defer cancel()
-	if err := c.rdb.Incr(ctx, c.generationKey()).Err(); err != nil {
+	if err := bumpScript.Run(ctx, c.rdb, []string{c.generationKey()}).Err(); err != nil {
 		c.fail("cache generation bump", err)
 		return false
 	}

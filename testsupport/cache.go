@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"orgpulse/cache"
 )
 
 // MustRedisClient connects to REDIS_URL and returns the client and a key
@@ -18,11 +20,10 @@ func MustRedisClient(tb testing.TB) (redis.UniversalClient, string) {
 	if u == "" {
 		tb.Fatal("REDIS_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL and Redis")
 	}
-	opt, err := redis.ParseURL(u)
+	rdb, err := cache.NewRedis(u)
 	if err != nil {
-		tb.Fatalf("parse REDIS_URL: %v", err)
+		tb.Fatal(err)
 	}
-	rdb := redis.NewClient(opt)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
