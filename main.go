@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"orgpulse/migrations"
 	"orgpulse/monitor"
 	"orgpulse/postgres"
+	"orgpulse/realtime"
 	"orgpulse/resolvers"
 	"orgpulse/seed"
 	"orgpulse/server"
@@ -41,6 +43,7 @@ Usage:
   orgpulse [serve] [flags]         run the server (default command)
   orgpulse migrate up|down|status  apply, roll back or list database migrations
   orgpulse seed [flags]            load deterministic sample data
+  orgpulse subscribe [flags] DOC   print each event of a subscription as a JSON line
 
 Run 'orgpulse <command> --help' for the flags of a command and the
 environment variable behind each.
@@ -70,6 +73,8 @@ func run(ctx context.Context, args []string) error {
 		return runMigrate(ctx, args)
 	case "seed":
 		return runSeed(ctx, args)
+	case "subscribe":
+		return runSubscribe(ctx, args)
 	case "help":
 		fmt.Print(usage)
 		return nil
@@ -119,6 +124,15 @@ func (f flags) bool(name, env string, def bool, help string) *bool {
 		}
 	}
 	return f.Bool(name, def, help+" (env "+env+")")
+}
+
+func (f flags) float(name, env string, def float64, help string) *float64 {
+	if v, ok := os.LookupEnv(env); ok {
+		if x, err := strconv.ParseFloat(v, 64); err == nil {
+			def = x
+		}
+	}
+	return f.Float64(name, def, help+" (env "+env+")")
 }
 
 func (f flags) duration(name, env string, def time.Duration, help string) *time.Duration {
@@ -188,7 +202,7 @@ func newLogger(format, level string) *slog.Logger {
 }
 
 func runServe(ctx context.Context, args []string) error {
-	f := newFlags("serve", "Serve GraphQL at /graphql, GraphiQL at /graphiql, /healthz and /readyz.")
+	f := newFlags("serve", "Serve GraphQL at /graphql, GraphiQL at /graphiql, /healthz, /readyz and Prometheus /metrics.")
 	dbf := addDBFlags(f)
 	addr := f.string("addr", "ADDR", ":8080", "listen address")
 	debug := f.bool("debug", "DEBUG", false, "accept X-Debug: 1 and answer each request's SQL in extensions.debug")
@@ -197,6 +211,13 @@ func runServe(ctx context.Context, args []string) error {
 	reqTimeout := f.duration("request-timeout", "REQUEST_TIMEOUT", 10*time.Second, "deadline of one GraphQL request")
 	maxBody := f.int("max-body-bytes", "MAX_BODY_BYTES", 1<<20, "largest accepted request body")
 	maxDepth := f.int("max-depth", "MAX_DEPTH", 10, "deepest accepted query nesting")
+	maxQueryLen := f.int("max-query-length", "MAX_QUERY_LENGTH", server.DefaultMaxQueryLength, "longest accepted query text, in bytes")
+	maxSels := f.int("max-selections", "MAX_SELECTIONS", server.DefaultMaxSelections, "most selections (fields, fragment spreads, inline fragments; fragments expanded) in one operation")
+	maxAliases := f.int("max-aliases", "MAX_ALIASES", server.DefaultMaxAliases, "most aliases in one operation")
+	maxCost := f.int("max-cost", "MAX_COST", server.DefaultMaxCost, "highest accepted estimated cost (objects a query may return: page sizes multiplied down the nesting)")
+	maxVars := f.int("max-variables-bytes", "MAX_VARIABLES_BYTES", server.DefaultMaxVariablesBytes, "largest accepted variables JSON, in bytes")
+	corsOrigins := f.string("cors-origins", "CORS_ORIGINS", "", "comma-separated origins (https://app.example.com, or *) whose browsers may call the API; empty: same-origin only")
+	introspection := f.string("introspection", "INTROSPECTION", "", "allow schema introspection: true or false; empty: only with DEBUG")
 	loaderWait := f.duration("loader-wait", "LOADER_WAIT", time.Millisecond, "how long a batch loader collects keys the look-ahead did not prefetch")
 	redisURL := f.string("redis-url", "REDIS_URL", "", "Redis URL for the shared cache and subscriptions (empty: no cache)")
 	apiToken := f.string("api-token", "API_TOKEN", "", "bearer token that authorizes mutations (empty: mutations refused)")
@@ -206,8 +227,17 @@ func runServe(ctx context.Context, args []string) error {
 	replica := f.string("replica-id", "REPLICA_ID", defaultReplicaID(), "name of this replica, sent as X-Orgpulse-Replica")
 	drain := f.duration("drain", "SHUTDOWN_DRAIN", 0, "on SIGTERM, keep serving this long with /readyz at 503 so load balancers notice")
 	grace := f.duration("shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on shutdown")
+	sampleRate := f.float("metrics-sample-rate", "METRICS_SAMPLE_RATE", 1, "fraction of GraphQL requests recorded in performance_metrics, 0 to 1")
+	metricsBuffer := f.int("metrics-buffer", "METRICS_BUFFER", 10000, "performance samples waiting in memory at most; beyond, new ones are dropped and counted")
+	metricsFlush := f.duration("metrics-flush-interval", "METRICS_FLUSH_INTERVAL", time.Second, "how often buffered performance samples are written with COPY")
+	retention := f.duration("metrics-retention", "METRICS_RETENTION", 168*time.Hour, "how long performance samples are kept (0: forever)")
+	retentionEvery := f.duration("retention-interval", "RETENTION_INTERVAL", 10*time.Minute, "how often samples older than the retention are deleted")
+	slowMs := f.int("slow-request-ms", "SLOW_REQUEST_MS", 500, "a request at least this slow (milliseconds) is logged at WARN with its SQL")
 	if err := f.Parse(args); err != nil {
 		return err
+	}
+	if *sampleRate < 0 || *sampleRate > 1 {
+		return fmt.Errorf("METRICS_SAMPLE_RATE must be between 0 and 1, got %v", *sampleRate)
 	}
 	log := newLogger(*logFormat, *logLevel)
 	slog.SetDefault(log)
@@ -222,8 +252,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	rcfg := resolvers.Config{LoaderWait: *loaderWait, CacheTTL: *cacheTTL, SummaryTTL: *summaryTTL}
 	var rdb redis.UniversalClient
+	var hub *realtime.Hub
 	if *redisURL == "" {
-		log.Warn("REDIS_URL is not set: running without the shared cache")
+		log.Warn("REDIS_URL is not set: running without the shared cache and without subscriptions across replicas")
 	} else {
 		rdb, err = openRedis(ctx, *redisURL)
 		if err != nil {
@@ -231,18 +262,68 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		defer rdb.Close()
 		rcfg.Cache = cache.New(rdb, cache.Config{Logger: log, OnResult: countCache})
+		hub = realtime.New(rdb, realtime.Config{Logger: log})
+		defer hub.Close()
+		rcfg.Events = hub
 	}
 	if *apiToken == "" {
 		log.Warn("API_TOKEN is not set: every mutation will be refused")
 	}
+	mcfg := monitor.Config{Pool: db.Pool, Cache: rcfg.Cache, Logger: log, SampleRate: *sampleRate,
+		Recorder:  monitor.RecorderConfig{BufferSize: *metricsBuffer, FlushInterval: *metricsFlush},
+		Retention: *retention, RetentionInterval: *retentionEvery}
+	if *sampleRate == 0 {
+		mcfg.SampleRate = -1 // record no request (0 means the default in monitor.Config)
+	}
+	if *retention <= 0 {
+		mcfg.Retention = -1 // keep samples forever
+	}
+	mon := monitor.New(mcfg)
+	// Deferred after the pool and Redis, so it runs before they close and
+	// after the HTTP server below has stopped: the buffered samples are
+	// written on a clean stop.
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := mon.Close(flushCtx); err != nil {
+			log.Warn("flush performance samples", "err", err)
+		}
+	}()
+	var allowIntrospection *bool
+	if *introspection != "" {
+		b, err := strconv.ParseBool(*introspection)
+		if err != nil {
+			return fmt.Errorf("INTROSPECTION must be true or false, got %q", *introspection)
+		}
+		allowIntrospection = &b
+	}
+	var origins []string
+	for _, o := range strings.Split(*corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
 	res := resolvers.New(db.Pool, rcfg)
 	srv, err := server.New(db.Pool, res, server.Config{
 		MaxBodyBytes: int64(*maxBody), RequestTimeout: *reqTimeout, MaxDepth: *maxDepth,
+		MaxQueryLength: *maxQueryLen, MaxSelections: *maxSels, MaxAliases: *maxAliases, MaxCost: *maxCost,
+		MaxVariablesBytes: *maxVars, Introspection: allowIntrospection, CORSOrigins: origins,
 		Debug: *debug, ReplicaID: *replica, NodeModules: *nodeModules, Logger: log,
 		APIToken: *apiToken, Redis: rdb,
+		Monitor: mon, SlowRequest: time.Duration(*slowMs) * time.Millisecond,
 	})
 	if err != nil {
 		return err
+	}
+	if hub != nil {
+		mon.Metrics.RegisterRealtime(monitor.RealtimeStats{
+			Connections:   func() int64 { return srv.WebSocketStats().Connections },
+			Subscriptions: func() int64 { return int64(hub.Stats().Subscribers) },
+			Published:     func() int64 { return int64(hub.Stats().Published) },
+			Delivered:     func() int64 { return int64(hub.Stats().Delivered) },
+			Dropped:       func() int64 { return int64(hub.Stats().Dropped) },
+			Reconnects:    func() int64 { return int64(hub.Stats().Reconnects) },
+		})
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -263,6 +344,9 @@ func runServe(ctx context.Context, args []string) error {
 	time.Sleep(*drain)
 	shutCtx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
+	// Shutdown does not touch upgraded connections: close the sockets
+	// with 1001 so their clients reconnect to another replica.
+	srv.CloseWebSockets(shutCtx)
 	if err := hs.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -279,11 +363,10 @@ func countCache(ctx context.Context, hits, misses int) {
 // answer at start-up is reported but not fatal: the cache falls through to
 // PostgreSQL and resumes by itself when Redis answers.
 func openRedis(ctx context.Context, url string) (redis.UniversalClient, error) {
-	opt, err := redis.ParseURL(url)
+	rdb, err := cache.NewRedis(url)
 	if err != nil {
-		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
+		return nil, err
 	}
-	rdb := redis.NewClient(opt)
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
@@ -354,4 +437,25 @@ func runSeed(ctx context.Context, args []string) error {
 		Metrics: *metrics, Reset: *reset, Progress: os.Stderr,
 	})
 	return err
+}
+
+func runSubscribe(ctx context.Context, args []string) error {
+	f := newFlags("subscribe [flags] 'subscription { ... }'",
+		"Run a GraphQL operation over WebSocket (graphql-transport-ws) and print each result as a JSON line until the server completes it or Ctrl-C.")
+	url := f.string("url", "ORGPULSE_URL", "http://localhost:8080", "server URL (http(s):// or ws(s)://; /graphql is added when missing)")
+	varsJSON := f.String("variables", "", "variables as a JSON object")
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		f.Usage()
+		return errors.New("subscribe needs one GraphQL document")
+	}
+	var vars map[string]any
+	if *varsJSON != "" {
+		if err := json.Unmarshal([]byte(*varsJSON), &vars); err != nil {
+			return fmt.Errorf("--variables is not a JSON object: %w", err)
+		}
+	}
+	return realtime.RunSubscribe(ctx, *url, f.Arg(0), vars, os.Stdout)
 }

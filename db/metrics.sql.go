@@ -53,6 +53,31 @@ func (q *Queries) CreateMetric(ctx context.Context, arg CreateMetricParams) (Per
 	return i, err
 }
 
+const deleteMetricsBefore = `-- name: DeleteMetricsBefore :execrows
+DELETE FROM performance_metrics
+WHERE id IN (SELECT old.id FROM performance_metrics AS old
+             WHERE old.recorded_at < $1
+             ORDER BY old.recorded_at
+             LIMIT $2::int)
+`
+
+type DeleteMetricsBeforeParams struct {
+	Before     time.Time
+	LimitCount int32
+}
+
+// DeleteMetricsBefore deletes at most limit_count samples recorded before a
+// point in time, oldest first: one short batch of the retention job. The
+// subquery walks the recorded_at index and stops at the limit, so each
+// batch locks few rows for a short time.
+func (q *Queries) DeleteMetricsBefore(ctx context.Context, arg DeleteMetricsBeforeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteMetricsBefore, arg.Before, arg.LimitCount)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const getPerformanceSummary = `-- name: GetPerformanceSummary :one
 SELECT count(*)                                                              AS sample_count,
        COALESCE(avg(value), 0)::float8                                      AS average_value,
@@ -141,4 +166,17 @@ func (q *Queries) ListSlowestMetrics(ctx context.Context, arg ListSlowestMetrics
 		return nil, err
 	}
 	return items, nil
+}
+
+const tryRetentionLock = `-- name: TryRetentionLock :one
+SELECT pg_try_advisory_xact_lock($1::bigint) AS locked
+`
+
+// TryRetentionLock takes a transaction-scoped advisory lock without waiting:
+// false means another replica is running the retention job right now.
+func (q *Queries) TryRetentionLock(ctx context.Context, lockKey int64) (bool, error) {
+	row := q.db.QueryRow(ctx, tryRetentionLock, lockKey)
+	var locked bool
+	err := row.Scan(&locked)
+	return locked, err
 }

@@ -48,6 +48,11 @@ type Querier interface {
 	// DeleteMembershipsOutsideOrganization takes an employee who moved to
 	// another organization off every team of a project outside it.
 	DeleteMembershipsOutsideOrganization(ctx context.Context, arg DeleteMembershipsOutsideOrganizationParams) ([]int64, error)
+	// DeleteMetricsBefore deletes at most limit_count samples recorded before a
+	// point in time, oldest first: one short batch of the retention job. The
+	// subquery walks the recorded_at index and stops at the limit, so each
+	// batch locks few rows for a short time.
+	DeleteMetricsBefore(ctx context.Context, arg DeleteMetricsBeforeParams) (int64, error)
 	// GetEmployee returns one employee by id.
 	GetEmployee(ctx context.Context, id int64) (Employee, error)
 	// GetEmployeeForUpdate locks the row so concurrent updates of one employee
@@ -122,6 +127,9 @@ type Querier interface {
 	ListTeamMembersByProjectIDs(ctx context.Context, projectIds []int64) ([]ListTeamMembersByProjectIDsRow, error)
 	// RemoveTeamMember takes an employee off a project's team.
 	RemoveTeamMember(ctx context.Context, arg RemoveTeamMemberParams) (int64, error)
+	// TryRetentionLock takes a transaction-scoped advisory lock without waiting:
+	// false means another replica is running the retention job right now.
+	TryRetentionLock(ctx context.Context, lockKey int64) (bool, error)
 	// UpdateEmployee changes the fields given (NULL keeps the old value).
 	UpdateEmployee(ctx context.Context, arg UpdateEmployeeParams) (Employee, error)
 	// UpdateOrganization changes the fields given (NULL keeps the old value).

@@ -1,6 +1,8 @@
 // Package monitor measures the service itself: per-request statement counts
-// and timings (the N+1 detector), and later Prometheus metrics and the
-// self-recording of performance samples.
+// and timings (the N+1 detector), Prometheus metrics, and the recording of
+// performance samples in performance_metrics by a background writer that
+// never makes a request wait, with a retention job that keeps the table
+// small.
 package monitor
 
 import (

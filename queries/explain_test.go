@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -280,11 +281,11 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 		{"GetPerformanceSummary", "last hour", func() error {
 			_, err := q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{MetricType: metricType, Since: lastHour})
 			return err
-		}, "performance_metrics_metric_type_recorded_at_idx", ""},
+		}, windowIndexes("performance_metrics_metric_type_recorded_at_idx"), ""},
 		{"GetPerformanceSummary", "last hour, endpoint", func() error {
 			_, err := q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{MetricType: metricType, Since: lastHour, Endpoint: &endpoint})
 			return err
-		}, "performance_metrics_metric_type_endpoint_recorded_at_idx", ""},
+		}, windowIndexes("performance_metrics_metric_type_endpoint_recorded_at_idx"), ""},
 		{"GetPerformanceSummary", "last week, endpoint", func() error {
 			_, err := q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{MetricType: metricType, Since: latest.Add(-7 * 24 * time.Hour), Endpoint: &endpoint})
 			return err
@@ -323,7 +324,7 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 
 			usesIndex, tinySeqScan := false, false
 			plan.walk(func(n planNode) {
-				if n.IndexName == tt.wantIndex {
+				if slices.Contains(strings.Split(tt.wantIndex, "|"), n.IndexName) {
 					usesIndex = true
 				}
 				if n.NodeType == "Seq Scan" && tt.tinyTable != "" && n.RelationName == tt.tinyTable {
@@ -372,4 +373,14 @@ func fmtArgs(args []any) string {
 		}
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// windowIndexes accepts, for a short time window, either the covering
+// (metric_type, ..., recorded_at) index or the plain recorded_at one: both
+// read only the window. Metrics arrive in time order, so which one the
+// planner costs lower depends on the visibility map (an index-only scan is
+// cheap only after VACUUM has marked the pages), which differs between a
+// long-lived server and a fresh test cluster.
+func windowIndexes(covering string) string {
+	return covering + "|performance_metrics_recorded_at_idx"
 }

@@ -32,3 +32,19 @@ VALUES ($1, $2, $3, $4, $5);
 INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
 VALUES (@metric_type, @value, @endpoint, @status_code, COALESCE(sqlc.narg(recorded_at)::timestamptz, now()))
 RETURNING *;
+
+-- name: DeleteMetricsBefore :execrows
+-- DeleteMetricsBefore deletes at most limit_count samples recorded before a
+-- point in time, oldest first: one short batch of the retention job. The
+-- subquery walks the recorded_at index and stops at the limit, so each
+-- batch locks few rows for a short time.
+DELETE FROM performance_metrics
+WHERE id IN (SELECT old.id FROM performance_metrics AS old
+             WHERE old.recorded_at < @before
+             ORDER BY old.recorded_at
+             LIMIT @limit_count::int);
+
+-- name: TryRetentionLock :one
+-- TryRetentionLock takes a transaction-scoped advisory lock without waiting:
+-- false means another replica is running the retention job right now.
+SELECT pg_try_advisory_xact_lock(@lock_key::bigint) AS locked;

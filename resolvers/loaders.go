@@ -337,6 +337,9 @@ func boolPtr(b bool) *bool { return &b }
 type loadersKey struct{}
 
 func (r *Resolver) loaders(ctx context.Context) *loaders {
+	if r.eventLoaders != nil {
+		return r.eventLoaders
+	}
 	if l, ok := ctx.Value(loadersKey{}).(*loaders); ok {
 		return l
 	}

@@ -36,6 +36,10 @@ type Resolver struct {
 	pool *pgxpool.Pool
 	q    *db.Queries
 	cfg  Config
+
+	// eventLoaders, when set, are the loaders of one subscription event,
+	// shared by every subscriber it is delivered to (see subscription.go).
+	eventLoaders *loaders
 }
 
 // New returns the root resolver over pool.

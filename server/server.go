@@ -44,6 +44,27 @@ type Config struct {
 	APIToken string
 	// Redis, when set, is checked by /readyz.
 	Redis redis.UniversalClient
+	// Monitor, when set, hears every GraphQL request (Prometheus metrics,
+	// recorded samples) and serves /metrics.
+	Monitor *monitor.Monitor
+	// SlowRequest: a request at least this slow is logged at WARN with its
+	// SQL statements; default 500ms.
+	SlowRequest time.Duration
+	// WS tunes the WebSocket transport at /graphql (ws.go).
+	WS WSConfig
+
+	// Query limits, each refused before execution with its own
+	// extensions.code (limits.go, cost.go).
+	MaxQueryLength    int // bytes of query text; default 20000 (QUERY_TOO_LONG)
+	MaxSelections     int // fields, spreads, inline fragments, fragments expanded; default 1000 (TOO_MANY_SELECTIONS)
+	MaxAliases        int // default 30 (TOO_MANY_ALIASES)
+	MaxCost           int // estimated objects returned; default 100000 (COST_LIMIT_EXCEEDED)
+	MaxVariablesBytes int // JSON size of the variables; default 64 KiB (VARIABLES_TOO_LARGE)
+	// Introspection allows __schema and __type; nil: allowed when Debug.
+	Introspection *bool
+	// CORSOrigins are the origins (scheme://host[:port], or "*") whose
+	// browsers may call the API; none: same-origin only.
+	CORSOrigins []string
 }
 
 // Server serves GraphQL over HTTP.
@@ -55,6 +76,7 @@ type Server struct {
 	graphiql *GraphiQL
 	log      *slog.Logger
 	draining atomic.Bool
+	info     *schemaInfo // field types and page sizes for checkLimits
 }
 
 // New parses the schema against the resolvers: a mismatch between SDL and
@@ -75,16 +97,24 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.SlowRequest <= 0 {
+		cfg.SlowRequest = 500 * time.Millisecond
+	}
+	applyLimitDefaults(&cfg)
 	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger}
 	var err error
-	s.schema, err = graphql.ParseSchema(schema.String(), res,
+	s.schema, err = graphql.ParseSchema(schema.String(), res, append([]graphql.SchemaOpt{
 		graphql.UseStringDescriptions(),
-		graphql.MaxDepth(cfg.MaxDepth),
+		graphql.MaxDepth(cfg.MaxDepth + introspectionBackstop),
 		graphql.PanicHandler(panicHandler{log: cfg.Logger}),
-	)
+		// graphql-go gives each subscriber this long to resolve an event;
+		// its 1s default is too short for 1,000 subscribers on 2 cores.
+		graphql.SubscribeResolverTimeout(cfg.RequestTimeout),
+	}, limitOptions(&cfg)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("parse schema: %w", err)
 	}
+	s.info = newSchemaInfo(s.schema.AST())
 	s.graphiql, err = NewGraphiQL(cfg.NodeModules)
 	if err != nil {
 		// The API works without the IDE; say how to get it.
@@ -106,7 +136,10 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", s.serveReady)
-	return s.withReplica(mux)
+	if s.cfg.Monitor != nil {
+		mux.Handle("/metrics", s.cfg.Monitor.Handler())
+	}
+	return s.withReplica(s.withCORS(mux))
 }
 
 // Drain makes /readyz answer 503 so load balancers stop sending traffic
@@ -172,6 +205,10 @@ const (
 )
 
 func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
+	if isWebSocket(r) {
+		s.serveWebSocket(w, r)
+		return
+	}
 	start := time.Now()
 	if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && acceptsHTML(r) {
 		s.serveGraphiQL(w, r)
@@ -184,13 +221,13 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	var req request
 	switch r.Method {
 	case http.MethodPost:
-		if status, err := decodePost(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
-			s.writeError(w, media, status, "BAD_REQUEST", err.Error())
+		if status, err := decodePost(w, r, s.cfg.MaxBodyBytes, s.cfg.MaxVariablesBytes, &req); err != nil {
+			s.writeError(w, media, status, errorCode(err, "BAD_REQUEST"), err.Error())
 			return
 		}
 	case http.MethodGet:
-		if err := decodeGet(r.URL.Query(), &req); err != nil {
-			s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+		if err := decodeGet(r.URL.Query(), s.cfg.MaxVariablesBytes, &req); err != nil {
+			s.writeError(w, media, errStatus(err), errorCode(err, "BAD_REQUEST"), err.Error())
 			return
 		}
 	default:
@@ -203,6 +240,17 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kind, opName, opErr := operationOf(req.Query, req.OperationName)
+	lim := s.checkLimits(req.Query, req.OperationName, req.Variables) // limits.go
+	if lim.known {
+		// The limits parser reads strings exactly as graphql-go does.
+		kind, opName, opErr = lim.kind, lim.name, nil
+	}
+	if opErr != nil && r.Method == http.MethodGet {
+		// GET must never run a mutation: when the operation cannot be
+		// identified, refuse rather than let graphql-go decide.
+		s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", opErr.Error())
+		return
+	}
 	if opErr == nil && r.Method == http.MethodGet && kind != "query" {
 		w.Header().Set("Allow", "POST")
 		s.writeError(w, media, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "a "+kind+" cannot run over GET: use POST")
@@ -210,6 +258,16 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	if opErr == nil && kind == "subscription" {
 		s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)")
+		return
+	}
+	if opErr == nil && kind == "mutation" && !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		s.writeError(w, media, http.StatusUnauthorized, resolvers.CodeUnauthenticated, "mutations need the header Authorization: Bearer <API_TOKEN>")
+		return
+	}
+	if lim.refused != nil {
+		s.writeRefusal(w, media, lim.refused)
+		s.log.Info("graphql refused", "request_id", reqID, "operation", opName, "kind", kind, "code", lim.refused.Code, "message", lim.refused.Message)
 		return
 	}
 
@@ -220,7 +278,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	if s.authorized(r) {
 		ctx = resolvers.WithAuthorized(ctx)
 	}
-	res := s.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+	res := s.exec(ctx, reqID, &req)
 
 	out := response{Data: res.Data, Errors: s.translateErrors(reqID, res.Errors)}
 	snap := stats.Snapshot()
@@ -228,18 +286,30 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Debug && r.Header.Get("X-Debug") == "1" {
 		out.Extensions = map[string]any{"debug": snap}
 	}
-	status := http.StatusOK
-	if media == mediaGraphQLResponse && len(res.Data) == 0 && len(out.Errors) > 0 {
-		// GraphQL-over-HTTP: a request that never executed is a 4xx.
-		status = http.StatusBadRequest
+	if lim.known && len(res.Data) > 0 {
+		if out.Extensions == nil {
+			out.Extensions = map[string]any{}
+		}
+		out.Extensions["cost"] = lim.cost
 	}
+	// GraphQL-over-HTTP: a request that never executed is a 4xx (a 5xx
+	// when the service, not the request, is at fault).
+	status := statusFor(media, res.Data, out.Errors)
 	s.writeJSON(w, media, status, out)
 	if opName == "" {
 		opName = "anonymous"
 	}
-	s.log.Info("graphql", "request_id", reqID, "operation", opName, "kind", kind,
+	elapsed := time.Since(start)
+	s.cfg.Monitor.ObserveRequest(monitor.Request{ID: reqID, Operation: opName, Kind: kind,
+		Status: status, Duration: elapsed, Stats: snap, Errors: len(out.Errors)})
+	attrs := []any{"request_id", reqID, "operation", opName, "kind", kind,
 		"duration_ms", snap.DurationMs, "sql_count", snap.SQLCount, "sql_ms", snap.SQLMs,
-		"cache_hits", snap.CacheHits, "errors", len(out.Errors))
+		"cache_hits", snap.CacheHits, "errors", len(out.Errors)}
+	if elapsed >= s.cfg.SlowRequest {
+		s.log.Warn("slow graphql request", append(attrs, "sql", snap.SQL)...)
+		return
+	}
+	s.log.Info("graphql", attrs...)
 }
 
 // authorized compares the bearer token with APIToken in constant time.
@@ -260,6 +330,24 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 		switch {
 		case e.ResolverError != nil && errors.As(e.ResolverError, &coded):
 			e.Extensions = coded.Extensions()
+		case e.ResolverError != nil && isUnstorableText(e.ResolverError):
+			s.log.Info("unstorable text in the input", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
+			e.Message = "a string in the input contains a character that cannot be stored or searched (such as NUL)"
+			e.Extensions = map[string]any{"code": resolvers.CodeBadUserInput}
+		case e.ResolverError != nil && isUnavailable(e.ResolverError):
+			s.log.Warn("database unavailable", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
+			e.Message = "the service is temporarily unavailable: try again shortly"
+			e.Extensions = map[string]any{"code": resolvers.CodeServiceUnavailable, "requestId": reqID}
+		case isContextError(e, context.DeadlineExceeded):
+			// graphql-go answers only this when the request's context
+			// ended (the resolvers' own errors are dropped).
+			s.log.Warn("request deadline exceeded", "request_id", reqID)
+			e.Message = "the request took longer than its deadline"
+			e.Extensions = map[string]any{"code": codeTimeout, "requestId": reqID}
+		case isContextError(e, context.Canceled) || errors.Is(e.ResolverError, context.Canceled):
+			s.log.Info("request cancelled by the client", "request_id", reqID)
+			e.Message = "the request was cancelled"
+			e.Extensions = map[string]any{"code": "CANCELLED", "requestId": reqID}
 		case e.ResolverError != nil && errors.Is(e.ResolverError, context.DeadlineExceeded):
 			s.log.Warn("request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the request took longer than its deadline"
@@ -268,6 +356,12 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 			s.log.Error("internal error", "request_id", reqID, "path", e.Path, "err", errors.Join(e.ResolverError, e.Err))
 			e.Message = "internal error (request id " + reqID + ")"
 			e.Extensions = map[string]any{"code": resolvers.CodeInternal, "requestId": reqID}
+		case e.Rule == "MaxDepthExceeded":
+			e.Extensions = map[string]any{"code": CodeDepthLimit}
+		case errors.Is(e.Err, graphql.ErrTooManySelections):
+			e.Extensions = map[string]any{"code": CodeTooManySels}
+		case e.Rule == "" && strings.HasPrefix(e.Message, "query length "):
+			e.Extensions = map[string]any{"code": CodeQueryTooLong}
 		case e.Rule != "":
 			e.Extensions = map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}
 		case strings.HasPrefix(e.Message, "syntax error"):
@@ -293,34 +387,28 @@ func (h panicHandler) MakePanicError(ctx context.Context, value any) *gqlerrors.
 	return &gqlerrors.QueryError{Message: "internal error", Err: panicError{value: value}}
 }
 
-func decodePost(w http.ResponseWriter, r *http.Request, limit int64, req *request) (int, error) {
+func decodePost(w http.ResponseWriter, r *http.Request, limit int64, maxVars int, req *request) (int, error) {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (ct != mediaJSON && ct != mediaGraphQLResponse) {
 		return http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json")
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.UseNumber()
-	if err := dec.Decode(req); err != nil {
+	var body json.RawMessage
+	if err := dec.Decode(&body); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", limit)
 		}
 		return http.StatusBadRequest, fmt.Errorf("the request body is not a GraphQL JSON request: %v", err)
 	}
-	normalizeNumbers(req.Variables)
-	return 0, nil
+	return decodeBody(body, maxVars, req) // limits.go
 }
 
-func decodeGet(q url.Values, req *request) error {
+func decodeGet(q url.Values, maxVars int, req *request) error {
 	req.Query = q.Get("query")
 	req.OperationName = q.Get("operationName")
 	if v := q.Get("variables"); v != "" {
-		dec := json.NewDecoder(strings.NewReader(v))
-		dec.UseNumber()
-		if err := dec.Decode(&req.Variables); err != nil {
-			return fmt.Errorf("variables is not a JSON object: %v", err)
-		}
-		normalizeNumbers(req.Variables)
+		return decodeVariables([]byte(v), maxVars, req) // limits.go
 	}
 	return nil
 }

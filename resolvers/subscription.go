@@ -1,0 +1,745 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	graphql "github.com/graph-gophers/graphql-go"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"orgpulse/db"
+	"orgpulse/monitor"
+)
+
+// How subscriptions stay cheap at any number of subscribers:
+//
+//   - One event bus subscription per topic per replica (a feed), however
+//     many GraphQL subscriptions listen to it: the bus (realtime.Hub) holds
+//     one Redis channel per topic, and each feed decodes each event once.
+//   - One resolver per event, not per subscriber: a shallow copy of the
+//     root Resolver whose loaders (eventLoaders) are fixed for that event.
+//     Every subscriber the event matches receives the same resolver value,
+//     so the nested fields of all of them share one set of dataloaders: the
+//     loader caches the thunk per key, and 1,000 concurrent loads of one key
+//     run one statement. The event carries the changed row itself.
+//   - Statements of an event run on the event's own context (eventDB), not
+//     on the context of whichever subscriber asked first: a subscriber that
+//     goes away mid-event cannot fail the others.
+//   - Bounded buffers: a subscription more than subscriptionBuffer values
+//     behind is ended with SLOW_CONSUMER and never holds up the others.
+
+// CodeSlowConsumer ends a subscription that fell too far behind.
+const CodeSlowConsumer = "SLOW_CONSUMER"
+
+// subscriptionBuffer is how many values one subscription may have waiting.
+const subscriptionBuffer = 128
+
+// eventTimeout bounds the statements run for one event or summary.
+const eventTimeout = 30 * time.Second
+
+var (
+	errNoBus = Errorf(CodeServiceUnavailable, "",
+		"subscriptions are not available: this replica has no event bus (start it with REDIS_URL)")
+	errBusDown = Errorf(CodeServiceUnavailable, "",
+		"subscriptions are unavailable right now: the event bus (Redis) did not answer; try again")
+	errSlow = Errorf(CodeSlowConsumer, "",
+		"this subscription fell more than %d values behind and was ended; subscribe again", subscriptionBuffer)
+	errInterrupted = Errorf(CodeServiceUnavailable, "",
+		"the event stream of this replica was interrupted and events may have been lost; subscribe again")
+)
+
+// SubscriptionStatus tells the transport how a subscription went. Pass the
+// context of WithSubscriptionStatus to graphql.Schema.Subscribe.
+type SubscriptionStatus struct {
+	mu      sync.Mutex
+	started bool
+	err     error
+}
+
+type subscriptionStatusKey struct{}
+
+// WithSubscriptionStatus returns ctx carrying a new SubscriptionStatus.
+func WithSubscriptionStatus(ctx context.Context) (context.Context, *SubscriptionStatus) {
+	s := &SubscriptionStatus{}
+	return context.WithValue(ctx, subscriptionStatusKey{}, s), s
+}
+
+func statusFrom(ctx context.Context) *SubscriptionStatus {
+	s, _ := ctx.Value(subscriptionStatusKey{}).(*SubscriptionStatus)
+	return s
+}
+
+// Started reports whether the subscription's event stream was set up.
+// Until it is, a result is a refusal (invalid document or arguments, no
+// event bus) that graphql-transport-ws sends as an `error` message.
+func (s *SubscriptionStatus) Started() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started
+}
+
+// Err is why the server ended the subscription (a slow consumer, an
+// interrupted event stream), or nil when it was not ended by the server.
+func (s *SubscriptionStatus) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *SubscriptionStatus) start() {
+	if s != nil {
+		s.mu.Lock()
+		s.started = true
+		s.mu.Unlock()
+	}
+}
+
+func (s *SubscriptionStatus) fail(err error) {
+	if s != nil {
+		s.mu.Lock()
+		s.err = err
+		s.mu.Unlock()
+	}
+}
+
+// LiveStats counts the subscription work of one replica.
+type LiveStats struct {
+	Subscriptions int    // active subscriptions
+	Topics        int    // event bus topics listened to
+	Summaries     int    // running performanceSummaryUpdated computations
+	Events        uint64 // events received from the bus
+	Deliveries    uint64 // values handed to subscriptions
+	Dropped       uint64 // subscriptions ended as slow consumers
+	SQLCount      int    // statements run for events and summaries, all subscribers together
+}
+
+// LiveStats returns the subscription counters of this replica.
+func (r *Resolver) LiveStats() LiveStats {
+	l := r.live()
+	l.mu.Lock()
+	st := LiveStats{Subscriptions: l.sinks, Topics: len(l.feeds), Summaries: len(l.summaries)}
+	l.mu.Unlock()
+	st.Events = l.events.Load()
+	st.Deliveries = l.deliveries.Load()
+	st.Dropped = l.dropped.Load()
+	st.SQLCount = l.stats.Snapshot().SQLCount
+	return st
+}
+
+// live is the subscription state of one root Resolver.
+type live struct {
+	r     *Resolver
+	log   *slog.Logger
+	base  context.Context // every statement run for events counts into stats
+	stats *monitor.RequestStats
+
+	mu        sync.Mutex
+	feeds     map[string]*feed
+	summaries map[summaryKey]*summaryFeed
+	sinks     int
+
+	events, deliveries, dropped atomic.Uint64
+}
+
+// lives holds the live state of each root Resolver that ever had a
+// subscription (in practice one per process).
+var lives sync.Map // *Resolver -> *live
+
+func (r *Resolver) live() *live {
+	if v, ok := lives.Load(r); ok {
+		return v.(*live)
+	}
+	base, stats := monitor.WithRequestStats(context.Background())
+	v, _ := lives.LoadOrStore(r, &live{
+		r: r, log: slog.Default().With("component", "subscriptions"), base: base, stats: stats,
+		feeds: map[string]*feed{}, summaries: map[summaryKey]*summaryFeed{},
+	})
+	return v.(*live)
+}
+
+// sink is one subscription's end of a feed.
+type sink interface {
+	// offer hands the sink its value of ev when ev matches its arguments;
+	// false when its buffer is full.
+	offer(ev *liveEvent) bool
+	// end records why the subscription ends (nil: not an error) and
+	// closes its channel, once.
+	end(err error)
+	// detach removes the sink from what feeds it.
+	detach()
+	setDetach(fn func())
+}
+
+type chanSink[T any] struct {
+	l        *live
+	pick     func(*liveEvent) (T, bool)
+	status   *SubscriptionStatus
+	detachFn func()
+
+	mu    sync.Mutex
+	ch    chan T
+	ended bool
+}
+
+func newSink[T any](ctx context.Context, l *live, pick func(*liveEvent) (T, bool)) *chanSink[T] {
+	return &chanSink[T]{l: l, pick: pick, status: statusFrom(ctx), ch: make(chan T, subscriptionBuffer)}
+}
+
+func (s *chanSink[T]) offer(ev *liveEvent) bool {
+	v, ok := s.pick(ev)
+	if !ok {
+		return true
+	}
+	return s.push(v)
+}
+
+func (s *chanSink[T]) push(v T) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return true
+	}
+	select {
+	case s.ch <- v:
+		s.l.deliveries.Add(1)
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *chanSink[T]) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended = true
+	if err != nil {
+		s.status.fail(err)
+	}
+	close(s.ch)
+}
+
+func (s *chanSink[T]) detach()             { s.detachFn() }
+func (s *chanSink[T]) setDetach(fn func()) { s.detachFn = fn }
+
+// drop ends a sink that fell behind.
+func (l *live) drop(s sink) {
+	l.dropped.Add(1)
+	l.log.Warn("ending a slow subscription", "buffer", subscriptionBuffer)
+	s.end(errSlow)
+	s.detach()
+}
+
+// feed is the one event bus subscription of a topic on this replica.
+type feed struct {
+	topic  string
+	ctx    context.Context
+	cancel context.CancelFunc
+	sinks  map[sink]struct{}
+	ready  chan struct{} // closed when the bus subscription is made or failed
+	err    error         // set before ready closes
+}
+
+// attach adds s to the feed of topic, starting the feed when s is its
+// first sink, and keeps it there until ctx ends.
+func (l *live) attach(ctx context.Context, s sink, topic string) error {
+	bus := l.r.cfg.Events
+	if bus == nil {
+		return errNoBus
+	}
+	l.mu.Lock()
+	f := l.feeds[topic]
+	first := f == nil
+	if first {
+		f = &feed{topic: topic, sinks: map[sink]struct{}{}, ready: make(chan struct{})}
+		f.ctx, f.cancel = context.WithCancel(context.Background())
+		l.feeds[topic] = f
+	}
+	f.sinks[s] = struct{}{}
+	l.sinks++
+	s.setDetach(func() { l.leave(f, s) })
+	l.mu.Unlock()
+
+	if first {
+		ch, err := bus.Subscribe(f.ctx, topic)
+		if err != nil {
+			if f.ctx.Err() == nil { // not merely abandoned by its subscribers
+				l.log.Warn("subscribe to the event bus", "topic", topic, "err", err)
+			}
+			f.err = errBusDown
+		} else {
+			go l.run(f, ch)
+		}
+		close(f.ready)
+	}
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		l.leave(f, s)
+		return ctx.Err()
+	}
+	if f.err != nil {
+		l.leave(f, s)
+		return f.err
+	}
+	context.AfterFunc(ctx, func() { l.leave(f, s) })
+	statusFrom(ctx).start()
+	return nil
+}
+
+// leave removes s from f; the last sink to leave stops the feed.
+func (l *live) leave(f *feed, s sink) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := f.sinks[s]; !ok {
+		return
+	}
+	delete(f.sinks, s)
+	l.sinks--
+	if len(f.sinks) == 0 {
+		if l.feeds[f.topic] == f {
+			delete(l.feeds, f.topic)
+		}
+		f.cancel()
+	}
+}
+
+// run fans each event of f out to its sinks.
+func (l *live) run(f *feed, ch <-chan []byte) {
+	for payload := range ch {
+		l.events.Add(1)
+		ev := &liveEvent{l: l}
+		if err := json.Unmarshal(payload, &ev.ev); err != nil {
+			l.log.Error("undecodable event", "topic", f.topic, "err", err)
+			continue
+		}
+		for _, s := range l.sinksOf(f) {
+			if !s.offer(ev) {
+				l.drop(s)
+			}
+		}
+	}
+	if f.ctx.Err() != nil {
+		return // the last subscriber left
+	}
+	// The bus ended the stream under live subscribers (it closed, or this
+	// feed fell behind): they may have missed events, so they end too.
+	// New subscribers get a new feed.
+	l.log.Warn("event stream interrupted; ending its subscriptions", "topic", f.topic)
+	l.mu.Lock()
+	if l.feeds[f.topic] == f {
+		delete(l.feeds, f.topic)
+	}
+	l.mu.Unlock()
+	for _, s := range l.sinksOf(f) {
+		s.end(errInterrupted)
+		s.detach()
+	}
+	f.cancel()
+}
+
+func (l *live) sinksOf(f *feed) []sink {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]sink, 0, len(f.sinks))
+	for s := range f.sinks {
+		out = append(out, s)
+	}
+	return out
+}
+
+// liveEvent is one decoded event on its way to the sinks of one feed. Its
+// values are built once, on first use, and shared by every sink: only the
+// feed's goroutine touches it.
+type liveEvent struct {
+	l      *live
+	ev     Event
+	res    *Resolver
+	ctx    context.Context
+	cancel context.CancelFunc // the context's own timer cancels it at its deadline
+
+	org      *OrganizationResolver
+	empEvent *EmployeeEventResolver
+	project  *ProjectResolver
+	metric   *MetricResolver
+	built    map[string]bool
+}
+
+// resolver is the per-event resolver: a shallow copy of the root whose
+// statements run on the event's context and whose loaders are the event's.
+func (e *liveEvent) resolver() *Resolver {
+	if e.res == nil {
+		ctx, cancel := context.WithTimeout(e.l.base, eventTimeout)
+		cp := *e.l.r
+		cp.q = db.New(eventDB{pool: cp.pool, ctx: ctx})
+		cp.eventLoaders = newLoaders(cp.q, cp.cfg)
+		e.res, e.ctx, e.cancel = &cp, ctx, cancel
+	}
+	return e.res
+}
+
+func (e *liveEvent) once(name string) bool {
+	if e.built == nil {
+		e.built = map[string]bool{}
+	}
+	if e.built[name] {
+		return false
+	}
+	e.built[name] = true
+	return true
+}
+
+func firstNonZero(ids ...int64) int64 {
+	for _, id := range ids {
+		if id != 0 {
+			return id
+		}
+	}
+	return 0
+}
+
+func (e *liveEvent) organizationID() int64 {
+	var fromRow int64
+	switch {
+	case e.ev.Organization != nil:
+		fromRow = e.ev.Organization.ID
+	case e.ev.Employee != nil:
+		fromRow = e.ev.Employee.OrganizationID
+	case e.ev.Project != nil:
+		fromRow = e.ev.Project.OrganizationID
+	}
+	return firstNonZero(e.ev.OrganizationID, fromRow)
+}
+
+func (e *liveEvent) employeeID() int64 {
+	var fromRow int64
+	if e.ev.Employee != nil {
+		fromRow = e.ev.Employee.ID
+	}
+	return firstNonZero(e.ev.EmployeeID, fromRow)
+}
+
+func (e *liveEvent) projectID() int64 {
+	var fromRow int64
+	if e.ev.Project != nil {
+		fromRow = e.ev.Project.ID
+	}
+	return firstNonZero(e.ev.ProjectID, fromRow)
+}
+
+// organization is the organization of an organization event: the row it
+// carries, or one lookup when it carries only the id.
+func (e *liveEvent) organization() *OrganizationResolver {
+	if e.once("organization") {
+		r := e.resolver()
+		if e.ev.Organization != nil {
+			e.org = r.organization(*e.ev.Organization)
+		} else if id := e.organizationID(); id != 0 {
+			o, err := r.loaders(e.ctx).organization.load(e.ctx, id)
+			if err != nil {
+				e.l.log.Error("load the organization of an event", "organization_id", id, "err", err)
+			} else if o != nil {
+				e.org = r.organization(*o)
+			}
+		}
+	}
+	return e.org
+}
+
+// employeeEvent is the EmployeeEvent of an employee event.
+func (e *liveEvent) employeeEvent() *EmployeeEventResolver {
+	if e.once("employeeEvent") {
+		ee := &EmployeeEventResolver{action: e.ev.Action, employeeID: e.employeeID(), organizationID: e.organizationID()}
+		if e.ev.Action != ActionDeleted {
+			r := e.resolver()
+			if e.ev.Employee != nil {
+				ee.employee = r.employee(*e.ev.Employee, e.ev.Organization)
+			} else if ee.employeeID != 0 {
+				got, err := r.q.GetEmployee(e.ctx, ee.employeeID)
+				if err != nil && !notFound(err) {
+					e.l.log.Error("load the employee of an event", "employee_id", ee.employeeID, "err", err)
+				} else if err == nil {
+					ee.employee = r.employee(got, e.ev.Organization)
+				}
+			}
+		}
+		e.empEvent = ee
+	}
+	return e.empEvent
+}
+
+// projectValue is the project of a project event, with the team size the
+// event carries.
+func (e *liveEvent) projectValue() *ProjectResolver {
+	if e.once("project") {
+		r := e.resolver()
+		if e.ev.Project != nil {
+			e.project = r.project(projectRow{project: *e.ev.Project, teamSize: e.ev.TeamSize, org: e.ev.Organization})
+		} else if id := e.projectID(); id != 0 {
+			got, err := r.q.GetProject(e.ctx, id)
+			if err != nil && !notFound(err) {
+				e.l.log.Error("load the project of an event", "project_id", id, "err", err)
+			} else if err == nil {
+				e.project = r.project(projectRow{project: got.Project, teamSize: got.TeamSize})
+			}
+		}
+	}
+	return e.project
+}
+
+// eventDB runs every statement on the event's context, whatever context
+// the caller (a loader started by some subscriber) passes.
+type eventDB struct {
+	pool *pgxpool.Pool
+	ctx  context.Context
+}
+
+func (d eventDB) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return d.pool.Exec(d.ctx, sql, args...)
+}
+
+func (d eventDB) Query(_ context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return d.pool.Query(d.ctx, sql, args...)
+}
+
+func (d eventDB) QueryRow(_ context.Context, sql string, args ...any) pgx.Row {
+	return d.pool.QueryRow(d.ctx, sql, args...)
+}
+
+func (d eventDB) CopyFrom(_ context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	return d.pool.CopyFrom(d.ctx, table, columns, src)
+}
+
+// subscribe starts a subscription fed by topic: pick turns each event of
+// the topic into the subscriber's value, or skips it.
+func subscribe[T any](ctx context.Context, r *Resolver, topic string, pick func(*liveEvent) (T, bool)) (<-chan T, error) {
+	l := r.live()
+	s := newSink(ctx, l, pick)
+	if err := l.attach(ctx, s, topic); err != nil {
+		return nil, err
+	}
+	return s.ch, nil
+}
+
+func matches(want *int64, got int64) bool { return want == nil || *want == got }
+
+// OrganizationUpdated is Subscription.organizationUpdated.
+func (r *Resolver) OrganizationUpdated(ctx context.Context, args struct{ ID *graphql.ID }) (<-chan *OrganizationResolver, error) {
+	id, err := parseOptionalID("id", args.ID)
+	if err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r, TopicOrganization, func(e *liveEvent) (*OrganizationResolver, bool) {
+		if e.ev.Action == ActionDeleted || !matches(id, e.organizationID()) {
+			return nil, false
+		}
+		o := e.organization()
+		return o, o != nil
+	})
+}
+
+// EmployeeEventResolver resolves EmployeeEvent.
+type EmployeeEventResolver struct {
+	action         string
+	employeeID     int64
+	organizationID int64
+	employee       *EmployeeResolver
+}
+
+func (e *EmployeeEventResolver) Action() string              { return e.action }
+func (e *EmployeeEventResolver) EmployeeID() graphql.ID      { return gqlID(e.employeeID) }
+func (e *EmployeeEventResolver) OrganizationID() graphql.ID  { return gqlID(e.organizationID) }
+func (e *EmployeeEventResolver) Employee() *EmployeeResolver { return e.employee }
+
+// EmployeeChanged is Subscription.employeeChanged.
+func (r *Resolver) EmployeeChanged(ctx context.Context, args struct{ OrganizationID *graphql.ID }) (<-chan *EmployeeEventResolver, error) {
+	orgID, err := parseOptionalID("organizationId", args.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r, TopicEmployee, func(e *liveEvent) (*EmployeeEventResolver, bool) {
+		if !matches(orgID, e.organizationID()) {
+			return nil, false
+		}
+		switch e.ev.Action {
+		case ActionCreated, ActionUpdated, ActionDeleted:
+		default:
+			return nil, false
+		}
+		return e.employeeEvent(), true
+	})
+}
+
+// ProjectUpdated is Subscription.projectUpdated.
+func (r *Resolver) ProjectUpdated(ctx context.Context, args struct {
+	ID             *graphql.ID
+	OrganizationID *graphql.ID
+}) (<-chan *ProjectResolver, error) {
+	id, err := parseOptionalID("id", args.ID)
+	if err != nil {
+		return nil, err
+	}
+	orgID, err := parseOptionalID("organizationId", args.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r, TopicProject, func(e *liveEvent) (*ProjectResolver, bool) {
+		if e.ev.Action == ActionDeleted || !matches(id, e.projectID()) || !matches(orgID, e.organizationID()) {
+			return nil, false
+		}
+		p := e.projectValue()
+		return p, p != nil
+	})
+}
+
+// MetricRecorded is Subscription.metricRecorded.
+func (r *Resolver) MetricRecorded(ctx context.Context, args struct {
+	MetricType *string
+	Endpoint   *string
+}) (<-chan *MetricResolver, error) {
+	if err := checkOptionalOneOf("metricType", args.MetricType, MetricTypes); err != nil {
+		return nil, err
+	}
+	return subscribe(ctx, r, TopicMetric, func(e *liveEvent) (*MetricResolver, bool) {
+		m := e.ev.Metric
+		if m == nil || (args.MetricType != nil && m.MetricType != *args.MetricType) ||
+			(args.Endpoint != nil && m.Endpoint != *args.Endpoint) {
+			return nil, false
+		}
+		if e.once("metric") {
+			e.metric = &MetricResolver{m: *m}
+		}
+		return e.metric, true
+	})
+}
+
+// summaryKey names one shared performanceSummaryUpdated computation.
+type summaryKey struct {
+	metricType string
+	interval   time.Duration
+}
+
+// summaryFeed computes one summary per interval for all its sinks.
+type summaryFeed struct {
+	key    summaryKey
+	cancel context.CancelFunc
+	sinks  map[*chanSink[*SummaryResolver]]struct{}
+	last   *SummaryResolver
+}
+
+// maxSummaryInterval bounds performanceSummaryUpdated(intervalSeconds).
+const maxSummaryInterval = 3600
+
+// PerformanceSummaryUpdatedArgs are the arguments of
+// Subscription.performanceSummaryUpdated.
+type PerformanceSummaryUpdatedArgs struct {
+	MetricType      string
+	IntervalSeconds int32
+}
+
+// PerformanceSummaryUpdated is Subscription.performanceSummaryUpdated:
+// one computation per (metricType, interval) per replica, whatever the
+// number of subscribers, stopped when the last of them leaves.
+func (r *Resolver) PerformanceSummaryUpdated(ctx context.Context, args PerformanceSummaryUpdatedArgs) (<-chan *SummaryResolver, error) {
+	if err := checkOneOf("metricType", args.MetricType, MetricTypes); err != nil {
+		return nil, err
+	}
+	if args.IntervalSeconds < 1 || args.IntervalSeconds > maxSummaryInterval {
+		return nil, Errorf(CodeBadUserInput, "intervalSeconds", "intervalSeconds must be between 1 and %d, got %d", maxSummaryInterval, args.IntervalSeconds)
+	}
+	l := r.live()
+	key := summaryKey{metricType: args.MetricType, interval: time.Duration(args.IntervalSeconds) * time.Second}
+	s := newSink[*SummaryResolver](ctx, l, nil)
+
+	l.mu.Lock()
+	f := l.summaries[key]
+	if f == nil {
+		fctx, cancel := context.WithCancel(context.Background())
+		f = &summaryFeed{key: key, cancel: cancel, sinks: map[*chanSink[*SummaryResolver]]struct{}{}}
+		l.summaries[key] = f
+		go l.runSummary(fctx, f)
+	}
+	f.sinks[s] = struct{}{}
+	l.sinks++
+	s.detachFn = func() { l.leaveSummary(f, s) }
+	if f.last != nil {
+		s.push(f.last) // the latest value at once; the next at the next tick
+	}
+	l.mu.Unlock()
+
+	context.AfterFunc(ctx, s.detachFn)
+	statusFrom(ctx).start()
+	return s.ch, nil
+}
+
+func (l *live) leaveSummary(f *summaryFeed, s *chanSink[*SummaryResolver]) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := f.sinks[s]; !ok {
+		return
+	}
+	delete(f.sinks, s)
+	l.sinks--
+	if len(f.sinks) == 0 {
+		if l.summaries[f.key] == f {
+			delete(l.summaries, f.key)
+		}
+		f.cancel()
+	}
+}
+
+// runSummary computes f's summary at once and then every interval, and
+// hands the same value to every sink.
+func (l *live) runSummary(ctx context.Context, f *summaryFeed) {
+	tick := time.NewTicker(f.key.interval)
+	defer tick.Stop()
+	for {
+		v, err := l.summary(ctx, f.key.metricType)
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			f.last = v
+			sinks := make([]*chanSink[*SummaryResolver], 0, len(f.sinks))
+			for s := range f.sinks {
+				sinks = append(sinks, s)
+			}
+			l.mu.Unlock()
+			for _, s := range sinks {
+				if !s.push(v) {
+					l.drop(s)
+				}
+			}
+		case ctx.Err() == nil:
+			l.log.Error("compute performance summary", "metric_type", f.key.metricType, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// summary runs the statement behind Query.performanceSummary (without the
+// read cache: a live value must be live), counted into the live stats.
+func (l *live) summary(ctx context.Context, metricType string) (*SummaryResolver, error) {
+	qctx, cancel := context.WithTimeout(l.base, eventTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	s, err := l.r.q.GetPerformanceSummary(qctx, db.GetPerformanceSummaryParams{
+		MetricType: metricType, Since: l.r.cfg.Now().Add(-defaultMetricWindow),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &SummaryResolver{metricType: metricType, s: s}, nil
+}

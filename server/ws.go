@@ -1,0 +1,774 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	graphql "github.com/graph-gophers/graphql-go"
+	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+
+	"orgpulse/monitor"
+	"orgpulse/resolvers"
+)
+
+// GraphQL over WebSocket at /graphql, on the same path as HTTP.
+//
+// Two subprotocols:
+//   - graphql-transport-ws (the graphql-ws library, GraphiQL): connection_init
+//     / connection_ack, ping / pong both ways, subscribe / next / error /
+//     complete. Queries and mutations may run over it too (one next, then
+//     complete).
+//   - graphql-ws, the legacy subscriptions-transport-ws protocol:
+//     connection_init / connection_ack, start / data / error / complete,
+//     stop, connection_terminate, and ka keep-alives.
+//
+// The connection_init payload carries what HTTP headers would (GraphiQL
+// sends its headers editor there): "Authorization": "Bearer <token>" lets
+// mutations run over the socket, "X-Debug": "1" adds extensions.debug to
+// query and mutation results when the server runs with Debug.
+//
+// Close codes:
+//
+//	4400 invalid message (not JSON, unknown type, missing id or query)
+//	4401 subscribe before connection_ack
+//	4406 no supported subprotocol
+//	4408 no connection_init within WSConfig.InitTimeout
+//	4409 an operation id already in use (graphql-transport-ws)
+//	4413 slow consumer: WSConfig.SendQueue messages unsent for
+//	     WSConfig.SlowConsumerWait (orgpulse's own code; graphql-ws
+//	     clients reconnect after it)
+//	4429 a second connection_init (graphql-transport-ws)
+//	1008 more than WSConfig.MaxSubscriptionsPerConn operations at once
+//	1009 a message larger than WSConfig.MaxMessageBytes
+//	1001 the server is going away (Drain, CloseWebSockets): reconnect elsewhere
+//	1013 more than WSConfig.MaxConnections sockets on this replica
+//
+// A socket whose client does not answer a WebSocket ping within
+// WSConfig.KeepAlive, or does not take a message within
+// WSConfig.WriteTimeout, is dropped without a close frame: it cannot
+// receive one. A subscription that falls behind the events is ended with an
+// `error` message (code SLOW_CONSUMER) while the socket stays open.
+
+// WSConfig tunes the WebSocket transport. Zero values take the defaults.
+type WSConfig struct {
+	// InitTimeout is how long a client may take to send connection_init
+	// after the upgrade (default 3s, as the graphql-ws server); then 4408.
+	InitTimeout time.Duration
+	// KeepAlive is how often the server sends a keep-alive message (ping
+	// in graphql-transport-ws, ka in graphql-ws) and a WebSocket ping frame
+	// that the client must answer within KeepAlive (default 12s; negative
+	// disables both).
+	KeepAlive time.Duration
+	// MaxConnections bounds the open sockets of this replica (default
+	// 10000); one more is closed at once with 1013 Try Again Later.
+	MaxConnections int
+	// MaxSubscriptionsPerConn bounds the operations active on one socket
+	// (default 100); one more closes the socket with 1008.
+	MaxSubscriptionsPerConn int
+	// MaxMessageBytes bounds one client message (default
+	// Config.MaxBodyBytes); a larger one closes the socket with 1009.
+	MaxMessageBytes int64
+	// AllowedOrigins are the origins, besides the server's own host, whose
+	// pages may open a socket: coder/websocket OriginPatterns, matched
+	// with path.Match against the Origin host ("app.example.com",
+	// "*.example.com") or, with a scheme, against scheme://host. Empty:
+	// same origin only. Requests without Origin (non-browser clients) are
+	// always accepted. A refused origin gets HTTP 403 to the upgrade.
+	AllowedOrigins []string
+	// SendQueue bounds the messages waiting to be written to one socket
+	// (default 64).
+	SendQueue int
+	// SlowConsumerWait is how long a message may wait for room in a full
+	// SendQueue (default 500ms); then the client is a slow consumer,
+	// closed with 4413. A burst the client does take is never mistaken
+	// for one. Keep it well under a second: graphql-go gives the result
+	// of each event one second (SubscribeResolverTimeout) to be taken.
+	SlowConsumerWait time.Duration
+	// WriteTimeout bounds writing one message to a socket (default 10s).
+	WriteTimeout time.Duration
+}
+
+// Close codes of the WebSocket transport (see above).
+const (
+	closeBadRequest       websocket.StatusCode = 4400
+	closeUnauthorized     websocket.StatusCode = 4401
+	closeSubprotocol      websocket.StatusCode = 4406
+	closeInitTimeout      websocket.StatusCode = 4408
+	closeSubscriberExists websocket.StatusCode = 4409
+	closeSlowConsumer     websocket.StatusCode = 4413
+	closeTooManyInits     websocket.StatusCode = 4429
+)
+
+const (
+	protoTransportWS = "graphql-transport-ws"
+	protoLegacyWS    = "graphql-ws"
+)
+
+func (c WSConfig) withDefaults(maxBody int64) WSConfig {
+	if c.InitTimeout <= 0 {
+		c.InitTimeout = 3 * time.Second
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = 12 * time.Second
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 10000
+	}
+	if c.MaxSubscriptionsPerConn <= 0 {
+		c.MaxSubscriptionsPerConn = 100
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = maxBody
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = 64
+	}
+	if c.SlowConsumerWait <= 0 {
+		c.SlowConsumerWait = 500 * time.Millisecond
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// isWebSocket reports whether r asks for a WebSocket upgrade.
+func isWebSocket(r *http.Request) bool {
+	for _, v := range r.Header.Values("Upgrade") {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "websocket") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// WSStats counts the WebSocket transport's work.
+type WSStats struct {
+	Connections   int64  // open sockets now
+	Operations    int64  // active operations (subscriptions and running queries)
+	Refused       uint64 // sockets refused at MaxConnections
+	SlowConsumers uint64 // sockets closed with 4413
+}
+
+// wsState is the WebSocket bookkeeping of one Server.
+type wsState struct {
+	open, ops     atomic.Int64
+	refused, slow atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[*wsConn]struct{}
+}
+
+// wsStates keeps the WebSocket state beside each Server, so that Server
+// needs no field for it.
+var wsStates sync.Map // *Server -> *wsState
+
+func (s *Server) ws() *wsState {
+	if v, ok := wsStates.Load(s); ok {
+		return v.(*wsState)
+	}
+	v, _ := wsStates.LoadOrStore(s, &wsState{conns: map[*wsConn]struct{}{}})
+	return v.(*wsState)
+}
+
+// WebSocketStats returns the counters of the WebSocket transport.
+func (s *Server) WebSocketStats() WSStats {
+	st := s.ws()
+	return WSStats{Connections: st.open.Load(), Operations: st.ops.Load(), Refused: st.refused.Load(), SlowConsumers: st.slow.Load()}
+}
+
+// CloseWebSockets closes every open socket with 1001 Going Away, so
+// that clients reconnect (to another replica), and waits for them until
+// ctx ends. http.Server.Shutdown does not close upgraded connections: call
+// this after it.
+func (s *Server) CloseWebSockets(ctx context.Context) {
+	st := s.ws()
+	st.mu.Lock()
+	conns := make([]*wsConn, 0, len(st.conns))
+	for wc := range st.conns {
+		conns = append(conns, wc)
+	}
+	st.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, wc := range conns {
+		wg.Go(func() { wc.fail(websocket.StatusGoingAway, "server shutting down; reconnect") })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// serveWebSocket upgrades r and serves one socket until it closes.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	cfg := s.cfg.WS.withDefaults(s.cfg.MaxBodyBytes)
+	st := s.ws()
+	id := requestID(r)
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:   []string{protoTransportWS, protoLegacyWS},
+		OriginPatterns: cfg.AllowedOrigins,
+	})
+	if err != nil {
+		// Accept answered the request already (403 for a foreign origin).
+		s.log.Info("websocket upgrade refused", "request_id", id, "origin", r.Header.Get("Origin"), "err", err)
+		return
+	}
+	if n := st.open.Add(1); n > int64(cfg.MaxConnections) {
+		st.open.Add(-1)
+		st.refused.Add(1)
+		s.log.Warn("websocket refused: too many connections", "request_id", id, "max", cfg.MaxConnections)
+		_ = c.Close(websocket.StatusTryAgainLater, fmt.Sprintf("too many WebSocket connections on this replica (max %d); try again later", cfg.MaxConnections))
+		return
+	}
+	defer st.open.Add(-1)
+	if s.draining.Load() {
+		_ = c.Close(websocket.StatusGoingAway, "server shutting down; reconnect")
+		return
+	}
+	proto := c.Subprotocol()
+	if proto != protoTransportWS && proto != protoLegacyWS {
+		_ = c.Close(closeSubprotocol, "Subprotocol not acceptable: use graphql-transport-ws or graphql-ws")
+		return
+	}
+	c.SetReadLimit(cfg.MaxMessageBytes)
+	wc := &wsConn{
+		s: s, cfg: cfg, st: st, c: c, legacy: proto == protoLegacyWS, id: id,
+		log: s.log.With("request_id", id, "protocol", proto),
+		out: make(chan []byte, cfg.SendQueue),
+		ops: map[string]*wsOp{},
+	}
+	wc.ctx, wc.cancel = context.WithCancel(context.Background())
+	wc.authorized = s.tokenAuthorized(r.Header.Get("Authorization"))
+	wc.serve()
+}
+
+// tokenAuthorized compares an Authorization value with APIToken in
+// constant time.
+func (s *Server) tokenAuthorized(header string) bool {
+	token, ok := strings.CutPrefix(strings.TrimSpace(header), "Bearer ")
+	return ok && s.cfg.APIToken != "" &&
+		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.APIToken)) == 1
+}
+
+// wsConn is one socket.
+type wsConn struct {
+	s      *Server
+	cfg    WSConfig
+	st     *wsState
+	c      *websocket.Conn
+	legacy bool
+	id     string
+	log    *slog.Logger
+	ctx    context.Context // ends when the socket closes
+	cancel context.CancelFunc
+	out    chan []byte // messages waiting for the writer
+
+	closing atomic.Bool // a close is under way: send nothing more
+	inited  atomic.Bool // connection_init received
+
+	// Owned by the read loop.
+	acked      bool
+	authorized bool // mutations allowed
+	debug      bool // X-Debug: 1 in the init payload
+
+	mu  sync.Mutex
+	ops map[string]*wsOp // active operations by id
+}
+
+type wsOp struct {
+	id     string
+	cancel context.CancelFunc
+}
+
+// wsMessage is a message of either protocol.
+type wsMessage struct {
+	ID      *string         `json:"id"`
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+type wsOut struct {
+	ID      string `json:"id,omitempty"`
+	Type    string `json:"type"`
+	Payload any    `json:"payload,omitempty"`
+}
+
+// opPayload is the payload of subscribe (and of legacy start).
+type opPayload struct {
+	Query         *string        `json:"query"`
+	OperationName *string        `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+	Extensions    map[string]any `json:"extensions"`
+}
+
+func (wc *wsConn) serve() {
+	start := time.Now()
+	wc.st.mu.Lock()
+	wc.st.conns[wc] = struct{}{}
+	wc.st.mu.Unlock()
+	defer func() {
+		wc.st.mu.Lock()
+		delete(wc.st.conns, wc)
+		wc.st.mu.Unlock()
+	}()
+	wc.log.Debug("websocket opened")
+
+	go wc.writeLoop()
+	initTimer := time.AfterFunc(wc.cfg.InitTimeout, func() {
+		if !wc.inited.Load() {
+			wc.fail(closeInitTimeout, "Connection initialisation timeout")
+		}
+	})
+	defer initTimer.Stop()
+
+	var err error
+	for {
+		var data []byte
+		if _, data, err = wc.c.Read(wc.ctx); err != nil {
+			break
+		}
+		if !wc.handle(data) {
+			break
+		}
+	}
+	if !wc.closing.Load() {
+		// The client closed the socket or the network failed.
+		wc.cancel()
+		_ = wc.c.CloseNow()
+	}
+	wc.log.Debug("websocket closed", "duration_ms", time.Since(start).Milliseconds(),
+		"close_status", int(websocket.CloseStatus(err)), "err", err)
+}
+
+// fail closes the socket with code and reason, once, and ends everything
+// running for it.
+func (wc *wsConn) fail(code websocket.StatusCode, reason string) {
+	if !wc.closing.CompareAndSwap(false, true) {
+		return
+	}
+	wc.log.Info("closing websocket", "code", int(code), "reason", reason)
+	_ = wc.c.Close(code, reason)
+	wc.cancel()
+}
+
+// abort drops a socket that cannot take a close frame.
+func (wc *wsConn) abort(why string, err error) {
+	if !wc.closing.CompareAndSwap(false, true) {
+		return
+	}
+	wc.log.Info("dropping websocket", "why", why, "err", err)
+	_ = wc.c.CloseNow()
+	wc.cancel()
+}
+
+// writeLoop writes queued messages and the keep-alives.
+func (wc *wsConn) writeLoop() {
+	var tick <-chan time.Time
+	if wc.cfg.KeepAlive > 0 {
+		t := time.NewTicker(wc.cfg.KeepAlive)
+		defer t.Stop()
+		tick = t.C
+	}
+	keepAlive := []byte(`{"type":"ping"}`)
+	if wc.legacy {
+		keepAlive = []byte(`{"type":"ka"}`)
+	}
+	for {
+		select {
+		case <-wc.ctx.Done():
+			return
+		case msg := <-wc.out:
+			if !wc.write(msg) {
+				return
+			}
+		case <-tick:
+			if !wc.inited.Load() {
+				continue
+			}
+			if !wc.write(keepAlive) {
+				return
+			}
+			go wc.probe()
+		}
+	}
+}
+
+func (wc *wsConn) write(msg []byte) bool {
+	ctx, cancel := context.WithTimeout(wc.ctx, wc.cfg.WriteTimeout)
+	defer cancel()
+	if err := wc.c.Write(ctx, websocket.MessageText, msg); err != nil {
+		if wc.ctx.Err() == nil {
+			wc.abort("write failed", err)
+		}
+		return false
+	}
+	return true
+}
+
+// probe sends a WebSocket ping frame; a client that does not answer within
+// KeepAlive is gone.
+func (wc *wsConn) probe() {
+	ctx, cancel := context.WithTimeout(wc.ctx, wc.cfg.KeepAlive)
+	defer cancel()
+	if err := wc.c.Ping(ctx); err != nil && wc.ctx.Err() == nil {
+		wc.abort("no pong within the keep-alive interval", err)
+	}
+}
+
+// send queues msg for the writer. When the queue stays full for
+// SlowConsumerWait the client is a slow consumer: it is closed, never
+// waited for longer.
+func (wc *wsConn) send(msg wsOut) {
+	if wc.closing.Load() {
+		return
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		wc.log.Error("encode websocket message", "type", msg.Type, "err", err)
+		return
+	}
+	select {
+	case wc.out <- b:
+		return
+	default:
+	}
+	wait := time.NewTimer(wc.cfg.SlowConsumerWait)
+	defer wait.Stop()
+	select {
+	case wc.out <- b:
+	case <-wc.ctx.Done():
+	case <-wait.C:
+		if !wc.closing.Load() {
+			wc.st.slow.Add(1)
+			go wc.fail(closeSlowConsumer, fmt.Sprintf("slow consumer: %d messages unsent for %s", cap(wc.out), wc.cfg.SlowConsumerWait))
+		}
+	}
+}
+
+// handle processes one client message; false when the socket is closing.
+func (wc *wsConn) handle(data []byte) bool {
+	var m wsMessage
+	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		wc.fail(closeBadRequest, "Invalid message received: not a JSON object with a string type")
+		return false
+	}
+	if wc.legacy {
+		return wc.handleLegacy(&m)
+	}
+	switch m.Type {
+	case "connection_init":
+		if wc.inited.Swap(true) {
+			wc.fail(closeTooManyInits, "Too many initialisation requests")
+			return false
+		}
+		if !wc.init(m.Payload) {
+			return false
+		}
+		wc.send(wsOut{Type: "connection_ack"})
+	case "ping":
+		if !isObjectOrNull(m.Payload) {
+			wc.fail(closeBadRequest, "Invalid message received: ping payload must be an object")
+			return false
+		}
+		pong := wsOut{Type: "pong"}
+		if len(m.Payload) > 0 && string(m.Payload) != "null" {
+			pong.Payload = m.Payload
+		}
+		wc.send(pong)
+	case "pong":
+	case "subscribe":
+		if !wc.acked {
+			wc.fail(closeUnauthorized, "Unauthorized")
+			return false
+		}
+		id, p, ok := wc.operation(&m)
+		return ok && wc.start(id, p)
+	case "complete":
+		if m.ID == nil || *m.ID == "" {
+			wc.fail(closeBadRequest, "Invalid message received: complete needs an id")
+			return false
+		}
+		wc.stop(*m.ID)
+	default:
+		wc.fail(closeBadRequest, "Invalid message received: unexpected type "+truncate(m.Type, 40))
+		return false
+	}
+	return true
+}
+
+// handleLegacy processes one message of the graphql-ws protocol.
+func (wc *wsConn) handleLegacy(m *wsMessage) bool {
+	switch m.Type {
+	case "connection_init":
+		// subscriptions-transport-ws acknowledges a repeated init again.
+		wc.inited.Store(true)
+		if !wc.init(m.Payload) {
+			return false
+		}
+		wc.send(wsOut{Type: "connection_ack"})
+		if wc.cfg.KeepAlive > 0 {
+			wc.send(wsOut{Type: "ka"})
+		}
+	case "start":
+		if !wc.acked {
+			wc.fail(closeUnauthorized, "Unauthorized")
+			return false
+		}
+		id, p, ok := wc.operation(m)
+		return ok && wc.start(id, p)
+	case "stop":
+		if m.ID != nil {
+			wc.stop(*m.ID)
+		}
+	case "connection_terminate":
+		wc.fail(websocket.StatusNormalClosure, "")
+		return false
+	default:
+		wc.fail(closeBadRequest, "Invalid message received: unexpected type "+truncate(m.Type, 40))
+		return false
+	}
+	return true
+}
+
+// init applies the connection_init payload.
+func (wc *wsConn) init(payload json.RawMessage) bool {
+	if !isObjectOrNull(payload) {
+		wc.fail(closeBadRequest, "Invalid message received: connection_init payload must be an object")
+		return false
+	}
+	var params map[string]any
+	_ = json.Unmarshal(payload, &params)
+	for k, v := range params {
+		s, _ := v.(string)
+		switch {
+		case strings.EqualFold(k, "Authorization"):
+			wc.authorized = wc.authorized || wc.s.tokenAuthorized(s)
+		case strings.EqualFold(k, "X-Debug"):
+			wc.debug = wc.s.cfg.Debug && s == "1"
+		}
+	}
+	wc.acked = true
+	return true
+}
+
+// operation decodes the id and payload of subscribe (or start).
+func (wc *wsConn) operation(m *wsMessage) (string, *opPayload, bool) {
+	if m.ID == nil || *m.ID == "" {
+		wc.fail(closeBadRequest, "Invalid message received: "+m.Type+" needs a non-empty string id")
+		return "", nil, false
+	}
+	var p opPayload
+	dec := json.NewDecoder(bytes.NewReader(m.Payload))
+	dec.UseNumber()
+	if len(m.Payload) == 0 || dec.Decode(&p) != nil || p.Query == nil {
+		wc.fail(closeBadRequest, "Invalid message received: "+m.Type+" payload needs a query string")
+		return "", nil, false
+	}
+	normalizeNumbers(p.Variables)
+	return *m.ID, &p, true
+}
+
+// start begins operation id. A subscription is set up before the next
+// message is read, so a pong (or any later answer) to the client means its
+// earlier subscriptions are live.
+func (wc *wsConn) start(id string, p *opPayload) bool {
+	wc.mu.Lock()
+	if old, dup := wc.ops[id]; dup {
+		if !wc.legacy {
+			wc.mu.Unlock()
+			wc.fail(closeSubscriberExists, "Subscriber for "+truncate(id, 64)+" already exists")
+			return false
+		}
+		// subscriptions-transport-ws replaces the operation.
+		delete(wc.ops, id)
+		old.cancel()
+	}
+	if len(wc.ops) >= wc.cfg.MaxSubscriptionsPerConn {
+		wc.mu.Unlock()
+		wc.fail(websocket.StatusPolicyViolation, fmt.Sprintf("too many subscriptions on this connection (max %d)", wc.cfg.MaxSubscriptionsPerConn))
+		return false
+	}
+	ctx, cancel := context.WithCancel(wc.ctx)
+	op := &wsOp{id: id, cancel: cancel}
+	wc.ops[id] = op
+	wc.mu.Unlock()
+	wc.st.ops.Add(1)
+
+	opName := ""
+	if p.OperationName != nil {
+		opName = *p.OperationName
+	}
+	kind, _, opErr := operationOf(*p.Query, opName)
+	// The same gates as over HTTP: the document limits, then the token
+	// for mutations. The limit parser reads the document as graphql-go
+	// does, so its kind wins when it has one.
+	lc := wc.s.checkLimits(*p.Query, opName, p.Variables)
+	if lc.known {
+		kind, opErr = lc.kind, nil
+	}
+	if refused := lc.refused; refused != nil {
+		ext := map[string]any{"code": refused.Code}
+		for k, v := range refused.Ext {
+			ext[k] = v
+		}
+		wc.sendErrors(id, []*gqlerrors.QueryError{{Message: refused.Message, Extensions: ext}})
+		wc.finish(op)
+		return true
+	}
+	if opErr == nil && kind == "mutation" && !wc.authorized {
+		wc.sendErrors(id, []*gqlerrors.QueryError{{
+			Message:    `mutations need "Authorization": "Bearer <API_TOKEN>" in the connection_init payload`,
+			Extensions: map[string]any{"code": resolvers.CodeUnauthenticated},
+		}})
+		wc.finish(op)
+		return true
+	}
+	if opErr == nil && kind == "subscription" {
+		sctx, status := resolvers.WithSubscriptionStatus(ctx)
+		ch, err := wc.s.subscribe(sctx, *p.Query, opName, p.Variables)
+		if err != nil {
+			wc.sendErrors(id, []*gqlerrors.QueryError{{Message: err.Error(), Extensions: map[string]any{"code": resolvers.CodeInternal}}})
+			wc.finish(op)
+			return true
+		}
+		go wc.pump(sctx, op, ch, status)
+		return true
+	}
+	go wc.exec(ctx, op, *p.Query, opName, p.Variables)
+	return true
+}
+
+// stop ends operation id at the client's request; an unknown id is fine.
+func (wc *wsConn) stop(id string) {
+	wc.mu.Lock()
+	op := wc.ops[id]
+	delete(wc.ops, id)
+	wc.mu.Unlock()
+	if op != nil {
+		op.cancel()
+	}
+}
+
+func (wc *wsConn) finish(op *wsOp) {
+	op.cancel()
+	wc.mu.Lock()
+	if wc.ops[op.id] == op {
+		delete(wc.ops, op.id)
+	}
+	wc.mu.Unlock()
+	wc.st.ops.Add(-1)
+}
+
+// pump sends the results of a subscription until it ends.
+func (wc *wsConn) pump(ctx context.Context, op *wsOp, ch <-chan any, status *resolvers.SubscriptionStatus) {
+	defer wc.finish(op)
+	reqID := wc.id + ":" + op.id
+	refused := false
+	for v := range ch {
+		res, ok := v.(*graphql.Response)
+		if !ok || ctx.Err() != nil {
+			continue
+		}
+		errs := wc.s.translateErrors(reqID, res.Errors)
+		if !status.Started() {
+			// Validation or the arguments refused it before any event.
+			refused = true
+			wc.sendErrors(op.id, errs)
+			continue
+		}
+		wc.sendResult(op.id, response{Data: res.Data, Errors: errs})
+	}
+	if ctx.Err() != nil || refused {
+		return // completed by the client, or the socket is closing
+	}
+	if err := status.Err(); err != nil {
+		var coded *resolvers.Error
+		qe := &gqlerrors.QueryError{Message: err.Error(), Extensions: map[string]any{"code": resolvers.CodeInternal}}
+		if errors.As(err, &coded) {
+			qe.Extensions = coded.Extensions()
+		}
+		wc.sendErrors(op.id, []*gqlerrors.QueryError{qe})
+		return
+	}
+	wc.send(wsOut{ID: op.id, Type: "complete"})
+}
+
+// exec runs a query or mutation sent over the socket: one result, then
+// complete.
+func (wc *wsConn) exec(opCtx context.Context, op *wsOp, query, opName string, vars map[string]any) {
+	defer wc.finish(op)
+	start := time.Now()
+	reqID := wc.id + ":" + op.id
+	ctx, cancel := context.WithTimeout(opCtx, wc.s.cfg.RequestTimeout)
+	defer cancel()
+	ctx, stats := monitor.WithRequestStats(ctx)
+	ctx = wc.s.resolver.WithLoaders(ctx)
+	if wc.authorized {
+		ctx = resolvers.WithAuthorized(ctx)
+	}
+	res := wc.s.exec(ctx, reqID, &request{Query: query, OperationName: opName, Variables: vars})
+	if opCtx.Err() != nil {
+		return // completed by the client: no result
+	}
+	errs := wc.s.translateErrors(reqID, res.Errors)
+	snap := stats.Snapshot()
+	snap.DurationMs = float64(time.Since(start).Microseconds()) / 1000
+	if len(res.Data) == 0 && len(errs) > 0 {
+		wc.sendErrors(op.id, errs)
+	} else {
+		out := response{Data: res.Data, Errors: errs}
+		if wc.debug {
+			out.Extensions = map[string]any{"debug": snap}
+		}
+		wc.sendResult(op.id, out)
+		wc.send(wsOut{ID: op.id, Type: "complete"})
+	}
+	if opName == "" {
+		opName = "anonymous"
+	}
+	wc.s.log.Info("graphql", "request_id", reqID, "operation", opName, "transport", "websocket",
+		"duration_ms", snap.DurationMs, "sql_count", snap.SQLCount, "sql_ms", snap.SQLMs,
+		"cache_hits", snap.CacheHits, "errors", len(errs))
+}
+
+func (wc *wsConn) sendResult(id string, r response) {
+	typ := "next"
+	if wc.legacy {
+		typ = "data"
+	}
+	wc.send(wsOut{ID: id, Type: typ, Payload: r})
+}
+
+func (wc *wsConn) sendErrors(id string, errs []*gqlerrors.QueryError) {
+	if len(errs) == 0 {
+		errs = []*gqlerrors.QueryError{{Message: "the operation failed", Extensions: map[string]any{"code": resolvers.CodeInternal}}}
+	}
+	wc.send(wsOut{ID: id, Type: "error", Payload: errs})
+}
+
+func isObjectOrNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null" || (t[0] == '{' && json.Valid(t))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

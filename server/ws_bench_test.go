@@ -1,0 +1,175 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"orgpulse/realtime"
+	"orgpulse/resolvers"
+	"orgpulse/server"
+	"orgpulse/testsupport"
+)
+
+// benchConn is a bare graphql-transport-ws client: no goroutine until
+// listen, so idle connections weigh what the server makes them weigh.
+type benchConn struct {
+	c *websocket.Conn
+}
+
+func (bc *benchConn) write(tb testing.TB, msg string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bc.c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func (bc *benchConn) expect(tb testing.TB, typ string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, data, err := bc.c.Read(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"type":"`+typ+`"`) {
+		tb.Fatalf("got %s, want %s", data, typ)
+	}
+}
+
+// BenchmarkFanOut: 1,000 WebSocket subscribers on one replica, one event
+// published by another per iteration; every subscriber must receive it.
+// Reports delivery latency (publish to receipt) p50/p99, the SQL
+// statements the fan-out ran per event (all subscribers together), and
+// the memory of an idle connection and of a subscription (both ends of the
+// socket live in this process, so these are upper bounds for the server).
+func BenchmarkFanOut(b *testing.B) {
+	const subscribers = 1000
+	db := testsupport.MustOpenSeededDB(b)
+	rdb, prefix := testsupport.MustRedisClient(b)
+	srv := testsupport.MustStartLiveServer(b, db, testsupport.LiveOptions{Redis: rdb, Prefix: prefix, Quiet: true,
+		Tweak: func(c *server.Config, _ *resolvers.Config, _ *realtime.Config) { c.WS.KeepAlive = -1 }})
+	pub := realtime.New(rdb, realtime.Config{Prefix: prefix}) // the replica where the change happens
+	b.Cleanup(pub.Close)
+
+	projectID := db.MustQueryInt64(b, "SELECT project_id FROM project_members GROUP BY project_id HAVING count(*) >= 5 ORDER BY project_id LIMIT 1")
+	p, err := queries(srv).GetProject(context.Background(), projectID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	event, _ := json.Marshal(resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: projectID,
+		OrganizationID: p.Project.OrganizationID, Project: &p.Project, TeamSize: p.TeamSize})
+
+	memory := func() (uint64, int) {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse, runtime.NumGoroutine()
+	}
+
+	// Idle connections: upgraded and acknowledged, nothing subscribed.
+	mem0, g0 := memory()
+	conns := make([]*benchConn, subscribers)
+	for i := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, _, err := websocket.Dial(ctx, srv.WSURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		cancel()
+		if err != nil {
+			b.Fatalf("dial %d: %v", i, err)
+		}
+		c.SetReadLimit(1 << 20)
+		b.Cleanup(func() { _ = c.CloseNow() })
+		bc := &benchConn{c: c}
+		bc.write(b, `{"type":"connection_init"}`)
+		bc.expect(b, "connection_ack")
+		conns[i] = bc
+	}
+	mem1, g1 := memory()
+
+	// Subscriptions; the pong proves each is live.
+	doc, _ := json.Marshal(fmt.Sprintf(`subscription { projectUpdated(id: %d) { name organization { name } teamMembers { name } } }`, projectID))
+	for _, bc := range conns {
+		bc.write(b, `{"id":"1","type":"subscribe","payload":{"query":`+string(doc)+`}}`)
+		bc.write(b, `{"type":"ping"}`)
+		bc.expect(b, "pong")
+	}
+	mem2, g2 := memory()
+	if st := srv.Resolver.LiveStats(); st.Subscriptions != subscribers || st.Topics != 1 {
+		b.Fatalf("live stats: %+v", st)
+	}
+
+	// Every subscriber reads on its own goroutine and notes when the
+	// event arrived.
+	var (
+		mu        sync.Mutex
+		start     time.Time
+		latencies []time.Duration
+		wg        sync.WaitGroup
+		payloads  = make([]string, subscribers)
+	)
+	for i, bc := range conns {
+		go func() {
+			for {
+				_, data, err := bc.c.Read(context.Background())
+				if err != nil {
+					return
+				}
+				if !strings.Contains(string(data), `"type":"next"`) {
+					continue
+				}
+				mu.Lock()
+				latencies = append(latencies, time.Since(start))
+				payloads[i] = string(data)
+				mu.Unlock()
+				wg.Done()
+			}
+		}()
+	}
+
+	sqlBefore := srv.Resolver.LiveStats().SQLCount
+	b.ResetTimer()
+	for range b.N {
+		wg.Add(subscribers)
+		mu.Lock()
+		start = time.Now()
+		mu.Unlock()
+		if err := pub.Publish(context.Background(), resolvers.TopicProject, event); err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			b.Fatalf("not every subscriber received the event: stats %+v", srv.Resolver.LiveStats())
+		}
+	}
+	b.StopTimer()
+	sql := srv.Resolver.LiveStats().SQLCount - sqlBefore
+
+	for i, p := range payloads {
+		if p != payloads[0] || strings.Contains(p, `"errors"`) || !strings.Contains(p, `"teamMembers":[{"name"`) {
+			b.Fatalf("subscriber %d received %.300s, subscriber 0 %.300s", i, p, payloads[0])
+		}
+	}
+	slices.Sort(latencies)
+	pct := func(q float64) float64 {
+		return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(sql)/float64(b.N), "sql/event")
+	b.ReportMetric(float64(int64(mem1)-int64(mem0))/subscribers, "B/idle-conn")
+	b.ReportMetric(float64(g1-g0)/subscribers, "goroutines/idle-conn")
+	b.ReportMetric(float64(int64(mem2)-int64(mem1))/subscribers, "B/subscription")
+	b.ReportMetric(float64(g2-g1)/subscribers, "goroutines/subscription")
+}

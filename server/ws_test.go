@@ -1,0 +1,671 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	dbq "orgpulse/db"
+	"orgpulse/realtime"
+	"orgpulse/resolvers"
+	"orgpulse/server"
+	"orgpulse/testsupport"
+)
+
+// livePair starts two replicas over one seeded database and one Redis:
+// clients subscribe on a, changes are made through b.
+func livePair(t *testing.T, tweak func(*server.Config, *resolvers.Config, *realtime.Config)) (a, b *testsupport.LiveServer) {
+	t.Helper()
+	db := testsupport.MustOpenSeededDB(t)
+	rdb, prefix := testsupport.MustRedisClient(t)
+	opts := testsupport.LiveOptions{Redis: rdb, Prefix: prefix, Tweak: tweak}
+	return testsupport.MustStartLiveServer(t, db, opts), testsupport.MustStartLiveServer(t, db, opts)
+}
+
+func liveOne(t *testing.T, tweak func(*server.Config, *resolvers.Config, *realtime.Config)) *testsupport.LiveServer {
+	t.Helper()
+	return testsupport.MustStartLiveServer(t, testsupport.MustOpenSeededDB(t), testsupport.LiveOptions{Tweak: tweak})
+}
+
+func wsConfig(f func(*server.WSConfig)) func(*server.Config, *resolvers.Config, *realtime.Config) {
+	return func(c *server.Config, _ *resolvers.Config, _ *realtime.Config) { f(&c.WS) }
+}
+
+func connect(t *testing.T, s *testsupport.LiveServer) *testsupport.WSClient {
+	t.Helper()
+	c := testsupport.DialWS(t, s.WSURL, testsupport.WSDialOptions{})
+	c.Init(nil)
+	return c
+}
+
+// publish sends ev through s's hub, the path mutations use after commit.
+func publish(t *testing.T, s *testsupport.LiveServer, topic string, ev resolvers.Event) {
+	t.Helper()
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Hub.Publish(context.Background(), topic, b); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+}
+
+func queries(s *testsupport.LiveServer) *dbq.Queries { return dbq.New(s.DB.Pool) }
+
+// assertJSON compares two JSON documents by value.
+func assertJSON(t *testing.T, what string, got json.RawMessage, want string) {
+	t.Helper()
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatalf("%s: %v: %s", what, err, got)
+	}
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		t.Fatalf("%s: bad want: %v", what, err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("%s:\n got %s\nwant %s", what, got, want)
+	}
+}
+
+func expectNext(t *testing.T, c *testsupport.WSClient, id, wantPayload string) {
+	t.Helper()
+	m := c.NextFor(id, 10*time.Second)
+	if m.Type != "next" && m.Type != "data" {
+		t.Fatalf("%s: got %s %s, want a result", id, m.Type, m.Payload)
+	}
+	assertJSON(t, "payload of "+id, m.Payload, wantPayload)
+}
+
+// expectNothing checks no message of id is queued, after a Sync that
+// proves the socket is alive.
+func expectNothing(t *testing.T, c *testsupport.WSClient, id string, wait time.Duration) {
+	t.Helper()
+	time.Sleep(wait)
+	c.Sync()
+	for {
+		m, ok := c.TryNext(10 * time.Millisecond)
+		if !ok {
+			return
+		}
+		if m.ID == id {
+			t.Fatalf("unexpected %s message for %s: %s", m.Type, id, m.Payload)
+		}
+	}
+}
+
+func errorCode(t *testing.T, m testsupport.WSMessage) string {
+	t.Helper()
+	var errs []testsupport.Error
+	if err := json.Unmarshal(m.Payload, &errs); err != nil || len(errs) == 0 {
+		t.Fatalf("%s payload is not a list of errors: %s", m.Type, m.Payload)
+	}
+	code, _ := errs[0].Extensions["code"].(string)
+	return code
+}
+
+func TestSubscriptionDeliversAcrossReplicas(t *testing.T) {
+	a, b := livePair(t, nil)
+	q := queries(a)
+	ctx := context.Background()
+	orgID := a.DB.MustQueryInt64(t, "SELECT min(id) FROM organizations")
+	active := a.DB.MustQueryInt64(t, "SELECT count(*) FROM employees WHERE organization_id = $1 AND is_active", orgID)
+
+	c := connect(t, a)
+	c.Subscribe("1", `subscription($id: ID) { organizationUpdated(id: $id) { id name employeeCount } }`, map[string]any{"id": fmt.Sprint(orgID)})
+
+	org, err := q.GetOrganization(ctx, orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org.Name = "Renamed in the event" // the row comes from the event, not the database
+	publish(t, b, resolvers.TopicOrganization, resolvers.Event{Action: resolvers.ActionUpdated, OrganizationID: orgID, Organization: &org})
+	expectNext(t, c, "1", fmt.Sprintf(`{"data":{"organizationUpdated":{"id":"%d","name":"Renamed in the event","employeeCount":%d}}}`, orgID, active))
+
+	if st := a.Resolver.LiveStats(); st.Subscriptions != 1 || st.Topics != 1 || st.Events != 1 || st.Deliveries != 1 {
+		t.Errorf("live stats of a: %+v", st)
+	}
+	if st := a.App.WebSocketStats(); st.Connections != 1 || st.Operations != 1 {
+		t.Errorf("websocket stats of a: %+v", st)
+	}
+}
+
+// TestMutationOnOtherReplicaReachesSubscriber goes end to end: a mutation
+// over HTTP on b commits and publishes; the subscriber on a gets the row.
+func TestMutationOnOtherReplicaReachesSubscriber(t *testing.T) {
+	a, b := livePair(t, nil)
+	orgID := a.DB.MustQueryInt64(t, "SELECT min(id) FROM organizations")
+	projectID := a.DB.MustQueryInt64(t, "SELECT min(id) FROM projects WHERE organization_id = $1", orgID)
+
+	c := connect(t, a)
+	c.Subscribe("org", `subscription { organizationUpdated { id name } }`, nil)
+	c.Subscribe("emp", fmt.Sprintf(`subscription { employeeChanged(organizationId: %d) { action organizationId employee { name email organization { id } } } }`, orgID), nil)
+	c.Subscribe("proj", fmt.Sprintf(`subscription { projectUpdated(id: %d) { id name teamSize } }`, projectID), nil)
+
+	res := b.Mutate(t, fmt.Sprintf(`mutation { updateOrganization(id: %d, input: {name: "Mutated Org"}) { id } }`, orgID), nil)
+	res.MustDecode(t, &struct{}{})
+	expectNext(t, c, "org", fmt.Sprintf(`{"data":{"organizationUpdated":{"id":"%d","name":"Mutated Org"}}}`, orgID))
+
+	res = b.Mutate(t, fmt.Sprintf(`mutation { createEmployee(input: {organizationId: %d, name: "Ada Live", email: "ada.live@example.com", department: "Engineering", salary: 1}) { id } }`, orgID), nil)
+	res.MustDecode(t, &struct{}{})
+	expectNext(t, c, "emp", fmt.Sprintf(`{"data":{"employeeChanged":{"action":"CREATED","organizationId":"%d","employee":{"name":"Ada Live","email":"ada.live@example.com","organization":{"id":"%d"}}}}}`, orgID, orgID))
+	// The new employee changes the organization's head count: an update.
+	if m := c.NextFor("org", 10*time.Second); m.Type != "next" {
+		t.Fatalf("org: %s %s", m.Type, m.Payload)
+	}
+
+	teamSize := a.DB.MustQueryInt64(t, "SELECT count(*) FROM project_members WHERE project_id = $1", projectID)
+	res = b.Mutate(t, fmt.Sprintf(`mutation { updateProject(id: %d, input: {name: "Mutated Project"}) { id } }`, projectID), nil)
+	res.MustDecode(t, &struct{}{})
+	expectNext(t, c, "proj", fmt.Sprintf(`{"data":{"projectUpdated":{"id":"%d","name":"Mutated Project","teamSize":%d}}}`, projectID, teamSize))
+}
+
+func TestSubscriptionArgumentsFilter(t *testing.T) {
+	a, b := livePair(t, nil)
+	q := queries(a)
+	ctx := context.Background()
+	orgs := a.DB.MustQueryInt64s(t, "SELECT id FROM organizations ORDER BY id LIMIT 2")
+	emps := a.DB.MustQueryInt64s(t, "SELECT min(id) FROM employees WHERE organization_id = ANY($1) GROUP BY organization_id ORDER BY organization_id", orgs)
+	projects := a.DB.MustQueryInt64s(t, "SELECT min(id) FROM projects WHERE organization_id = ANY($1) GROUP BY organization_id ORDER BY organization_id", orgs)
+
+	c := connect(t, a)
+	c.Subscribe("emp", `subscription($org: ID) { employeeChanged(organizationId: $org) { action employeeId } }`, map[string]any{"org": fmt.Sprint(orgs[1])})
+	c.Subscribe("projById", `subscription($id: ID) { projectUpdated(id: $id) { id } }`, map[string]any{"id": fmt.Sprint(projects[1])})
+	c.Subscribe("projByOrg", `subscription($org: ID) { projectUpdated(organizationId: $org) { id } }`, map[string]any{"org": fmt.Sprint(orgs[0])})
+	c.Subscribe("metric", `subscription { metricRecorded(metricType: "database", endpoint: "db:x") { metricType endpoint value } }`, nil)
+	c.Subscribe("allMetrics", `subscription { metricRecorded { endpoint } }`, nil)
+
+	for i, orgID := range orgs {
+		e, err := q.GetEmployee(ctx, emps[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, b, resolvers.TopicEmployee, resolvers.Event{Action: resolvers.ActionUpdated, EmployeeID: e.ID, OrganizationID: orgID, Employee: &e})
+		p, err := q.GetProject(ctx, projects[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, b, resolvers.TopicProject, resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: p.Project.ID, OrganizationID: orgID, Project: &p.Project, TeamSize: p.TeamSize})
+	}
+	for _, m := range []dbq.PerformanceMetric{
+		{ID: 1, MetricType: "database", Endpoint: "db:y", Value: 1},
+		{ID: 2, MetricType: "api_response", Endpoint: "db:x", Value: 2},
+		{ID: 3, MetricType: "database", Endpoint: "db:x", Value: 3},
+	} {
+		publish(t, b, resolvers.TopicMetric, resolvers.Event{Action: resolvers.ActionCreated, Metric: &m})
+	}
+
+	expectNext(t, c, "emp", fmt.Sprintf(`{"data":{"employeeChanged":{"action":"UPDATED","employeeId":"%d"}}}`, emps[1]))
+	expectNext(t, c, "projById", fmt.Sprintf(`{"data":{"projectUpdated":{"id":"%d"}}}`, projects[1]))
+	expectNext(t, c, "projByOrg", fmt.Sprintf(`{"data":{"projectUpdated":{"id":"%d"}}}`, projects[0]))
+	expectNext(t, c, "metric", `{"data":{"metricRecorded":{"metricType":"database","endpoint":"db:x","value":3}}}`)
+	for _, ep := range []string{"db:y", "db:x", "db:x"} {
+		expectNext(t, c, "allMetrics", fmt.Sprintf(`{"data":{"metricRecorded":{"endpoint":%q}}}`, ep))
+	}
+	for _, id := range []string{"emp", "projById", "projByOrg", "metric", "allMetrics"} {
+		expectNothing(t, c, id, 0)
+	}
+}
+
+func TestEmployeeDeletedHasNoEmployee(t *testing.T) {
+	a, b := livePair(t, nil)
+	c := connect(t, a)
+	c.Subscribe("1", `subscription { employeeChanged { action employeeId organizationId employee { name } } }`, nil)
+	publish(t, b, resolvers.TopicEmployee, resolvers.Event{Action: resolvers.ActionDeleted, EmployeeID: 42, OrganizationID: 7})
+	expectNext(t, c, "1", `{"data":{"employeeChanged":{"action":"DELETED","employeeId":"42","organizationId":"7","employee":null}}}`)
+}
+
+// TestOneEventOneLoaderSet: the nested fields of an event cost the same
+// statements for one subscriber as for many, because every subscriber
+// resolves the event's one resolver.
+func TestOneEventOneLoaderSet(t *testing.T) {
+	a, b := livePair(t, nil)
+	ctx := context.Background()
+	projectID := a.DB.MustQueryInt64(t, "SELECT project_id FROM project_members GROUP BY project_id HAVING count(*) >= 3 ORDER BY project_id LIMIT 1")
+	p, err := queries(a).GetProject(ctx, projectID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const doc = `subscription($id: ID) { projectUpdated(id: $id) { name teamSize organization { name employeeCount } teamMembers { name organization { name } } } }`
+	var want json.RawMessage
+	for _, n := range []int{1, 12} {
+		clients := make([]*testsupport.WSClient, n)
+		for i := range clients {
+			clients[i] = connect(t, a)
+			clients[i].Subscribe("p", doc, map[string]any{"id": fmt.Sprint(projectID)})
+		}
+		before := a.Resolver.LiveStats().SQLCount
+		publish(t, b, resolvers.TopicProject, resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: projectID, OrganizationID: p.Project.OrganizationID, Project: &p.Project, TeamSize: p.TeamSize})
+		for _, c := range clients {
+			m := c.NextFor("p", 10*time.Second)
+			if m.Type != "next" || strings.Contains(string(m.Payload), "errors") {
+				t.Fatalf("%s %s", m.Type, m.Payload)
+			}
+			if want == nil {
+				want = m.Payload
+			}
+			assertJSON(t, "every subscriber gets the same result", m.Payload, string(want))
+			c.Complete("p")
+		}
+		// organization (batched with the members' organizations),
+		// employeeCount, teamMembers: 3 statements, or 4 when a member's
+		// organization is asked for after the first batch ran.
+		if got := a.Resolver.LiveStats().SQLCount - before; got < 3 || got > 4 {
+			t.Errorf("%d subscribers: the event ran %d statements, want 3 or 4", n, got)
+		}
+	}
+	if !strings.Contains(string(want), `"teamMembers":[{"name"`) {
+		t.Errorf("no team members in %s", want)
+	}
+}
+
+func TestCompleteStopsDelivery(t *testing.T) {
+	a, b := livePair(t, nil)
+	c := connect(t, a)
+	c.Subscribe("stopped", `subscription { metricRecorded { value } }`, nil)
+	c.Subscribe("kept", `subscription { metricRecorded { value } }`, nil)
+	c.Complete("stopped")
+	c.Sync()
+	publish(t, b, resolvers.TopicMetric, resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{ID: 1, MetricType: "database", Value: 5}})
+	expectNext(t, c, "kept", `{"data":{"metricRecorded":{"value":5}}}`)
+	expectNothing(t, c, "stopped", 100*time.Millisecond)
+	// The id is free again.
+	c.Subscribe("stopped", `subscription { metricRecorded { value } }`, nil)
+	publish(t, b, resolvers.TopicMetric, resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{ID: 2, MetricType: "database", Value: 6}})
+	expectNext(t, c, "stopped", `{"data":{"metricRecorded":{"value":6}}}`)
+	testsupport.Eventually(t, 5*time.Second, "the completed operation is gone", func() bool { return a.App.WebSocketStats().Operations == 2 })
+}
+
+func TestProtocolViolationsClose(t *testing.T) {
+	s := liveOne(t, wsConfig(func(c *server.WSConfig) {
+		c.InitTimeout = 300 * time.Millisecond
+		c.MaxSubscriptionsPerConn = 2
+		c.MaxMessageBytes = 4096
+	}))
+	const sub = `subscription { metricRecorded { value } }`
+	tests := []struct {
+		name   string
+		run    func(c *testsupport.WSClient)
+		code   websocket.StatusCode
+		reason string
+	}{
+		{"no init within the timeout", func(c *testsupport.WSClient) {}, 4408, "Connection initialisation timeout"},
+		{"malformed JSON", func(c *testsupport.WSClient) { c.Init(nil); c.SendRaw(`{"type":`) }, 4400, "Invalid message"},
+		{"unknown type", func(c *testsupport.WSClient) { c.Init(nil); c.SendRaw(`{"type":"bogus"}`) }, 4400, "bogus"},
+		{"subscribe without id", func(c *testsupport.WSClient) {
+			c.Init(nil)
+			c.Send(map[string]any{"type": "subscribe", "payload": map[string]any{"query": sub}})
+		}, 4400, "id"},
+		{"subscribe without query", func(c *testsupport.WSClient) {
+			c.Init(nil)
+			c.Send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{}})
+		}, 4400, "query"},
+		{"duplicate id", func(c *testsupport.WSClient) {
+			c.Init(nil)
+			c.Subscribe("x", sub, nil)
+			c.Send(map[string]any{"id": "x", "type": "subscribe", "payload": map[string]any{"query": sub}})
+		}, 4409, "Subscriber for x already exists"},
+		{"second init", func(c *testsupport.WSClient) { c.Init(nil); c.Send(map[string]any{"type": "connection_init"}) }, 4429, "Too many initialisation requests"},
+		{"subscribe before ack", func(c *testsupport.WSClient) {
+			c.Send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": sub}})
+		}, 4401, "Unauthorized"},
+		{"too many subscriptions", func(c *testsupport.WSClient) {
+			c.Init(nil)
+			c.Subscribe("1", sub, nil)
+			c.Subscribe("2", sub, nil)
+			c.Send(map[string]any{"id": "3", "type": "subscribe", "payload": map[string]any{"query": sub}})
+		}, websocket.StatusPolicyViolation, "too many subscriptions on this connection (max 2)"},
+		{"message too big", func(c *testsupport.WSClient) {
+			c.Init(nil)
+			c.SendRaw(`{"type":"ping","payload":{"x":"` + strings.Repeat("x", 5000) + `"}}`)
+		}, websocket.StatusMessageTooBig, "read limited at"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := testsupport.DialWS(t, s.WSURL, testsupport.WSDialOptions{})
+			tt.run(c)
+			c.ExpectClose(tt.code, tt.reason)
+		})
+	}
+	t.Run("no subprotocol", func(t *testing.T) {
+		c := testsupport.DialWS(t, s.WSURL, testsupport.WSDialOptions{NoSubprotocol: true})
+		c.ExpectClose(4406, "Subprotocol not acceptable")
+	})
+	testsupport.Eventually(t, 5*time.Second, "every socket is closed", func() bool { return s.App.WebSocketStats().Connections == 0 })
+}
+
+func TestOriginCheck(t *testing.T) {
+	s := liveOne(t, wsConfig(func(c *server.WSConfig) { c.AllowedOrigins = []string{"app.example.com"} }))
+	dial := func(origin string) (*http.Response, error) {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, res, err := testsupport.DialWSErr(t, s.WSURL, testsupport.WSDialOptions{Header: h})
+		if err == nil {
+			c.Init(nil)
+		}
+		return res, err
+	}
+	for _, origin := range []string{"", s.URL, "http://app.example.com", "https://app.example.com"} {
+		if _, err := dial(origin); err != nil {
+			t.Errorf("origin %q refused: %v", origin, err)
+		}
+	}
+	for _, origin := range []string{"http://evil.example.com", "http://app.example.com.evil.net", "null"} {
+		res, err := dial(origin)
+		if err == nil {
+			t.Errorf("origin %q accepted", origin)
+		} else if res == nil || res.StatusCode != http.StatusForbidden {
+			t.Errorf("origin %q: %v, want 403", origin, err)
+		}
+	}
+}
+
+func TestConnectionLimit(t *testing.T) {
+	s := liveOne(t, wsConfig(func(c *server.WSConfig) { c.MaxConnections = 2 }))
+	first := connect(t, s)
+	connect(t, s)
+	third := testsupport.DialWS(t, s.WSURL, testsupport.WSDialOptions{})
+	third.ExpectClose(websocket.StatusTryAgainLater, "too many WebSocket connections on this replica (max 2)")
+	if st := s.App.WebSocketStats(); st.Refused != 1 {
+		t.Errorf("stats: %+v", st)
+	}
+	_ = first.Conn.Close(websocket.StatusNormalClosure, "")
+	testsupport.Eventually(t, 5*time.Second, "a slot frees up", func() bool { return s.App.WebSocketStats().Connections == 1 })
+	connect(t, s)
+}
+
+func TestRefusedOperationsAreErrorMessages(t *testing.T) {
+	a, b := livePair(t, nil)
+	c := connect(t, a)
+	tests := []struct {
+		name, doc, code string
+	}{
+		{"unknown field", `subscription { nope }`, "GRAPHQL_VALIDATION_FAILED"},
+		{"syntax error", `subscription {`, "GRAPHQL_PARSE_FAILED"},
+		{"bad metricType", `subscription { performanceSummaryUpdated(metricType: "nope") { count } }`, resolvers.CodeBadUserInput},
+		{"interval too short", `subscription { performanceSummaryUpdated(metricType: "database", intervalSeconds: 0) { count } }`, resolvers.CodeBadUserInput},
+		{"interval too long", `subscription { performanceSummaryUpdated(metricType: "database", intervalSeconds: 3601) { count } }`, resolvers.CodeBadUserInput},
+		{"bad id", `subscription { organizationUpdated(id: "x") { id } }`, resolvers.CodeBadUserInput},
+		{"two fields", `subscription { organizationUpdated { id } metricRecorded { value } }`, "GRAPHQL_VALIDATION_FAILED"},
+	}
+	for i, tt := range tests {
+		id := fmt.Sprint(i)
+		c.Subscribe(id, tt.doc, nil)
+		m := c.NextFor(id, 5*time.Second)
+		if m.Type != "error" {
+			t.Errorf("%s: got %s %s, want error", tt.name, m.Type, m.Payload)
+			continue
+		}
+		if code := errorCode(t, m); code != tt.code {
+			t.Errorf("%s: code %s, want %s (%s)", tt.name, code, tt.code, m.Payload)
+		}
+		expectNothing(t, c, id, 0) // an error message is final: no complete
+	}
+	// The socket is still usable.
+	c.Subscribe("ok", `subscription { metricRecorded { value } }`, nil)
+	publish(t, b, resolvers.TopicMetric, resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{ID: 1, Value: 1}})
+	expectNext(t, c, "ok", `{"data":{"metricRecorded":{"value":1}}}`)
+}
+
+func TestQueriesAndMutationsOverWebSocket(t *testing.T) {
+	a, _ := livePair(t, nil)
+	orgID := a.DB.MustQueryInt64(t, "SELECT min(id) FROM organizations")
+	name := a.DB.MustQueryStrings(t, "SELECT name FROM organizations WHERE id = $1", orgID)[0]
+
+	c := testsupport.DialWS(t, a.WSURL, testsupport.WSDialOptions{})
+	c.Init(map[string]any{"X-Debug": "1"})
+	c.Subscribe("q", fmt.Sprintf(`{ organization(id: %d) { name } }`, orgID), nil)
+	m := c.NextFor("q", 5*time.Second)
+	var res struct {
+		Data       json.RawMessage `json:"data"`
+		Extensions struct {
+			Debug struct{ SQLCount int } `json:"debug"`
+		} `json:"extensions"`
+	}
+	if err := json.Unmarshal(m.Payload, &res); err != nil || m.Type != "next" {
+		t.Fatalf("%s %s", m.Type, m.Payload)
+	}
+	assertJSON(t, "query over the socket", res.Data, fmt.Sprintf(`{"organization":{"name":%q}}`, name))
+	if res.Extensions.Debug.SQLCount != 1 {
+		t.Errorf("extensions.debug.sqlCount = %d, want 1", res.Extensions.Debug.SQLCount)
+	}
+	if m := c.NextFor("q", 5*time.Second); m.Type != "complete" {
+		t.Fatalf("got %s, want complete", m.Type)
+	}
+
+	mutation := fmt.Sprintf(`mutation { updateOrganization(id: %d, input: {industry: "Space"}) { industry } }`, orgID)
+	c.Subscribe("m", mutation, nil)
+	if m := c.NextFor("m", 5*time.Second); !strings.Contains(string(m.Payload), resolvers.CodeUnauthenticated) {
+		t.Fatalf("a mutation without the token: %s %s", m.Type, m.Payload)
+	}
+
+	authed := testsupport.DialWS(t, a.WSURL, testsupport.WSDialOptions{})
+	authed.Init(map[string]any{"Authorization": "Bearer " + testsupport.APIToken})
+	authed.Subscribe("sub", fmt.Sprintf(`subscription { organizationUpdated(id: %d) { industry } }`, orgID), nil)
+	authed.Subscribe("m", mutation, nil)
+	expectNext(t, authed, "m", `{"data":{"updateOrganization":{"industry":"Space"}}}`)
+	if m := authed.NextFor("m", 5*time.Second); m.Type != "complete" {
+		t.Fatalf("got %s, want complete", m.Type)
+	}
+	expectNext(t, authed, "sub", `{"data":{"organizationUpdated":{"industry":"Space"}}}`)
+}
+
+func TestPingPongBothWays(t *testing.T) {
+	s := liveOne(t, wsConfig(func(c *server.WSConfig) { c.KeepAlive = 100 * time.Millisecond }))
+	c := testsupport.DialWS(t, s.WSURL, testsupport.WSDialOptions{KeepPings: true})
+	c.Init(nil)
+	c.Send(map[string]any{"type": "ping", "payload": map[string]any{"n": 1}})
+	if m := c.Expect("pong", 5*time.Second); string(m.Payload) != `{"n":1}` {
+		t.Errorf("pong payload %s", m.Payload)
+	}
+	c.Expect("ping", 5*time.Second) // the server's keep-alive
+	c.Send(map[string]any{"type": "pong"})
+	// A client that answers WebSocket pings stays connected.
+	time.Sleep(500 * time.Millisecond)
+	c.Sync()
+}
+
+func TestLegacyGraphQLWSProtocol(t *testing.T) {
+	a, b := livePair(t, wsConfig(func(c *server.WSConfig) { c.KeepAlive = 200 * time.Millisecond }))
+	orgID := a.DB.MustQueryInt64(t, "SELECT min(id) FROM organizations")
+	c := testsupport.DialWS(t, a.WSURL, testsupport.WSDialOptions{Subprotocols: []string{"graphql-ws"}, KeepPings: true})
+	if c.Protocol != "graphql-ws" {
+		t.Fatalf("negotiated %q", c.Protocol)
+	}
+	c.Send(map[string]any{"type": "connection_init", "payload": map[string]any{}})
+	c.Expect("connection_ack", 5*time.Second)
+	c.Expect("ka", 5*time.Second) // at once after the ack
+	c.Expect("ka", 5*time.Second) // and every KeepAlive
+
+	c.Subscribe("1", `subscription { organizationUpdated { id } }`, nil)
+	// Operations run in order: the answer to this query means "1" is live.
+	c.Subscribe("2", fmt.Sprintf(`{ organization(id: %d) { id } }`, orgID), nil)
+	expectNext(t, c, "2", fmt.Sprintf(`{"data":{"organization":{"id":"%d"}}}`, orgID))
+	if m := c.NextFor("2", 5*time.Second); m.Type != "complete" {
+		t.Fatalf("got %s, want complete", m.Type)
+	}
+	org, err := queries(a).GetOrganization(context.Background(), orgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, resolvers.TopicOrganization, resolvers.Event{Action: resolvers.ActionUpdated, OrganizationID: orgID, Organization: &org})
+	expectNext(t, c, "1", fmt.Sprintf(`{"data":{"organizationUpdated":{"id":"%d"}}}`, orgID))
+
+	c.Subscribe("3", `subscription { nope }`, nil)
+	if m := c.NextFor("3", 5*time.Second); m.Type != "error" {
+		t.Fatalf("got %s %s, want error", m.Type, m.Payload)
+	}
+	c.Complete("1") // stop
+	c.Send(map[string]any{"type": "connection_terminate"})
+	c.ExpectClose(websocket.StatusNormalClosure, "")
+	testsupport.Eventually(t, 5*time.Second, "the operations ended", func() bool { return a.App.WebSocketStats().Operations == 0 })
+}
+
+// TestRedisRestartUnderOpenSubscriptions stops and starts the Redis both
+// replicas share: open sockets stay open and events flow again after it.
+func TestRedisRestartUnderOpenSubscriptions(t *testing.T) {
+	p := testsupport.MustStartRedisProcess(t)
+	db := testsupport.MustOpenSeededDB(t)
+	tweak := func(_ *server.Config, _ *resolvers.Config, h *realtime.Config) {
+		h.HealthCheck = 100 * time.Millisecond
+	}
+	a := testsupport.MustStartLiveServer(t, db, testsupport.LiveOptions{Redis: p.Client(t), Prefix: "t:", Tweak: tweak})
+	b := testsupport.MustStartLiveServer(t, db, testsupport.LiveOptions{Redis: p.Client(t), Prefix: "t:", Tweak: tweak})
+	c := connect(t, a)
+	c.Subscribe("1", `subscription { metricRecorded { value } }`, nil)
+	publish(t, b, resolvers.TopicMetric, resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: 1}})
+	expectNext(t, c, "1", `{"data":{"metricRecorded":{"value":1}}}`)
+
+	p.Stop(t)
+	testsupport.Eventually(t, 5*time.Second, "replica a notices the outage", func() bool { return !a.Hub.Stats().Connected })
+	p.Start(t)
+	deadline := time.Now().Add(15 * time.Second)
+	for v := 2; ; v++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no event after the restart; hub stats %+v", a.Hub.Stats())
+		}
+		ev, _ := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
+		_ = b.Hub.Publish(context.Background(), resolvers.TopicMetric, ev)
+		if m, ok := c.TryNext(200 * time.Millisecond); ok {
+			if m.Type != "next" {
+				t.Fatalf("after the restart: %s %s", m.Type, m.Payload)
+			}
+			break
+		}
+		if c.Err() != nil {
+			t.Fatalf("the socket closed: %v", c.Err())
+		}
+	}
+	if st := a.Hub.Stats(); st.Reconnects < 1 || st.Gap <= 0 {
+		t.Errorf("hub stats: %+v", st)
+	}
+	if !strings.Contains(a.Logs(), "redis pub/sub connection restored") {
+		t.Error("the gap was not logged")
+	}
+}
+
+// TestSlowConsumerIsDropped: a client that stops reading is closed once
+// SendQueue messages wait for it, while another keeps getting every event.
+func TestSlowConsumerIsDropped(t *testing.T) {
+	a, b := livePair(t, wsConfig(func(c *server.WSConfig) {
+		c.SendQueue = 8
+		c.WriteTimeout = 2 * time.Second
+	}))
+	const doc = `subscription { metricRecorded { endpoint } }`
+	fast := connect(t, a)
+	fast.Subscribe("1", doc, nil)
+	slow := testsupport.DialWS(t, a.WSURL, testsupport.WSDialOptions{ReceiveBuffer: 4096})
+	slow.Init(nil)
+	slow.Subscribe("1", doc, nil)
+	slow.PauseReading()
+
+	// Far more than the kernel buffers between the two ends hold.
+	const n = 400
+	endpoint := strings.Repeat("e", 16<<10) // 16 KiB per message
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range n {
+			m := fast.NextFor("1", 10*time.Second)
+			if !strings.Contains(string(m.Payload), endpoint) {
+				t.Errorf("fast client, event %d: %s %.100s", i, m.Type, m.Payload)
+				return
+			}
+		}
+	})
+	for i := range n {
+		publish(t, b, resolvers.TopicMetric, resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{ID: int64(i), Endpoint: endpoint}})
+		time.Sleep(2 * time.Millisecond) // a pace the fast client keeps up with, even under -race
+	}
+	wg.Wait()
+	testsupport.Eventually(t, 15*time.Second, "the slow consumer is closed", func() bool {
+		st := a.App.WebSocketStats()
+		return st.SlowConsumers == 1 && st.Connections == 1
+	})
+	code, reason := slow.WaitClosed(10 * time.Second)
+	got := 0
+	for {
+		if _, ok := slow.TryNext(0); !ok {
+			break
+		}
+		got++
+	}
+	if got >= n {
+		t.Errorf("the slow client received all %d events", got)
+	}
+	t.Logf("slow client: %d messages, then closed with %d %q", got, code, reason)
+}
+
+func TestPerformanceSummaryIsSharedPerReplica(t *testing.T) {
+	s := liveOne(t, nil)
+	const doc = `subscription($i: Int) { performanceSummaryUpdated(metricType: "api_response", intervalSeconds: $i) { metricType count } }`
+	c1, c2, c3 := connect(t, s), connect(t, s), connect(t, s)
+	before := s.Resolver.LiveStats().SQLCount
+	start := time.Now()
+	c1.Subscribe("s", doc, map[string]any{"i": 1})
+	c2.Subscribe("s", doc, map[string]any{"i": 1})
+	c3.Subscribe("s", doc, map[string]any{"i": 2})
+	if st := s.Resolver.LiveStats(); st.Summaries != 2 || st.Subscriptions != 3 {
+		t.Errorf("live stats: %+v, want 2 summaries for 3 subscriptions", st)
+	}
+	res := s.Query(t, `{ performanceSummary(metricType: "api_response") { count } }`, nil)
+	var want struct{ PerformanceSummary struct{ Count int } }
+	res.MustDecode(t, &want)
+	for range 3 {
+		m := c1.NextFor("s", 5*time.Second)
+		assertJSON(t, "summary", m.Payload, fmt.Sprintf(`{"data":{"performanceSummaryUpdated":{"metricType":"api_response","count":%d}}}`, want.PerformanceSummary.Count))
+		c2.NextFor("s", 5*time.Second)
+	}
+	c3.NextFor("s", 5*time.Second)
+	// Shared, each computation runs once at start and once per tick of its
+	// interval, whatever the number of its subscribers (c1 and c2 share
+	// the 1s one): per subscriber, the 1s one would run twice as often.
+	got := s.Resolver.LiveStats().SQLCount - before
+	elapsed := time.Since(start)
+	shared := 2 + int(elapsed/time.Second) + int(elapsed/(2*time.Second))
+	if got > shared+1 {
+		t.Errorf("%d statements in %s, want one per tick of each interval (%d)", got, elapsed, shared)
+	}
+	for _, c := range []*testsupport.WSClient{c1, c2, c3} {
+		c.Complete("s")
+	}
+	testsupport.Eventually(t, 5*time.Second, "the computations stop with their last subscriber", func() bool {
+		return s.Resolver.LiveStats().Summaries == 0
+	})
+}
+
+func TestHTTPSubscriptionStillRefused(t *testing.T) {
+	s := liveOne(t, nil)
+	res := s.Query(t, `subscription { metricRecorded { value } }`, nil)
+	if res.Status != http.StatusBadRequest || !strings.Contains(string(res.Raw), "WebSocket") {
+		t.Errorf("status %d: %s", res.Status, res.Raw)
+	}
+}
+
+// TestInterruptedStreamIsAnErrorMessage: when the replica's event stream
+// ends under a subscription, the client hears it as an error message,
+// not as a normal complete, and the socket stays usable.
+func TestInterruptedStreamIsAnErrorMessage(t *testing.T) {
+	a := liveOne(t, nil)
+	c := connect(t, a)
+	c.Subscribe("1", `subscription { projectUpdated { id } }`, nil)
+	a.Hub.Close()
+	m := c.NextFor("1", 5*time.Second)
+	if m.Type != "error" || errorCode(t, m) != resolvers.CodeServiceUnavailable {
+		t.Fatalf("got %s %s, want an error with code SERVICE_UNAVAILABLE", m.Type, m.Payload)
+	}
+	expectNothing(t, c, "1", 0)
+	// Without a bus new subscriptions are refused the same way.
+	c.Subscribe("2", `subscription { projectUpdated { id } }`, nil)
+	if m := c.NextFor("2", 5*time.Second); m.Type != "error" || errorCode(t, m) != resolvers.CodeServiceUnavailable {
+		t.Fatalf("got %s %s", m.Type, m.Payload)
+	}
+}
