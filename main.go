@@ -223,6 +223,9 @@ func runServe(ctx context.Context, args []string) error {
 	apiToken := f.string("api-token", "API_TOKEN", "", "bearer token that authorizes mutations (empty: mutations refused)")
 	cacheTTL := f.duration("cache-ttl", "CACHE_TTL", 5*time.Minute, "lifetime of cached lists and aggregates (±10% jitter)")
 	summaryTTL := f.duration("summary-cache-ttl", "SUMMARY_CACHE_TTL", 5*time.Second, "lifetime of cached performanceSummary values")
+	wsInit := f.duration("ws-init-timeout", "WS_INIT_TIMEOUT", 3*time.Second, "time a WebSocket client has to send connection_init (then 4408)")
+	wsMaxConns := f.int("ws-max-connections", "WS_MAX_CONNECTIONS", 10000, "open WebSockets per replica (one more is closed with 1013)")
+	wsMaxSubs := f.int("ws-max-subscriptions", "WS_MAX_SUBSCRIPTIONS", 100, "operations per WebSocket (one more closes it with 1008)")
 	nodeModules := f.string("graphiql-assets", "GRAPHIQL_ASSETS", "node_modules", "node_modules directory holding GraphiQL")
 	replica := f.string("replica-id", "REPLICA_ID", defaultReplicaID(), "name of this replica, sent as X-Orgpulse-Replica")
 	drain := f.duration("drain", "SHUTDOWN_DRAIN", 0, "on SIGTERM, keep serving this long with /readyz at 503 so load balancers notice")
@@ -311,6 +314,8 @@ func runServe(ctx context.Context, args []string) error {
 		Debug: *debug, ReplicaID: *replica, NodeModules: *nodeModules, Logger: log,
 		APIToken: *apiToken, Redis: rdb,
 		Monitor: mon, SlowRequest: time.Duration(*slowMs) * time.Millisecond,
+		WS: server.WSConfig{InitTimeout: *wsInit, MaxConnections: *wsMaxConns, MaxSubscriptionsPerConn: *wsMaxSubs,
+			AllowedOrigins: origins},
 	})
 	if err != nil {
 		return err
