@@ -29,6 +29,13 @@ type Config struct {
 	// SummaryTTL bounds performanceSummary, which the service's own
 	// traffic keeps changing (default 5s).
 	CacheTTL, SummaryTTL time.Duration
+
+	// NaiveLoading exists only for the benchmark (scripts/bench.sh,
+	// docs/BENCHMARKS.md): it switches off the look-ahead prefetch and the
+	// foreign key JOIN variants, and makes every loader run one statement
+	// per key with no per-request cache, so the same server shows the N+1
+	// behaviour it otherwise avoids. Never set it in production.
+	NaiveLoading bool
 }
 
 // Resolver is the root resolver: its methods are the fields of Query.
@@ -40,6 +47,9 @@ type Resolver struct {
 	// eventLoaders, when set, are the loaders of one subscription event,
 	// shared by every subscriber it is delivered to (see subscription.go).
 	eventLoaders *loaders
+	// lv is the subscription state: one event-bus subscription per topic
+	// and one summary ticker per (metric type, interval) for the process.
+	lv *live
 }
 
 // New returns the root resolver over pool.
@@ -56,7 +66,9 @@ func New(pool *pgxpool.Pool, cfg Config) *Resolver {
 	if cfg.SummaryTTL <= 0 {
 		cfg.SummaryTTL = 5 * time.Second
 	}
-	return &Resolver{pool: pool, q: db.New(pool), cfg: cfg}
+	r := &Resolver{pool: pool, q: db.New(pool), cfg: cfg}
+	r.lv = newLive(r)
+	return r
 }
 
 // WithLoaders returns ctx carrying a fresh set of per-request loaders. The

@@ -147,21 +147,17 @@ type live struct {
 	events, deliveries, dropped atomic.Uint64
 }
 
-// lives holds the live state of each root Resolver that ever had a
-// subscription (in practice one per process).
-var lives sync.Map // *Resolver -> *live
-
-func (r *Resolver) live() *live {
-	if v, ok := lives.Load(r); ok {
-		return v.(*live)
-	}
+// newLive returns the subscription state of the root resolver r. Per-event
+// copies of r share it.
+func newLive(r *Resolver) *live {
 	base, stats := monitor.WithRequestStats(context.Background())
-	v, _ := lives.LoadOrStore(r, &live{
+	return &live{
 		r: r, log: slog.Default().With("component", "subscriptions"), base: base, stats: stats,
 		feeds: map[string]*feed{}, summaries: map[summaryKey]*summaryFeed{},
-	})
-	return v.(*live)
+	}
 }
+
+func (r *Resolver) live() *live { return r.lv }
 
 // sink is one subscription's end of a feed.
 type sink interface {

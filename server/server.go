@@ -77,6 +77,7 @@ type Server struct {
 	log      *slog.Logger
 	draining atomic.Bool
 	info     *schemaInfo // field types and page sizes for checkLimits
+	wss      *wsState    // open sockets and their counters (ws.go)
 }
 
 // New parses the schema against the resolvers: a mismatch between SDL and
@@ -101,7 +102,7 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 		cfg.SlowRequest = 500 * time.Millisecond
 	}
 	applyLimitDefaults(&cfg)
-	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger}
+	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}
 	var err error
 	s.schema, err = graphql.ParseSchema(schema.String(), res, append([]graphql.SchemaOpt{
 		graphql.UseStringDescriptions(),

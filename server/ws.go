@@ -172,17 +172,9 @@ type wsState struct {
 	conns map[*wsConn]struct{}
 }
 
-// wsStates keeps the WebSocket state beside each Server, so that Server
-// needs no field for it.
-var wsStates sync.Map // *Server -> *wsState
+func newWSState() *wsState { return &wsState{conns: map[*wsConn]struct{}{}} }
 
-func (s *Server) ws() *wsState {
-	if v, ok := wsStates.Load(s); ok {
-		return v.(*wsState)
-	}
-	v, _ := wsStates.LoadOrStore(s, &wsState{conns: map[*wsConn]struct{}{}})
-	return v.(*wsState)
-}
+func (s *Server) ws() *wsState { return s.wss }
 
 // WebSocketStats returns the counters of the WebSocket transport.
 func (s *Server) WebSocketStats() WSStats {
