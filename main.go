@@ -219,7 +219,9 @@ func runServe(ctx context.Context, args []string) error {
 	corsOrigins := f.string("cors-origins", "CORS_ORIGINS", "", "comma-separated origins (https://app.example.com, or *) whose browsers may call the API; empty: same-origin only")
 	introspection := f.string("introspection", "INTROSPECTION", "", "allow schema introspection: true or false; empty: only with DEBUG")
 	loaderWait := f.duration("loader-wait", "LOADER_WAIT", time.Millisecond, "how long a batch loader collects keys the look-ahead did not prefetch")
-	redisURL := f.string("redis-url", "REDIS_URL", "", "Redis URL for the shared cache and subscriptions (empty: no cache)")
+	naive := f.bool("naive-loading", "NAIVE_LOADING", false, "benchmark demonstration only (scripts/bench.sh): no look-ahead, no JOINs, one SQL statement per loaded key (N+1)")
+	redisURL := f.string("redis-url", "REDIS_URL", "", "Redis URL for the shared cache and subscriptions (empty: no cache); several comma-separated hosts: Redis Cluster, or Sentinel with ?master_name=")
+	redisPrefix := f.string("redis-prefix", "REDIS_PREFIX", "orgpulse:", "prefix of every Redis key and pub/sub channel; replicas of one deployment share it; Redis Cluster needs a hash tag, e.g. {orgpulse}:")
 	apiToken := f.string("api-token", "API_TOKEN", "", "bearer token that authorizes mutations (empty: mutations refused)")
 	cacheTTL := f.duration("cache-ttl", "CACHE_TTL", 5*time.Minute, "lifetime of cached lists and aggregates (±10% jitter)")
 	summaryTTL := f.duration("summary-cache-ttl", "SUMMARY_CACHE_TTL", 5*time.Second, "lifetime of cached performanceSummary values")
@@ -253,7 +255,10 @@ func runServe(ctx context.Context, args []string) error {
 	if err := db.requireMigrated(ctx); err != nil {
 		return err
 	}
-	rcfg := resolvers.Config{LoaderWait: *loaderWait, CacheTTL: *cacheTTL, SummaryTTL: *summaryTTL}
+	rcfg := resolvers.Config{LoaderWait: *loaderWait, CacheTTL: *cacheTTL, SummaryTTL: *summaryTTL, NaiveLoading: *naive}
+	if *naive {
+		log.Warn("NAIVE_LOADING is set: N+1 loading for the benchmark; never use it in production")
+	}
 	var rdb redis.UniversalClient
 	var hub *realtime.Hub
 	if *redisURL == "" {
@@ -264,8 +269,11 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 		defer rdb.Close()
-		rcfg.Cache = cache.New(rdb, cache.Config{Logger: log, OnResult: countCache})
-		hub = realtime.New(rdb, realtime.Config{Logger: log})
+		if err := cache.ValidatePrefix(rdb, *redisPrefix); err != nil {
+			return err
+		}
+		rcfg.Cache = cache.New(rdb, cache.Config{Prefix: *redisPrefix, Logger: log, OnResult: countCache})
+		hub = realtime.New(rdb, realtime.Config{Prefix: *redisPrefix, Logger: log})
 		defer hub.Close()
 		rcfg.Events = hub
 	}
@@ -364,7 +372,8 @@ func countCache(ctx context.Context, hits, misses int) {
 	monitor.StatsFrom(ctx).AddCache(hits, misses)
 }
 
-// openRedis connects to a redis:// or rediss:// URL. A Redis that does not
+// openRedis connects to REDIS_URL (see cache.NewRedis for its forms: one
+// server, Redis Cluster, Sentinel). A Redis that does not
 // answer at start-up is reported but not fatal: the cache falls through to
 // PostgreSQL and resumes by itself when Redis answers.
 func openRedis(ctx context.Context, url string) (redis.UniversalClient, error) {

@@ -308,6 +308,54 @@ func (q *Queries) ListProjectsByEmployeeIDs(ctx context.Context, employeeIds []i
 	return items, nil
 }
 
+const listProjectsByEmployeeIDsWithoutTeamSize = `-- name: ListProjectsByEmployeeIDsWithoutTeamSize :many
+SELECT pm.employee_id, p.id, p.organization_id, p.name, p.description, p.status, p.budget, p.created_at, p.updated_at
+FROM project_members pm
+JOIN projects p ON p.id = pm.project_id
+WHERE pm.employee_id = ANY($1::bigint[])
+ORDER BY pm.employee_id, p.id
+`
+
+type ListProjectsByEmployeeIDsWithoutTeamSizeRow struct {
+	EmployeeID int64
+	Project    Project
+}
+
+// ListProjectsByEmployeeIDsWithoutTeamSize is ListProjectsByEmployeeIDs for
+// requests that do not select teamSize. A nested page reaches thousands of
+// memberships (50 organizations x 50 employees: 8,000 rows), and counting
+// each project's team once per membership row was most of the statement's
+// time (docs/BENCHMARKS.md).
+func (q *Queries) ListProjectsByEmployeeIDsWithoutTeamSize(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsWithoutTeamSizeRow, error) {
+	rows, err := q.db.Query(ctx, listProjectsByEmployeeIDsWithoutTeamSize, employeeIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListProjectsByEmployeeIDsWithoutTeamSizeRow{}
+	for rows.Next() {
+		var i ListProjectsByEmployeeIDsWithoutTeamSizeRow
+		if err := rows.Scan(
+			&i.EmployeeID,
+			&i.Project.ID,
+			&i.Project.OrganizationID,
+			&i.Project.Name,
+			&i.Project.Description,
+			&i.Project.Status,
+			&i.Project.Budget,
+			&i.Project.CreatedAt,
+			&i.Project.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listProjectsByOrganizationIDs = `-- name: ListProjectsByOrganizationIDs :many
 SELECT p.id, p.organization_id, p.name, p.description, p.status, p.budget, p.created_at, p.updated_at,
        (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size

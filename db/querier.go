@@ -114,6 +114,12 @@ type Querier interface {
 	// ListProjectsByEmployeeIDs loads the projects of many employees through
 	// the project_members join table in one statement.
 	ListProjectsByEmployeeIDs(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsRow, error)
+	// ListProjectsByEmployeeIDsWithoutTeamSize is ListProjectsByEmployeeIDs for
+	// requests that do not select teamSize. A nested page reaches thousands of
+	// memberships (50 organizations x 50 employees: 8,000 rows), and counting
+	// each project's team once per membership row was most of the statement's
+	// time (docs/BENCHMARKS.md).
+	ListProjectsByEmployeeIDsWithoutTeamSize(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsWithoutTeamSizeRow, error)
 	// ListProjectsByOrganizationIDs loads the projects of many organizations in
 	// one statement.
 	ListProjectsByOrganizationIDs(ctx context.Context, arg ListProjectsByOrganizationIDsParams) ([]ListProjectsByOrganizationIDsRow, error)

@@ -66,6 +66,18 @@ JOIN projects p ON p.id = pm.project_id
 WHERE pm.employee_id = ANY(@employee_ids::bigint[])
 ORDER BY pm.employee_id, p.id;
 
+-- name: ListProjectsByEmployeeIDsWithoutTeamSize :many
+-- ListProjectsByEmployeeIDsWithoutTeamSize is ListProjectsByEmployeeIDs for
+-- requests that do not select teamSize. A nested page reaches thousands of
+-- memberships (50 organizations x 50 employees: 8,000 rows), and counting
+-- each project's team once per membership row was most of the statement's
+-- time (docs/BENCHMARKS.md).
+SELECT pm.employee_id, sqlc.embed(p)
+FROM project_members pm
+JOIN projects p ON p.id = pm.project_id
+WHERE pm.employee_id = ANY(@employee_ids::bigint[])
+ORDER BY pm.employee_id, p.id;
+
 -- name: CopyProjects :copyfrom
 -- CopyProjects bulk-loads sample data with COPY.
 INSERT INTO projects (id, organization_id, name, description, status, budget, created_at, updated_at)

@@ -49,7 +49,7 @@ func (e *EmployeeResolver) Organization(ctx context.Context) (*OrganizationResol
 
 // Projects lists the projects whose team the employee is on.
 func (e *EmployeeResolver) Projects(ctx context.Context) ([]*ProjectResolver, error) {
-	rows, err := e.r.loaders(ctx).employeeProjects.load(ctx, e.e.ID)
+	rows, err := e.r.loaders(ctx).employeeProjectsFor(graphql.HasSelectedField(ctx, "teamSize")).load(ctx, e.e.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (r *Resolver) Employee(ctx context.Context, args struct{ ID graphql.ID }) (
 	sel := lookahead(ctx)
 	var e db.Employee
 	var org *db.Organization
-	if sel.has("organization") {
+	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
 		row, err := r.q.GetEmployeeWithOrganization(ctx, id)
 		if notFound(err) {
 			return nil, nil
@@ -142,7 +142,7 @@ func (r *Resolver) listEmployees(ctx context.Context, sel selection, f employeeF
 	var out []*EmployeeResolver
 	var emps []db.Employee
 	var orgs []db.Organization
-	if sel.has("organization") {
+	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
 		rows, err := r.q.ListEmployeesWithOrganization(ctx, db.ListEmployeesWithOrganizationParams{
 			AfterID: afterID, OrganizationID: f.organizationID, Department: f.department, IsActive: f.isActive,
 			LimitCount: limit, OffsetCount: offset,

@@ -43,7 +43,15 @@ type batch[V any] struct {
 // largest size (100 x 100) fit in one.
 const maxBatch = 10000
 
-func newBatch[V any](wait time.Duration, fetch fetchFunc[V]) *batch[V] {
+// batchOpts configure every loader of a request: how long it collects
+// keys, and (for the benchmark only, Config.NaiveLoading) whether it runs
+// one statement per key without a per-request cache.
+type batchOpts struct {
+	wait  time.Duration
+	naive bool
+}
+
+func newBatch[V any](opts batchOpts, fetch fetchFunc[V]) *batch[V] {
 	fn := func(ctx context.Context, keys []int64) []*dataloader.Result[V] {
 		m, err := fetch(ctx, keys)
 		out := make([]*dataloader.Result[V], len(keys))
@@ -56,10 +64,20 @@ func newBatch[V any](wait time.Duration, fetch fetchFunc[V]) *batch[V] {
 		}
 		return out
 	}
+	if opts.naive {
+		// Benchmark demonstration of N+1 (Config.NaiveLoading): every key
+		// is its own statement, and a key loaded twice is loaded twice.
+		return &batch[V]{
+			fetch: fetch,
+			loader: dataloader.NewBatchedLoader(fn,
+				dataloader.WithBatchCapacity[int64, V](1),
+				dataloader.WithCache[int64, V](&dataloader.NoCache[int64, V]{})),
+		}
+	}
 	return &batch[V]{
 		fetch: fetch,
 		loader: dataloader.NewBatchedLoader(fn,
-			dataloader.WithWait[int64, V](wait),
+			dataloader.WithWait[int64, V](opts.wait),
 			dataloader.WithBatchCapacity[int64, V](maxBatch)),
 	}
 }
@@ -122,14 +140,16 @@ type employeePage struct {
 // changed.
 type loaders struct {
 	q    *db.Queries
-	wait time.Duration
+	wait batchOpts
 
 	organization     *batch[*db.Organization]
 	employeeCount    *batch[int64]
 	employeeStats    *batch[*db.ListEmployeeStatsByOrganizationIDsRow]
 	departmentStats  *batch[[]db.ListDepartmentStatsByOrganizationIDsRow]
 	teamMembers      *batch[[]db.Employee]
-	employeeProjects *batch[[]projectRow]
+	employeeProjects *batch[[]projectRow] // with each project's team size
+	// employeeProjectsBare leaves teamSize at 0: for selections without it.
+	employeeProjectsBare *batch[[]projectRow]
 
 	mu                sync.Mutex
 	orgProjects       map[string]*batch[[]projectRow]
@@ -138,7 +158,7 @@ type loaders struct {
 }
 
 func newLoaders(q *db.Queries, cfg Config) *loaders {
-	wait := cfg.LoaderWait
+	wait := batchOpts{wait: cfg.LoaderWait, naive: cfg.NaiveLoading}
 	l := &loaders{
 		q: q, wait: wait,
 		orgProjects:       map[string]*batch[[]projectRow]{},
@@ -175,35 +195,46 @@ func newLoaders(q *db.Queries, cfg Config) *loaders {
 		if err != nil {
 			return nil, fmt.Errorf("department stats by organization ids: %w", err)
 		}
-		m := make(map[int64][]db.ListDepartmentStatsByOrganizationIDsRow)
-		for _, row := range rows {
-			m[row.OrganizationID] = append(m[row.OrganizationID], row)
-		}
-		return m, nil
+		return groupBy(rows, func(r db.ListDepartmentStatsByOrganizationIDsRow) (int64, db.ListDepartmentStatsByOrganizationIDsRow) {
+			return r.OrganizationID, r
+		}), nil
 	}))
 	l.teamMembers = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]db.Employee, error) {
 		rows, err := q.ListTeamMembersByProjectIDs(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("list team members by project ids: %w", err)
 		}
-		m := make(map[int64][]db.Employee)
-		for _, row := range rows {
-			m[row.ProjectID] = append(m[row.ProjectID], row.Employee)
-		}
-		return m, nil
+		return groupBy(rows, func(r db.ListTeamMembersByProjectIDsRow) (int64, db.Employee) { return r.ProjectID, r.Employee }), nil
 	})
 	l.employeeProjects = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]projectRow, error) {
 		rows, err := q.ListProjectsByEmployeeIDs(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("list projects by employee ids: %w", err)
 		}
-		m := make(map[int64][]projectRow)
-		for _, row := range rows {
-			m[row.EmployeeID] = append(m[row.EmployeeID], projectRow{project: row.Project, teamSize: row.TeamSize})
+		return groupBy(rows, func(r db.ListProjectsByEmployeeIDsRow) (int64, projectRow) {
+			return r.EmployeeID, projectRow{project: r.Project, teamSize: r.TeamSize}
+		}), nil
+	})
+	l.employeeProjectsBare = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]projectRow, error) {
+		rows, err := q.ListProjectsByEmployeeIDsWithoutTeamSize(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("list projects by employee ids: %w", err)
 		}
-		return m, nil
+		return groupBy(rows, func(r db.ListProjectsByEmployeeIDsWithoutTeamSizeRow) (int64, projectRow) {
+			return r.EmployeeID, projectRow{project: r.Project}
+		}), nil
 	})
 	return l
+}
+
+// employeeProjectsFor is the loader of Employee.projects: counting every
+// project's team costs one index probe per membership row, so it runs only
+// when the selection below projects has teamSize.
+func (l *loaders) employeeProjectsFor(teamSize bool) *batch[[]projectRow] {
+	if teamSize {
+		return l.employeeProjects
+	}
+	return l.employeeProjectsBare
 }
 
 // cachedByOrg puts the shared cache in front of a per-organization
@@ -272,11 +303,9 @@ func (l *loaders) orgProjectsBy(status *string) *batch[[]projectRow] {
 		if err != nil {
 			return nil, fmt.Errorf("list projects by organization ids: %w", err)
 		}
-		m := make(map[int64][]projectRow)
-		for _, row := range rows {
-			m[row.Project.OrganizationID] = append(m[row.Project.OrganizationID], projectRow{project: row.Project, teamSize: row.TeamSize})
-		}
-		return m, nil
+		return groupBy(rows, func(r db.ListProjectsByOrganizationIDsRow) (int64, projectRow) {
+			return r.Project.OrganizationID, projectRow{project: r.Project, teamSize: r.TeamSize}
+		}), nil
 	})
 	l.orgProjects[key] = b
 	return b
@@ -299,11 +328,7 @@ func (l *loaders) orgEmployeesBy(isActive *bool, first int32, afterID int64) *ba
 		if err != nil {
 			return nil, fmt.Errorf("list employees by organization ids: %w", err)
 		}
-		m := make(map[int64][]db.Employee)
-		for _, row := range rows {
-			m[row.OrganizationID] = append(m[row.OrganizationID], row)
-		}
-		return m, nil
+		return groupBy(rows, func(r db.Employee) (int64, db.Employee) { return r.OrganizationID, r }), nil
 	})
 	l.orgEmployees[key] = b
 	return b
@@ -395,7 +420,7 @@ func (s selection) args(field string, dst any) {
 // prefetchOrganizations loads, for all orgs at once, every child the query
 // selects below them.
 func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, orgs []db.Organization) error {
-	if len(orgs) == 0 || len(sel.prefixes) == 0 {
+	if len(orgs) == 0 || len(sel.prefixes) == 0 || r.cfg.NaiveLoading { // naive: benchmark only
 		return nil
 	}
 	l := r.loaders(ctx)
@@ -426,8 +451,10 @@ func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, org
 			if err != nil {
 				return err
 			}
-			if err := r.prefetchProjects(ctx, sel.under("projects"), flatten(byOrg)); err != nil {
-				return err
+			if projSel := sel.under("projects"); projSel.selectsProjectChildren() {
+				if err := r.prefetchProjects(ctx, projSel, flatten(byOrg)); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -448,12 +475,18 @@ func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, org
 			if err != nil {
 				return err
 			}
-			var page []db.Employee
-			for _, rows := range byOrg {
-				page = append(page, rows[:min(len(rows), int(first))]...)
-			}
-			if err := r.prefetchEmployees(ctx, sel.under("employees.nodes", "employees.edges.node"), page, nil); err != nil {
-				return err
+			if empSel := sel.under("employees.nodes", "employees.edges.node"); empSel.selectsEmployeeChildren() {
+				n := 0
+				for _, rows := range byOrg {
+					n += min(len(rows), int(first))
+				}
+				page := make([]db.Employee, 0, n)
+				for _, rows := range byOrg {
+					page = append(page, rows[:min(len(rows), int(first))]...)
+				}
+				if err := r.prefetchEmployees(ctx, empSel, page, nil); err != nil {
+					return err
+				}
 			}
 			if sel.has("employees.totalCount") {
 				if _, err := l.orgEmployeeTotalsBy(args.IsActive).prefetch(ctx, ids); err != nil {
@@ -469,7 +502,7 @@ func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, org
 // selects below them. joined holds the employers when the statement that
 // loaded emps JOINed them; they are not loaded again.
 func (r *Resolver) prefetchEmployees(ctx context.Context, sel selection, emps []db.Employee, joined []db.Organization) error {
-	if len(emps) == 0 || len(sel.prefixes) == 0 {
+	if len(emps) == 0 || len(sel.prefixes) == 0 || r.cfg.NaiveLoading { // naive: benchmark only
 		return nil
 	}
 	l := r.loaders(ctx)
@@ -491,12 +524,14 @@ func (r *Resolver) prefetchEmployees(ctx context.Context, sel selection, emps []
 		for i, e := range emps {
 			ids[i] = e.ID
 		}
-		byEmp, err := l.employeeProjects.prefetch(ctx, ids)
+		byEmp, err := l.employeeProjectsFor(sel.has("projects.teamSize")).prefetch(ctx, ids)
 		if err != nil {
 			return err
 		}
-		if err := r.prefetchProjects(ctx, sel.under("projects"), flatten(byEmp)); err != nil {
-			return err
+		if projSel := sel.under("projects"); projSel.selectsProjectChildren() {
+			if err := r.prefetchProjects(ctx, projSel, flatten(byEmp)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -506,7 +541,7 @@ func (r *Resolver) prefetchEmployees(ctx context.Context, sel selection, emps []
 // selects below them. Organizations already JOINed into the rows are not
 // loaded again.
 func (r *Resolver) prefetchProjects(ctx context.Context, sel selection, projects []projectRow) error {
-	if len(projects) == 0 || len(sel.prefixes) == 0 {
+	if len(projects) == 0 || len(sel.prefixes) == 0 || r.cfg.NaiveLoading { // naive: benchmark only
 		return nil
 	}
 	l := r.loaders(ctx)
@@ -537,8 +572,10 @@ func (r *Resolver) prefetchProjects(ctx context.Context, sel selection, projects
 		if err != nil {
 			return err
 		}
-		if err := r.prefetchEmployees(ctx, sel.under("teamMembers"), flatten(byProject), nil); err != nil {
-			return err
+		if empSel := sel.under("teamMembers"); empSel.selectsEmployeeChildren() {
+			if err := r.prefetchEmployees(ctx, empSel, flatten(byProject), nil); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -576,9 +613,49 @@ func uniqueOrgs(orgs []db.Organization) []db.Organization {
 // flatten collects the values of a by-parent map; order does not matter to
 // the prefetchers, which only need every child once.
 func flatten[V any](m map[int64][]V) []V {
-	var out []V
+	n := 0
+	for _, vs := range m {
+		n += len(vs)
+	}
+	out := make([]V, 0, n)
 	for _, vs := range m {
 		out = append(out, vs...)
 	}
 	return out
+}
+
+// groupBy groups the rows of a batched statement by parent id, keeping
+// their order within each parent. All groups share one backing array (one
+// allocation, not a growing slice per parent: a nested page can hold
+// thousands of parents).
+func groupBy[R, V any](rows []R, split func(R) (int64, V)) map[int64][]V {
+	counts := make(map[int64]int)
+	for _, r := range rows {
+		id, _ := split(r)
+		counts[id]++
+	}
+	all := make([]V, len(rows))
+	m := make(map[int64][]V, len(counts))
+	off := 0
+	for id, n := range counts {
+		m[id] = all[off : off : off+n]
+		off += n
+	}
+	for _, r := range rows {
+		id, v := split(r)
+		m[id] = append(m[id], v)
+	}
+	return m
+}
+
+// selectsProjectChildren and selectsEmployeeChildren say whether sel, at
+// a project or an employee, selects anything prefetchProjects or
+// prefetchEmployees would load; when it does not, callers skip collecting
+// the rows for them.
+func (s selection) selectsProjectChildren() bool {
+	return s.has("organization") || s.has("teamMembers")
+}
+
+func (s selection) selectsEmployeeChildren() bool {
+	return s.has("organization") || s.has("projects")
 }

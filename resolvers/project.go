@@ -69,7 +69,7 @@ func (r *Resolver) Project(ctx context.Context, args struct{ ID graphql.ID }) (*
 	}
 	sel := lookahead(ctx)
 	var row projectRow
-	if sel.has("organization") {
+	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
 		got, err := r.q.GetProjectWithOrganization(ctx, id)
 		if notFound(err) {
 			return nil, nil
@@ -113,7 +113,7 @@ func newProjectFilter(status *string, organizationID *graphql.ID) (projectFilter
 // below them.
 func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFilter, afterID int64, limit, offset int32) ([]projectRow, error) {
 	var rows []projectRow
-	if sel.has("organization") {
+	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
 		got, err := r.q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{
 			AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
 		})

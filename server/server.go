@@ -140,6 +140,9 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Monitor != nil {
 		mux.Handle("/metrics", s.cfg.Monitor.Handler())
 	}
+	if s.cfg.Debug {
+		s.debugRoutes(mux) // debug.go: pprof and live counters, for scripts/bench.sh
+	}
 	return s.withReplica(s.withCORS(mux))
 }
 

@@ -1,0 +1,1 @@
+SELECT name, industry, is_active FROM organizations WHERE id = 1;

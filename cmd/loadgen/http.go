@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bounds of any run, whatever the flags say.
+const (
+	maxDuration = 10 * time.Minute
+	maxRequests = 10_000_000
+	maxConc     = 1024
+)
+
+// Result is what a latency run reports. Times are milliseconds.
+type Result struct {
+	URL         string  `json:"url"`
+	Concurrency int     `json:"concurrency"`
+	Count       int     `json:"count"`
+	Errors      int     `json:"errors"`
+	ElapsedS    float64 `json:"elapsedS"`
+	RPS         float64 `json:"rps"`
+	Mean        float64 `json:"mean"`
+	P50         float64 `json:"p50"`
+	P90         float64 `json:"p90"`
+	P99         float64 `json:"p99"`
+	Max         float64 `json:"max"`
+	FirstError  string  `json:"firstError,omitempty"`
+	// SQLCount is set by sqlcount: statements of one request.
+	SQLCount   *int     `json:"sqlCount,omitempty"`
+	Statements []string `json:"statements,omitempty"`
+}
+
+// summarize fills the latency fields from per-request durations.
+func (r *Result) summarize(d []time.Duration, elapsed time.Duration) {
+	slices.Sort(d)
+	r.Count = len(d)
+	r.ElapsedS = elapsed.Seconds()
+	if elapsed > 0 {
+		r.RPS = float64(len(d)) / elapsed.Seconds()
+	}
+	if len(d) == 0 {
+		return
+	}
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	r.Mean = ms(sum / time.Duration(len(d)))
+	r.P50 = ms(percentile(d, 0.50))
+	r.P90 = ms(percentile(d, 0.90))
+	r.P99 = ms(percentile(d, 0.99))
+	r.Max = ms(d[len(d)-1])
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// request is one prepared GraphQL request.
+type request struct {
+	url     string
+	body    []byte
+	headers [][2]string
+}
+
+type httpFlags struct {
+	url, query, file, vars, body, opName string
+	headers                              headerFlags
+}
+
+func (f *httpFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&f.url, "url", "http://127.0.0.1:8080/graphql", "GraphQL endpoint (loopback only)")
+	fs.StringVar(&f.query, "query", "", "GraphQL document")
+	fs.StringVar(&f.file, "file", "", "file holding the GraphQL document (.graphql) or the whole JSON body (.json)")
+	fs.StringVar(&f.vars, "vars", "", "variables as a JSON object")
+	fs.StringVar(&f.body, "body", "", "the whole JSON request body (instead of -query/-file)")
+	fs.StringVar(&f.opName, "operation", "", "operationName")
+	fs.Var(&f.headers, "H", "extra header 'Name: value' (repeatable)")
+}
+
+func (f *httpFlags) build() (*request, error) {
+	if err := requireLoopback(f.url); err != nil {
+		return nil, err
+	}
+	req := &request{url: f.url, headers: f.headers}
+	if f.body != "" {
+		req.body = []byte(f.body)
+		return req, validJSON(req.body)
+	}
+	query := f.query
+	if f.file != "" {
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasSuffix(f.file, ".json") {
+			req.body = b
+			return req, validJSON(b)
+		}
+		query = string(b)
+	}
+	if strings.TrimSpace(query) == "" {
+		return nil, errors.New("give -query, -file or -body")
+	}
+	body := map[string]any{"query": query}
+	if f.vars != "" {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(f.vars), &v); err != nil {
+			return nil, fmt.Errorf("-vars: %w", err)
+		}
+		body["variables"] = v
+	}
+	if f.opName != "" {
+		body["operationName"] = f.opName
+	}
+	var err error
+	req.body, err = json.Marshal(body)
+	return req, err
+}
+
+func validJSON(b []byte) error {
+	if !json.Valid(b) {
+		return errors.New("the request body is not valid JSON")
+	}
+	return nil
+}
+
+func newClient(conc int) *http.Client {
+	return &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns:        conc * 2,
+			MaxIdleConnsPerHost: conc * 2,
+			DisableCompression:  true,
+			IdleConnTimeout:     time.Minute,
+		},
+	}
+}
+
+// do sends req once and returns the response body; a transport error, a
+// status other than 200 or a GraphQL error is an error.
+func (req *request) do(ctx context.Context, c *http.Client, buf *bytes.Buffer, extra ...[2]string) ([]byte, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, req.url, bytes.NewReader(req.body))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", "application/json")
+	for _, h := range req.headers {
+		hr.Header.Set(h[0], h[1])
+	}
+	for _, h := range extra {
+		hr.Header.Set(h[0], h[1])
+	}
+	res, err := c.Do(hr)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	buf.Reset()
+	if _, err := io.Copy(buf, res.Body); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	if res.StatusCode != http.StatusOK {
+		return b, fmt.Errorf("status %d: %.300s", res.StatusCode, b)
+	}
+	// Neither server writes "errors" unless there are some; a data value
+	// in these benchmarks never contains the key.
+	if bytes.Contains(b, []byte(`"errors":`)) || !bytes.Contains(b, []byte(`"data":`)) {
+		return b, fmt.Errorf("GraphQL errors: %.300s", b)
+	}
+	return b, nil
+}
+
+func runHTTP(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("http", flag.ContinueOnError)
+	var hf httpFlags
+	hf.add(fs)
+	conc := fs.Int("c", 1, "concurrent clients (each sends its next request when the last one is answered)")
+	dur := fs.Duration("d", 5*time.Second, "stop after this long (at most 10m)")
+	n := fs.Int("n", 0, "stop after this many requests (0: only the duration bounds the run)")
+	warmup := fs.Int("warmup", 10, "requests sent (and checked) before measuring")
+	out := fs.String("o", "", "write the JSON result here (default stdout)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	req, err := hf.build()
+	if err != nil {
+		return err
+	}
+	if *conc < 1 || *conc > maxConc {
+		return fmt.Errorf("-c must be 1..%d", maxConc)
+	}
+	if *dur <= 0 || *dur > maxDuration {
+		return fmt.Errorf("-d must be in (0, %s]", maxDuration)
+	}
+	if *n < 0 || *n > maxRequests {
+		return fmt.Errorf("-n must be 0..%d", maxRequests)
+	}
+	res, err := load(ctx, req, *conc, *dur, *n, *warmup)
+	if err != nil {
+		return err
+	}
+	return writeJSON(*out, res)
+}
+
+// load runs the closed-loop benchmark: conc workers, each with its own
+// connection, until dur has passed or n requests were answered.
+func load(ctx context.Context, req *request, conc int, dur time.Duration, n, warmup int) (*Result, error) {
+	client := newClient(conc)
+	defer client.CloseIdleConnections()
+	// Warm-up: open the connections, and fail early on a broken request.
+	var buf bytes.Buffer
+	for i := range max(warmup, 1) {
+		if _, err := req.do(ctx, client, &buf); err != nil {
+			return nil, fmt.Errorf("warm-up request %d: %w", i+1, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, dur+time.Minute)
+	defer cancel()
+	var (
+		mu        sync.Mutex
+		all       []time.Duration
+		errs      int
+		firstErr  string
+		remaining = int64(n)
+		wg        sync.WaitGroup
+	)
+	take := func() bool { // claims one request of the -n budget
+		if n == 0 {
+			return true
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if remaining == 0 {
+			return false
+		}
+		remaining--
+		return true
+	}
+	start := time.Now()
+	deadline := start.Add(dur)
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b bytes.Buffer
+			local := make([]time.Duration, 0, 1024)
+			lerrs, lfirst := 0, ""
+			for time.Now().Before(deadline) && ctx.Err() == nil && take() {
+				t := time.Now()
+				_, err := req.do(ctx, client, &b)
+				d := time.Since(t)
+				if err != nil {
+					if ctx.Err() != nil {
+						break
+					}
+					lerrs++
+					if lfirst == "" {
+						lfirst = err.Error()
+					}
+					continue
+				}
+				local = append(local, d)
+			}
+			mu.Lock()
+			all = append(all, local...)
+			errs += lerrs
+			if firstErr == "" {
+				firstErr = lfirst
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	res := &Result{URL: req.url, Concurrency: conc, Errors: errs, FirstError: firstErr}
+	res.summarize(all, elapsed)
+	return res, nil
+}
+
+func runSQLCount(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("sqlcount", flag.ContinueOnError)
+	var hf httpFlags
+	hf.add(fs)
+	out := fs.String("o", "", "write the JSON result here (default stdout)")
+	print := fs.Bool("print", false, "print the response body instead")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	req, err := hf.build()
+	if err != nil {
+		return err
+	}
+	client := newClient(1)
+	var buf bytes.Buffer
+	body, err := req.do(ctx, client, &buf, [2]string{"X-Debug", "1"})
+	if err != nil {
+		return err
+	}
+	if *print {
+		_, err := os.Stdout.Write(append(body, '\n'))
+		return err
+	}
+	var resp struct {
+		Extensions struct {
+			Debug *struct {
+				SQLCount int `json:"sqlCount"`
+				SQL      []struct {
+					Statement string `json:"statement"`
+				} `json:"sql"`
+			} `json:"debug"`
+		} `json:"extensions"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return err
+	}
+	if resp.Extensions.Debug == nil {
+		return errors.New("no extensions.debug in the response: start the server with DEBUG=1")
+	}
+	d := resp.Extensions.Debug
+	res := &Result{URL: req.url, SQLCount: &d.SQLCount}
+	// The statement names (sqlc's /* Name */ comments) in order of first
+	// appearance, each with how often it ran.
+	var names []string
+	count := map[string]int{}
+	for _, s := range d.SQL {
+		st := s.Statement
+		if i := strings.Index(st, "*/"); strings.HasPrefix(st, "/*") && i > 0 {
+			st = strings.TrimSpace(st[2:i])
+		} else if len(st) > 60 {
+			st = st[:60]
+		}
+		if count[st] == 0 {
+			names = append(names, st)
+		}
+		count[st]++
+	}
+	for _, name := range names {
+		if count[name] > 1 {
+			name = fmt.Sprintf("%s x%d", name, count[name])
+		}
+		res.Statements = append(res.Statements, name)
+	}
+	if listed := len(d.SQL); listed < d.SQLCount {
+		res.Statements = append(res.Statements, fmt.Sprintf("(the server lists the first %d of %d)", listed, d.SQLCount))
+	}
+	return writeJSON(*out, res)
+}

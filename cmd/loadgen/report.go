@@ -1,0 +1,489 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// runReport renders docs/BENCHMARKS.md from the files one run of
+// scripts/bench.sh left in its results directory. Every number in the
+// output comes from those files; the text around them only explains.
+func runReport(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	dir := fs.String("dir", "", "results directory of one scripts/bench.sh run")
+	out := fs.String("o", "", "Markdown file to write (default stdout)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rep := &report{dir: *dir}
+	text, err := rep.render()
+	if err != nil {
+		return err
+	}
+	if *out == "" || *out == "-" {
+		_, err = os.Stdout.WriteString(text)
+		return err
+	}
+	return os.WriteFile(*out, []byte(text), 0o644)
+}
+
+// opInfo describes one operation of the original design's table.
+type opInfo struct {
+	key, title, query string
+	statements        int     // goal: the read-API table of README.md
+	claim             float64 // the original design's improvement claim; 0: none
+}
+
+var benchOps = []opInfo{
+	{"org", "single organization", "organization(id) { name industry isActive }", 1, 0},
+	{"employees50", "50 employees with their organization", "allEmployees(pageSize: 50) { name organization { name } }", 1, 16},
+	{"project", "one project with its 8-person team and organization", "project(id) { name organization { name } teamMembers { name } teamSize }", 2, 0},
+	{"projects20", "20 projects with organization and team", "allProjects(pageSize: 20) { name organization { name } teamMembers { name } }", 2, 20},
+	{"nested", "50 organizations, 50 employees each, their projects", "organizations(first: 50) { nodes { employees(first: 50) { nodes { projects { name } } } } }", 3, 0},
+	{"summary", "aggregation: performanceSummary (last 24 h)", `performanceSummary(metricType: "api_response") { count averageValue minValue maxValue p50 p95 p99 ... }`, 1, 10},
+}
+
+type report struct {
+	dir   string
+	meta  map[string]string
+	loads [][2]string
+	errs  []string
+	b     strings.Builder
+	goals []goalRow
+}
+
+type goalRow struct{ goal, measured, verdict string }
+
+func (r *report) printf(format string, args ...any) { fmt.Fprintf(&r.b, format, args...) }
+
+// load reads one JSON result; a missing or broken file is recorded and
+// yields nil, so the report shows the gap instead of a number.
+func loadResult[T any](r *report, name string) *T {
+	b, err := os.ReadFile(filepath.Join(r.dir, name+".json"))
+	if err != nil {
+		r.errs = append(r.errs, err.Error())
+		return nil
+	}
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		r.errs = append(r.errs, name+": "+err.Error())
+		return nil
+	}
+	return v
+}
+
+func (r *report) readMeta() error {
+	r.meta = map[string]string{}
+	for _, f := range []struct {
+		name string
+		fn   func(k, v string)
+	}{
+		{"meta.txt", func(k, v string) { r.meta[k] = v }},
+		{"load.txt", func(k, v string) { r.loads = append(r.loads, [2]string{k, v}) }},
+	} {
+		file, err := os.Open(filepath.Join(r.dir, f.name))
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(file)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), "\t")
+			f.fn(k, v)
+		}
+		file.Close()
+	}
+	return nil
+}
+
+func (r *report) goal(goal, measured string, met bool) {
+	v := "met"
+	if !met {
+		v = "**missed**"
+	}
+	r.goals = append(r.goals, goalRow{goal, measured, v})
+}
+
+// Number formatting.
+
+func fms(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v < 1:
+		return fmt.Sprintf("%.3f", v)
+	case v < 10:
+		return fmt.Sprintf("%.2f", v)
+	case v < 100:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.0f", v)
+	}
+}
+
+func fx(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0) || v == 0:
+		return "n/a"
+	case v < 10:
+		return fmt.Sprintf("%.2fx", v)
+	default:
+		return fmt.Sprintf("%.0fx", v)
+	}
+}
+
+func frps(v float64) string { return fmt.Sprintf("%.0f", v) }
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+func lat(res *Result) string {
+	if res == nil {
+		return "n/a"
+	}
+	s := fms(res.P50) + " / " + fms(res.P99)
+	if res.Errors > 0 {
+		s += fmt.Sprintf(" (%d errors)", res.Errors)
+	}
+	return s
+}
+
+func p50(res *Result) float64 {
+	if res == nil {
+		return math.NaN()
+	}
+	return res.P50
+}
+
+func rps(res *Result) float64 {
+	if res == nil {
+		return math.NaN()
+	}
+	return res.RPS
+}
+
+func sqlCount(res *Result) string {
+	if res == nil || res.SQLCount == nil {
+		return "n/a"
+	}
+	return fmt.Sprint(*res.SQLCount)
+}
+
+func (r *report) render() (string, error) {
+	if err := r.readMeta(); err != nil {
+		return "", err
+	}
+	m := r.meta
+	var body strings.Builder
+	// The sections are rendered first: they collect the goals shown on top.
+	sections := []func(){r.scenario1, r.scenario2, r.scenario3, r.scenario4, r.scenario5, r.scenario6}
+	for _, s := range sections {
+		s()
+	}
+	body.WriteString(r.b.String())
+	r.b.Reset()
+
+	r.printf("# Benchmarks\n\n")
+	r.printf("Written by `scripts/bench.sh`: do not edit by hand, run the script again. ")
+	r.printf("Every figure in this file comes from the one run described here.\n\n")
+	if m["mode"] == "quick" {
+		r.printf("> **This is a `--quick` run**: it checks the harness with smaller data and fewer iterations. Its figures are not the benchmark.\n\n")
+	}
+	r.printf("| | |\n|---|---|\n")
+	r.printf("| command | `%s` |\n", m["command"])
+	r.printf("| date | %s (took %s) |\n", m["date"], m["duration"])
+	r.printf("| machine | %s, %s cores, %s, %s |\n", m["cpu"], m["cores"], m["memory"], m["kernel"])
+	var loads []string
+	for _, l := range r.loads {
+		loads = append(loads, fmt.Sprintf("%s: %s", l[0], l[1]))
+	}
+	r.printf("| load average (1, 5, 15 min) when each part started | %s |\n", strings.Join(loads, "; "))
+	r.printf("| versions | Go %s; PostgreSQL %s; Redis %s; Node.js %s; PostGraphile %s with @graphile/pg-aggregates %s and postgraphile-plugin-connection-filter %s; orgpulse commit %s |\n",
+		m["go"], m["postgres"], m["redis"], m["node"], m["postgraphile"], m["pg_aggregates"], m["connection_filter"], m["commit"])
+	r.printf("| sample data (`orgpulse seed --reset`) | %s |\n", m["rows_orgpulse_bench"])
+	r.printf("| large data (`%s`) | %s |\n", m["large_seed"], m["rows_orgpulse_bench_large"])
+	r.printf("| iterations | concurrency 1: `loadgen http %s`; concurrency 32: `%s`; pgbench `%s` |\n\n", m["c1"], m["c32"], m["pgbench"])
+	r.printf("**Caveat.** PostgreSQL, Redis, the server under test (orgpulse or PostGraphile) and the load generator all share this machine's %s cores, ", m["cores"])
+	r.printf("and the machine was shared with other work (the load averages above count the benchmark's own processes too: a run at concurrency 32 alone keeps 2 to 4 of them runnable). Absolute numbers are this machine's; ")
+	r.printf("the ratios between figures of the same run are what carries over. Latency is what the client sees over loopback HTTP: ")
+	r.printf("request, execution, JSON encoding and transfer.\n\n")
+
+	r.printf("## Goals\n\nEach goal of issue #8 beside the figure measured for it below.\n\n")
+	r.printf("| goal | measured | |\n|---|---|---|\n")
+	for _, g := range r.goals {
+		r.printf("| %s | %s | %s |\n", g.goal, g.measured, g.verdict)
+	}
+	r.printf("\n")
+	r.printf("## How it was measured\n\n")
+	r.printf("- `cmd/loadgen` is a closed-loop load generator: each of `c` clients sends its next request when the previous one is answered, over keep-alive connections, for a fixed time or number of requests (after warm-up requests). A response with a status other than 200 or with `errors` counts as an error. p50/p90/p99 are nearest-rank percentiles of the per-request times.\n")
+	r.printf("- Every orgpulse server runs the same binary with `DEBUG=1` (so `X-Debug: 1` can return `extensions.debug.sqlCount`), `LOG_LEVEL=warn` (no log line per request), `METRICS_SAMPLE_RATE=0` and `METRICS_RETENTION=0`: the service's recording of its own traffic into `performance_metrics` is off, because it would grow the very table the aggregation reads while it is being measured (its cost is measured on its own by `BenchmarkRecorder`, section 6).\n")
+	r.printf("- *Uncached* is a server started without `REDIS_URL`: no cache at all, every request reaches PostgreSQL. *Cached* is the same binary with `REDIS_URL` (a logical database of its own, flushed first), warmed by the warm-up requests. orgpulse caches only aggregates and the organization list (the cache is never stale, so it does not cache rows that mutations change without a version bump), so only `performanceSummary` differs between the two.\n")
+	r.printf("- *Naive* is the same binary with `--naive-loading` (`NAIVE_LOADING=1`), a switch that exists only for this benchmark: no look-ahead prefetch, no foreign key JOIN variants, and every loader runs one statement per key with no per-request cache: the N+1 pattern. graphql-go still resolves sibling fields concurrently, so the naive statements run up to the pool size (20) in parallel: a sequential ORM would be slower.\n")
+	r.printf("- PostGraphile runs from `bench/postgraphile` (`npm ci` of its committed lockfile) with `NODE_ENV=production --disable-query-log --cluster-workers 2 --max-pool-size 10` (two Node.js processes, so it can use both cores like the Go server; 20 connections in all, as orgpulse's `DB_MAX_CONNS`), the plugins `@graphile/pg-aggregates` and `postgraphile-plugin-connection-filter`, against the same database. Its queries are in `bench/ops/*.postgraphile.graphql`. It compiles each GraphQL query into one SQL statement.\n")
+	r.printf("- The floor is `pgbench -M prepared -c 1` running the one hand-written statement per operation in `bench/ops/*.sql`: no HTTP, no GraphQL, no JSON.\n\n")
+	r.b.WriteString(body.String())
+
+	if len(r.errs) > 0 {
+		r.printf("\n## Missing results\n\n")
+		for _, e := range r.errs {
+			r.printf("- %s\n", e)
+		}
+	}
+	return r.b.String(), nil
+}
+
+func (r *report) scenario1() {
+	r.printf("## 1. The original design's table (sample data, concurrency 1, uncached)\n\n")
+	r.printf("Statements per request are `extensions.debug.sqlCount` (`X-Debug: 1`); the goal is the read-API table of README.md. ")
+	r.printf("Latencies are p50 / p99 in milliseconds; the improvement is naive p50 over optimized p50.\n\n")
+	r.printf("| operation | statements (goal) | statements, naive | optimized p50 / p99 | naive p50 / p99 | improvement | original design's claim | rps at c=32, optimized / naive |\n")
+	r.printf("|---|---|---|---|---|---|---|---|\n")
+	for _, op := range benchOps {
+		so := loadResult[Result](r, "sql.opt."+op.key)
+		sn := loadResult[Result](r, "sql.naive."+op.key)
+		co := loadResult[Result](r, "c1.opt."+op.key)
+		cn := loadResult[Result](r, "c1.naive."+op.key)
+		to := loadResult[Result](r, "c32.opt."+op.key)
+		tn := loadResult[Result](r, "c32.naive."+op.key)
+		imp := ratio(p50(cn), p50(co))
+		tput := "n/a"
+		switch {
+		case to != nil && tn != nil && tn.Count == 0:
+			tput = fmt.Sprintf("%s / 0 (all %d naive requests failed: %s)", frps(to.RPS), tn.Errors, errMessage(tn.FirstError))
+		case to != nil && tn != nil:
+			tput = fmt.Sprintf("%s / %s (%s)", frps(to.RPS), frps(tn.RPS), fx(ratio(to.RPS, tn.RPS)))
+		}
+		claim := ""
+		switch {
+		case op.key == "summary":
+			claim = "10x (in the database versus in the application): see below"
+		case op.claim > 0:
+			claim = fmt.Sprintf("%.0fx", op.claim)
+		}
+		r.printf("| %s<br>`%s` | %s (%d) | %s | %s | %s | %s | %s | %s |\n", op.title, op.query,
+			sqlCount(so), op.statements, sqlCount(sn), lat(co), lat(cn), fx(imp), claim, tput)
+		if so != nil && so.SQLCount != nil {
+			r.goal(fmt.Sprintf("statements per request, %s: exactly %d", op.title, op.statements),
+				fmt.Sprintf("%d (%s)", *so.SQLCount, strings.Join(so.Statements, ", ")), *so.SQLCount == op.statements)
+		}
+		if op.claim > 0 && op.key != "summary" {
+			r.goal(fmt.Sprintf("optimized versus naive, %s: at least %.0fx", op.title, op.claim), fx(imp), imp >= op.claim)
+		}
+	}
+	r.printf("\nThe last column runs both servers at concurrency 32 for the throughput duration: with the machine's cores busy, the naive statements can no longer overlap, and what they cost shows in full.\n")
+	r.printf("\nThe statements each optimized request ran, and the naive ones:\n\n")
+	r.printf("| operation | optimized | naive |\n|---|---|---|\n")
+	for _, op := range benchOps {
+		so := loadResult[Result](r, "sql.opt."+op.key)
+		sn := loadResult[Result](r, "sql.naive."+op.key)
+		if so == nil || sn == nil {
+			continue
+		}
+		r.printf("| %s | %s | %s |\n", op.title, strings.Join(so.Statements, ", "), strings.Join(sn.Statements, ", "))
+	}
+
+	r.printf("\n### Aggregation in the database versus in the application\n\n")
+	r.printf("orgpulse computes `performanceSummary` in one SQL statement (`GetPerformanceSummary`: count, avg, min, max, `percentile_cont`). ")
+	r.printf("The alternative exists only in the harness (`cmd/loadgen/goagg.go`, never in the product): one `SELECT` of the window's rows (all columns, as an ORM would load them) through pgx, then count, average, min, max and the same interpolated percentiles in Go; ")
+	r.printf("the run checks that both give the same numbers. Both run over one pgx connection at concurrency 1, no HTTP: they differ only in where the aggregation happens.\n\n")
+	r.printf("| dataset | rows in the window | in the database p50 / p99 | in Go over loaded rows p50 / p99 | improvement | original claim |\n|---|---|---|---|---|---|\n")
+	for _, ds := range []struct{ key, name string }{{"sample", "sample"}, {"large", "large"}} {
+		a := loadResult[aggResult](r, "goagg."+ds.key)
+		if a == nil {
+			continue
+		}
+		r.printf("| %s | %d | %s | %s | %s | 10x |\n", ds.name, a.Rows, lat(a.InDatabase), lat(a.InGo), fx(a.Ratio))
+		r.goal(fmt.Sprintf("aggregation in the database versus in Go, %s data (%d rows): at least 10x", ds.name, a.Rows), fx(a.Ratio), a.Ratio >= 10)
+	}
+	r.printf("\n")
+}
+
+func (r *report) scenario2() {
+	r.printf("## 2. Throughput at concurrency 32 (sample data)\n\n")
+	r.printf("Requests per second and p99 (ms) with 32 concurrent clients for the duration given above.\n\n")
+	r.printf("| operation | uncached rps | uncached p99 | cached rps | cached p99 | cached / uncached |\n|---|---|---|---|---|---|\n")
+	for _, op := range benchOps {
+		u := loadResult[Result](r, "c32.nocache."+op.key)
+		c := loadResult[Result](r, "c32.cache."+op.key)
+		if u == nil || c == nil {
+			continue
+		}
+		r.printf("| %s | %s%s | %s | %s%s | %s | %s |\n", op.title, frps(u.RPS), errNote(u), fms(u.P99), frps(c.RPS), errNote(c), fms(c.P99), fx(ratio(c.RPS, u.RPS)))
+	}
+	r.printf("\n")
+}
+
+func errNote(res *Result) string {
+	if res.Errors > 0 {
+		return fmt.Sprintf(" (%d errors: %s)", res.Errors, errMessage(res.FirstError))
+	}
+	return ""
+}
+
+// errMessage shortens a load generator error to the GraphQL message in it.
+func errMessage(s string) string {
+	if _, rest, ok := strings.Cut(s, `"message":"`); ok {
+		if msg, _, ok := strings.Cut(rest, `"`); ok {
+			return msg
+		}
+	}
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+func (r *report) scenario3() {
+	r.printf("## 3. Side by side with PostGraphile 4, and the floor\n\n")
+	r.printf("Same database, same data, same load generator, same run. The ratio columns are orgpulse / PostGraphile: ")
+	r.printf("for p50 lower is better for orgpulse (goal: at most 1), for requests per second higher is better (goal: at least 1.5 uncached, 3 cached). ")
+	r.printf("PostGraphile has no cache of its own, so both orgpulse columns are compared with the same PostGraphile figure. ")
+	r.printf("The PostGraphile aggregation returns count, average, min and max only: `@graphile/pg-aggregates` has no percentile, so PostGraphile does less work in that row.\n\n")
+	r.printf("| operation | orgpulse p50 | PostGraphile p50 | p50 ratio | orgpulse rps uncached | orgpulse rps cached | PostGraphile rps | rps ratio uncached | rps ratio cached |\n")
+	r.printf("|---|---|---|---|---|---|---|---|---|\n")
+	for _, op := range benchOps {
+		o := loadResult[Result](r, "c1.opt."+op.key)
+		pg := loadResult[Result](r, "c1.pg."+op.key)
+		u := loadResult[Result](r, "c32.nocache."+op.key)
+		c := loadResult[Result](r, "c32.cache."+op.key)
+		pgt := loadResult[Result](r, "c32.pg."+op.key)
+		if o == nil || pg == nil || u == nil || c == nil || pgt == nil {
+			continue
+		}
+		pr, ur, cr := ratio(o.P50, pg.P50), ratio(u.RPS, pgt.RPS), ratio(c.RPS, pgt.RPS)
+		r.printf("| %s | %s | %s%s | %s | %s | %s | %s%s | %s | %s |\n", op.title, fms(o.P50), fms(pg.P50), errNote(pg), fmt.Sprintf("%.2f", pr),
+			frps(u.RPS), frps(c.RPS), frps(pgt.RPS), errNote(pgt), fmt.Sprintf("%.2f", ur), fmt.Sprintf("%.2f", cr))
+		r.goal(fmt.Sprintf("p50 versus PostGraphile, %s: no worse (ratio at most 1)", op.title), fmt.Sprintf("%.2f (%s ms versus %s ms)", pr, fms(o.P50), fms(pg.P50)), pr <= 1)
+		r.goal(fmt.Sprintf("rps at c=32 versus PostGraphile, %s: at least 1.5x uncached", op.title), fmt.Sprintf("%.2fx (%s versus %s)", ur, frps(u.RPS), frps(pgt.RPS)), ur >= 1.5)
+		r.goal(fmt.Sprintf("rps at c=32 versus PostGraphile, %s: at least 3x cached", op.title), fmt.Sprintf("%.2fx (%s versus %s)", cr, frps(c.RPS), frps(pgt.RPS)), cr >= 3)
+	}
+	r.printf("\nThe floor: the best single hand-written SQL statement per operation (`bench/ops/*.sql`), run by pgbench at concurrency 1 with prepared statements, ")
+	r.printf("next to orgpulse's p50 at concurrency 1 (uncached and cached).\n\n")
+	r.printf("| operation | floor p50 / p99 (pgbench) | orgpulse p50 uncached | over the floor | orgpulse p50 cached | over the floor |\n|---|---|---|---|---|---|\n")
+	for _, op := range benchOps {
+		f := loadResult[Result](r, "floor."+op.key)
+		o := loadResult[Result](r, "c1.opt."+op.key)
+		c := loadResult[Result](r, "c1.cache."+op.key)
+		if f == nil || o == nil || c == nil {
+			continue
+		}
+		r.printf("| %s | %s | %s | %s | %s | %s |\n", op.title, lat(f), fms(o.P50), fx(ratio(o.P50, f.P50)), fms(c.P50), fx(ratio(c.P50, f.P50)))
+	}
+	r.printf("\n")
+}
+
+func (r *report) scenario4() {
+	r.printf("## 4. Scale (large data, concurrency 1, uncached)\n\n")
+	r.printf("The same operations on the large dataset (%s) beside the sample data (%s). ", r.meta["rows_orgpulse_bench_large"], r.meta["rows_orgpulse_bench"])
+	r.printf("The pages and nesting are the same size; only the tables grew (the last 24 hours of metrics hold about as many times more rows as the table).\n\n")
+	r.printf("| operation | statements | sample p50 / p99 | large p50 / p99 | large / sample p50 | large, cached p50 / p99 |\n|---|---|---|---|---|---|\n")
+	for _, op := range benchOps {
+		s := loadResult[Result](r, "c1.opt."+op.key)
+		l := loadResult[Result](r, "large.c1."+op.key)
+		lc := loadResult[Result](r, "large.c1cache."+op.key)
+		sq := loadResult[Result](r, "large.sql."+op.key)
+		if s == nil || l == nil {
+			continue
+		}
+		q := ratio(l.P50, s.P50)
+		r.printf("| %s | %s | %s | %s | %s | %s |\n", op.title, sqlCount(sq), lat(s), lat(l), fx(q), lat(lc))
+		r.goal(fmt.Sprintf("scale, %s: large-data p50 within 1.5x of sample-data p50", op.title), fmt.Sprintf("%s (%s ms versus %s ms)", fx(q), fms(l.P50), fms(s.P50)), q <= 1.5)
+	}
+	r.printf("\nPagination on the large data, 20 employees a page; page 1,000 holds employees 19,981 to 20,000 (%s).\n\n", r.meta["page1000"])
+	r.printf("| page | query | p50 / p99 | versus page 1 |\n|---|---|---|---|\n")
+	k1 := loadResult[Result](r, "page.keyset1")
+	k1000 := loadResult[Result](r, "page.keyset1000")
+	o1 := loadResult[Result](r, "page.offset1")
+	o1000 := loadResult[Result](r, "page.offset1000")
+	if k1 != nil && k1000 != nil && o1 != nil && o1000 != nil {
+		r.printf("| keyset, page 1 | `employees(first: 20)` | %s | |\n", lat(k1))
+		r.printf("| keyset, page 1,000 | `employees(first: 20, after: cursor)` | %s | %s |\n", lat(k1000), fx(ratio(k1000.P50, k1.P50)))
+		r.printf("| numbered, page 1 | `allEmployees(page: 1, pageSize: 20)` | %s | |\n", lat(o1))
+		r.printf("| numbered, page 1,000 | `allEmployees(page: 1000, pageSize: 20)` (OFFSET 19980) | %s | %s |\n", lat(o1000), fx(ratio(o1000.P50, o1.P50)))
+		q := ratio(k1000.P50, k1.P50)
+		r.goal("keyset page 1,000 within 1.5x of page 1 (p50)", fmt.Sprintf("%s (%s ms versus %s ms; numbered page 1,000: %s ms)", fx(q), fms(k1000.P50), fms(k1.P50), fms(o1000.P50)), q <= 1.5)
+	}
+	r.printf("\n")
+}
+
+func (r *report) scenario5() {
+	r.printf("## 5. Fan-out: WebSocket subscribers on one instance\n\n")
+	f := loadResult[fanoutResult](r, "fanout")
+	if f == nil {
+		return
+	}
+	r.printf("The real binary (`orgpulse serve` with Redis), driven by `loadgen fanout`: %d graphql-transport-ws connections, each subscribed to ", f.Subscribers)
+	r.printf("`projectUpdated(id: 1) { name budget teamSize organization { name } teamMembers { name } }`; then %d `updateProject` mutations over HTTP, ", f.Events)
+	r.printf("one at a time, each once every subscriber had the previous one. Delivery latency runs from the moment the mutation was sent ")
+	r.printf("(so it includes the mutation's transaction, the publish through Redis, resolving the event and writing to every socket) to the moment the subscriber read the message; ")
+	r.printf("every delivered payload was checked to carry the new budget and the team. ")
+	r.printf("Statements are the server's own count of SQL run for subscription events (`/debug/live`, DEBUG only). ")
+	r.printf("Memory is the server's heap and stacks in use right after a garbage collection (`/debug/pprof/heap?gc=1`), before and after opening the idle connections (server side only: the clients are another process).\n\n")
+	r.printf("| | |\n|---|---|\n")
+	r.printf("| deliveries | %d of %d |\n", f.Delivered, f.Expected)
+	if f.Delivery != nil {
+		r.printf("| delivery latency p50 / p90 / p99 / max | %s / %s / %s / %s ms |\n", fms(f.Delivery.P50), fms(f.Delivery.P90), fms(f.Delivery.P99), fms(f.Delivery.Max))
+	}
+	if f.Mutation != nil {
+		r.printf("| the mutation's own response time p50 / max | %s / %s ms |\n", fms(f.Mutation.P50), fms(f.Mutation.Max))
+	}
+	r.printf("| SQL statements per event, %d subscribers | %.0f |\n", f.SmallSubscribers, f.SQLPerEventSmall)
+	r.printf("| SQL statements per event, %d subscribers | %s |\n", f.Subscribers, intsJoin(f.SQLPerEvent))
+	r.printf("| server memory per idle connection (heap + stack) | %.1f KiB (%.1f + %.1f) |\n", f.BytesPerIdleConn/1024, f.HeapPerIdleConn/1024, f.StackPerIdleConn/1024)
+	r.printf("| server goroutines per idle connection | %.2f |\n", f.GoroutinesPerIdle)
+	r.printf("| server memory per subscription (on top) | %.1f KiB, %.2f goroutines |\n\n", f.BytesPerSub/1024, f.GoroutinesPerSub)
+	r.goal(fmt.Sprintf("fan-out: all %d subscribers receive every event", f.Subscribers), fmt.Sprintf("%d of %d deliveries", f.Delivered, f.Expected), f.Delivered == f.Expected && f.Expected > 0)
+	if f.Delivery != nil {
+		r.goal("fan-out: delivery p99 under 100 ms", fms(f.Delivery.P99)+" ms", f.Delivery.P99 < 100)
+	}
+	constant := len(f.SQLPerEvent) > 0
+	for _, n := range f.SQLPerEvent {
+		constant = constant && float64(n) == f.SQLPerEventSmall
+	}
+	r.goal("fan-out: statements per event constant (independent of subscribers)", fmt.Sprintf("%.0f with %d subscribers; %s with %d", f.SQLPerEventSmall, f.SmallSubscribers, intsJoin(f.SQLPerEvent), f.Subscribers), constant)
+	r.goal("fan-out: under 30 KiB of server memory per idle connection", fmt.Sprintf("%.1f KiB", f.BytesPerIdleConn/1024), f.BytesPerIdleConn < 30*1024)
+	if b, err := os.ReadFile(filepath.Join(r.dir, "fanout-idle.heap.txt")); err == nil {
+		r.printf("Where the server's heap goes with the idle connections open (`go tool pprof -top -sample_index=inuse_space` of `/debug/pprof/heap?gc=1`, largest entries; the heap profile samples one allocation per 512 KiB, so the figures per site are estimates):\n\n```\n%s```\n\n", b)
+	}
+}
+
+func intsJoin(ns []int) string {
+	if len(ns) == 0 {
+		return "n/a"
+	}
+	uniq := slices.Compact(slices.Sorted(slices.Values(ns)))
+	if len(uniq) == 1 {
+		return fmt.Sprintf("%d (every one of %d events)", uniq[0], len(ns))
+	}
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = fmt.Sprint(n)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *report) scenario6() {
+	r.printf("## 6. Go micro-benchmarks\n\n")
+	r.printf("The hot paths in-process (`go test -bench`, against a clone of the seeded test template on the same PostgreSQL and Redis):\n\n")
+	r.printf("- `BenchmarkOperations` (resolvers): each operation end to end through HTTP against an in-process server, uncached and cached, with p50/p99.\n")
+	r.printf("- `BenchmarkLoaderBatching` (resolvers): the per-request loaders alone, with an in-memory fetch: look-ahead prefetch, batched after `LoaderWait`, and naive; `fetches/op` is the statements the shape would run.\n")
+	r.printf("- `BenchmarkFanOut` (server): 1,000 subscribers, one event from another replica per iteration; both ends of each socket live in the test process, so its memory figures are upper bounds (section 5 has the server alone).\n")
+	r.printf("- `BenchmarkRecorder` (server) and `BenchmarkObserveRequest` (monitor): the cost of the self-monitoring per request.\n\n")
+	b, err := os.ReadFile(filepath.Join(r.dir, "gobench.txt"))
+	if err != nil {
+		r.errs = append(r.errs, err.Error())
+		return
+	}
+	r.printf("```\n%s```\n", strings.TrimLeft(string(b), "\n"))
+}

@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# scripts/bench.sh [--quick] [--out FILE] - every benchmark of docs/BENCHMARKS.md, in one run.
+#
+# Prepares its own databases on the project-local PostgreSQL (orgpulse_bench
+# with the default sample data, orgpulse_bench_large with 100,000 employees
+# and 1,000,000 metrics) and uses the project-local Redis (logical database
+# 9, flushed first), builds orgpulse and cmd/loadgen, installs PostGraphile
+# from bench/postgraphile with npm ci, then runs the scenarios:
+#
+#   1. the original design's table: statements per request and p50/p99 at
+#      concurrency 1, optimized versus --naive-loading (N+1), plus the
+#      aggregation in SQL versus in Go over loaded rows
+#   2. throughput at concurrency 32, without and with the Redis cache
+#   3. PostGraphile 4 on the same database, and pgbench's single
+#      hand-written statement per operation as the floor
+#   4. the same operations on the large dataset; keyset versus numbered pages
+#   5. fan-out: 1,000 WebSocket subscribers, one mutation at a time
+#   6. the Go micro-benchmarks
+#
+# and writes docs/BENCHMARKS.md from the results of this run only. --quick
+# checks the harness in a few minutes (smaller data, fewer iterations, the
+# same tables) and writes .data/bench/BENCHMARKS-quick.md unless --out says
+# otherwise. DATABASE_URL and REDIS_URL are ignored: the benchmark always
+# uses the project-local servers (scripts/lib.sh starts them if needed).
+# Everything the script starts is stopped on exit.
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+QUICK=0
+OUT=""
+ORIG_ARGS=("$@")
+while (($#)); do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--out)
+		OUT="${2:?--out needs a file}"
+		shift
+		;;
+	-h | --help)
+		sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	*) op_die "unknown argument $1 (use --quick, --out FILE)" ;;
+	esac
+	shift
+done
+
+BENCH_DIR="$OP_DATA_DIR/bench"
+BIN="$BENCH_DIR/bin"
+if ((QUICK)); then
+	RES="$BENCH_DIR/results-quick"
+	OUT="${OUT:-$BENCH_DIR/BENCHMARKS-quick.md}"
+	C1_N=300 C1_D=1s C32_D=2s PGB_T=1 NAIVE_N=30
+	LARGE_ORGS=250 LARGE_METRICS=100000
+	FANOUT_SUBS=1000 FANOUT_EVENTS=3
+	GB_OPS=20x GB_FANOUT=2x GB_REC=300x GB_LOADER=100x
+else
+	RES="$BENCH_DIR/results"
+	OUT="${OUT:-$ROOT/docs/BENCHMARKS.md}"
+	C1_N=3000 C1_D=8s C32_D=10s PGB_T=8 NAIVE_N=3000
+	LARGE_ORGS=1000 LARGE_METRICS=1000000
+	FANOUT_SUBS=1000 FANOUT_EVENTS=20
+	GB_OPS=300x GB_FANOUT=10x GB_REC=3000x GB_LOADER=1000x
+fi
+OPS=(org employees50 project projects20 nested summary)
+DB_SAMPLE=orgpulse_bench
+DB_LARGE=orgpulse_bench_large
+PORT_OPT=18081 PORT_NAIVE=18082 PORT_CACHE=18083 PORT_PG=18084 PORT_LARGE=18085
+TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+
+# ---------------------------------------------------------------- stopping
+
+STARTED_PIDS=()
+stop_servers() {
+	local pid
+	for pid in "${STARTED_PIDS[@]}"; do
+		# Each server runs in its own process group (setsid): stop the group.
+		kill -TERM -- "-$pid" 2>/dev/null || true
+	done
+	for pid in "${STARTED_PIDS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	done
+	STARTED_PIDS=()
+}
+cleanup() {
+	stop_servers
+	op_stop_started || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- helpers
+
+note_load() { # SCENARIO
+	printf '%s\t%s\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/load.txt"
+}
+meta() { printf '%s\t%s\n' "$1" "$2" >>"$RES/meta.txt"; }
+lg() { "$BIN/loadgen" "$@"; }
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_http() { # URL BODY WHAT
+	for _ in $(seq 120); do
+		if curl -fsS -o /dev/null -H 'Content-Type: application/json' --data "$2" "$1" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.25
+	done
+	op_die "$3 did not answer at $1 within 30s"
+}
+
+# start_orgpulse NAME PORT DB [ENV=VALUE...]: an orgpulse server in its own
+# process group, logging to $RES/NAME.log.
+start_orgpulse() {
+	local name="$1" port="$2" db="$3"
+	shift 3
+	port_free "$port" || op_die "port $port is taken; stop what uses it"
+	setsid env -u REDIS_URL -u NAIVE_LOADING \
+		DATABASE_URL="$(op_local_db_url "$db")" ADDR="127.0.0.1:$port" DEBUG=1 \
+		LOG_FORMAT=text LOG_LEVEL=warn METRICS_SAMPLE_RATE=0 METRICS_RETENTION=0 \
+		API_TOKEN="$TOKEN" GRAPHIQL_ASSETS="$ROOT/node_modules" "$@" \
+		"$BIN/orgpulse" serve >"$RES/$name.log" 2>&1 </dev/null &
+	STARTED_PIDS+=("$!")
+	wait_http "http://127.0.0.1:$port/graphql" '{"query":"{ __typename }"}' "orgpulse ($name)"
+}
+
+start_postgraphile() { # PORT DB
+	port_free "$1" || op_die "port $1 is taken; stop what uses it"
+	(cd "$ROOT/bench/postgraphile" && NODE_ENV=production exec setsid node node_modules/.bin/postgraphile \
+		--connection "$(op_local_db_url "$2")" --schema public --host 127.0.0.1 --port "$1" \
+		--append-plugins @graphile/pg-aggregates,postgraphile-plugin-connection-filter \
+		--disable-query-log --cluster-workers 2 --max-pool-size 10 \
+		>"$RES/postgraphile.log" 2>&1 </dev/null) &
+	STARTED_PIDS+=("$!")
+	wait_http "http://127.0.0.1:$1/graphql" '{"query":"{ __typename }"}' "PostGraphile"
+}
+
+psql_db() { # DB SQL
+	"$(op__pg_tool psql)" "$(op_local_db_url "$1")" -X -A -t -q -v ON_ERROR_STOP=1 -c "$2"
+}
+
+# ---------------------------------------------------------------- setup
+
+unset DATABASE_URL REDIS_URL
+op_ensure_packages
+op_ensure_postgres
+op_ensure_redis
+BENCH_REDIS_URL="${REDIS_URL%/*}/9"
+command -v npm >/dev/null 2>&1 || op__apt_install nodejs npm
+command -v curl >/dev/null 2>&1 || op__apt_install curl
+PGBENCH="$(op__pg_tool pgbench)" || op_die "pgbench not found (Debian ships it with the postgresql server package)"
+
+rm -rf "$RES"
+mkdir -p "$RES" "$BIN"
+START_EPOCH=$(date +%s)
+note_load start
+op_log "results of this run: $RES"
+
+op_log "go build orgpulse and cmd/loadgen"
+go build -o "$BIN/orgpulse" .
+go build -o "$BIN/loadgen" ./cmd/loadgen
+
+pg_dir="$ROOT/bench/postgraphile"
+if [[ ! -f "$pg_dir/node_modules/.package-lock.json" || "$pg_dir/node_modules/.package-lock.json" -ot "$pg_dir/package-lock.json" ]]; then
+	op_log "PostGraphile: npm ci in bench/postgraphile"
+	(cd "$pg_dir" && npm ci --no-audit --no-fund) >&2 || op_die "npm ci failed in bench/postgraphile"
+fi
+
+op_create_db "$DB_SAMPLE"
+op_create_db "$DB_LARGE"
+for db in "$DB_SAMPLE" "$DB_LARGE"; do
+	DATABASE_URL="$(op_local_db_url "$db")" "$BIN/orgpulse" migrate up >/dev/null
+done
+op_log "seed $DB_SAMPLE: the default sample data"
+DATABASE_URL="$(op_local_db_url "$DB_SAMPLE")" "$BIN/orgpulse" seed --reset 2>&1 | tail -n 1 >&2
+LARGE_SEED=(--orgs "$LARGE_ORGS" --employees-per-org 100 --metrics "$LARGE_METRICS" --reset)
+op_log "seed $DB_LARGE: ${LARGE_SEED[*]}"
+DATABASE_URL="$(op_local_db_url "$DB_LARGE")" "$BIN/orgpulse" seed "${LARGE_SEED[@]}" 2>&1 | tail -n 1 >&2
+for db in "$DB_SAMPLE" "$DB_LARGE"; do
+	psql_db "$db" "VACUUM ANALYZE" >/dev/null
+done
+[[ "$(psql_db "$DB_SAMPLE" "SELECT count(*) FROM project_members WHERE project_id = 1")" == 8 ]] ||
+	op_die "project 1 of the sample data does not have 8 team members"
+redis-cli -u "$BENCH_REDIS_URL" flushdb >/dev/null
+
+# ---------------------------------------------------------------- metadata
+
+meta command "scripts/bench.sh${ORIG_ARGS[*]:+ ${ORIG_ARGS[*]}}"
+meta mode "$([[ $QUICK == 1 ]] && echo quick || echo full)"
+meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+meta cores "$(nproc)"
+meta memory "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
+meta kernel "$(uname -sr)"
+meta go "$(go version | cut -d' ' -f3-)"
+meta postgres "$(psql_db "$DB_SAMPLE" "SHOW server_version")"
+meta redis "$(redis-cli -u "$BENCH_REDIS_URL" info server | tr -d '\r' | sed -n 's/^redis_version://p')"
+meta node "$(node --version)"
+meta postgraphile "$(node -p "require('$pg_dir/node_modules/postgraphile/package.json').version")"
+meta pg_aggregates "$(node -p "require('$pg_dir/node_modules/@graphile/pg-aggregates/package.json').version")"
+meta connection_filter "$(node -p "require('$pg_dir/node_modules/postgraphile-plugin-connection-filter/package.json').version")"
+meta commit "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':!docs/BENCHMARKS.md' 2>/dev/null || echo ' (with uncommitted changes)')"
+for db in "$DB_SAMPLE" "$DB_LARGE"; do
+	meta "rows_$db" "$(psql_db "$db" "SELECT (SELECT count(*) FROM organizations) || ' organizations, ' || (SELECT count(*) FROM employees) || ' employees, ' || (SELECT count(*) FROM projects) || ' projects, ' || (SELECT count(*) FROM project_members) || ' team memberships, ' || (SELECT count(*) FROM performance_metrics) || ' metrics'")"
+done
+meta large_seed "orgpulse seed ${LARGE_SEED[*]}"
+meta c1 "-n $C1_N -d $C1_D (naive: -n $NAIVE_N)"
+meta c32 "-d $C32_D"
+meta pgbench "-T $PGB_T"
+
+# ---------------------------------------------------------------- servers
+
+op_log "starting the servers"
+start_orgpulse optimized "$PORT_OPT" "$DB_SAMPLE"
+start_orgpulse naive "$PORT_NAIVE" "$DB_SAMPLE" NAIVE_LOADING=1
+start_orgpulse cached "$PORT_CACHE" "$DB_SAMPLE" REDIS_URL="$BENCH_REDIS_URL" REDIS_PREFIX=orgpulse-bench:
+start_postgraphile "$PORT_PG" "$DB_SAMPLE"
+URL_OPT="http://127.0.0.1:$PORT_OPT/graphql"
+URL_NAIVE="http://127.0.0.1:$PORT_NAIVE/graphql"
+URL_CACHE="http://127.0.0.1:$PORT_CACHE/graphql"
+URL_PG="http://127.0.0.1:$PORT_PG/graphql"
+SINCE="$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)"
+pg_vars() { [[ "$1" == summary ]] && printf '{"since":"%s"}' "$SINCE" || printf '{}'; }
+
+# ---------------------------------------------------------------- 1. the original design's table
+
+op_log "1. statements per request and latency at concurrency 1, optimized versus naive"
+note_load "1. original table"
+for op in "${OPS[@]}"; do
+	f="bench/ops/$op.graphql"
+	lg sqlcount -url "$URL_OPT" -file "$f" -o "$RES/sql.opt.$op.json"
+	lg sqlcount -url "$URL_NAIVE" -file "$f" -o "$RES/sql.naive.$op.json"
+	lg http -url "$URL_OPT" -file "$f" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.opt.$op.json"
+	lg http -url "$URL_NAIVE" -file "$f" -c 1 -n "$NAIVE_N" -d "$C1_D" -warmup 2 -o "$RES/c1.naive.$op.json"
+	lg http -url "$URL_OPT" -file "$f" -c 32 -d "$C32_D" -warmup 32 -o "$RES/c32.opt.$op.json"
+	lg http -url "$URL_NAIVE" -file "$f" -c 32 -d "$C32_D" -warmup 2 -o "$RES/c32.naive.$op.json"
+	op_log "  $op: done"
+done
+op_log "1b. performanceSummary in SQL versus rows aggregated in Go"
+lg goagg -db "$(op_local_db_url "$DB_SAMPLE")" -n "$C1_N" -d "$C1_D" -o "$RES/goagg.sample.json"
+lg goagg -db "$(op_local_db_url "$DB_LARGE")" -n "$C1_N" -d "$C1_D" -o "$RES/goagg.large.json"
+
+# ---------------------------------------------------------------- 2 + 3. throughput, PostGraphile, floor
+
+op_log "2. throughput at concurrency 32: uncached, cached, PostGraphile"
+note_load "2. throughput"
+for op in "${OPS[@]}"; do
+	f="bench/ops/$op.graphql"
+	lg http -url "$URL_OPT" -file "$f" -c 32 -d "$C32_D" -warmup 32 -o "$RES/c32.nocache.$op.json"
+	lg http -url "$URL_CACHE" -file "$f" -c 32 -d "$C32_D" -warmup 32 -o "$RES/c32.cache.$op.json"
+	lg http -url "$URL_PG" -file "bench/ops/$op.postgraphile.graphql" -vars "$(pg_vars "$op")" \
+		-c 32 -d "$C32_D" -warmup 32 -o "$RES/c32.pg.$op.json"
+	op_log "  $op: done"
+done
+
+op_log "3. PostGraphile at concurrency 1, and the pgbench floor"
+note_load "3. PostGraphile and floor"
+for op in "${OPS[@]}"; do
+	lg http -url "$URL_PG" -file "bench/ops/$op.postgraphile.graphql" -vars "$(pg_vars "$op")" \
+		-c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.pg.$op.json"
+	lg http -url "$URL_CACHE" -file "bench/ops/$op.graphql" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.cache.$op.json"
+	mkdir -p "$RES/pgbench/$op"
+	start=$(date +%s.%N)
+	(cd "$RES/pgbench/$op" && "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$PGB_T" -l --log-prefix=tx \
+		-f "$ROOT/bench/ops/$op.sql" -h 127.0.0.1 -p "$OP_PG_PORT" -U orgpulse "$DB_SAMPLE" >pgbench.out 2>&1) ||
+		{
+			cat "$RES/pgbench/$op/pgbench.out" >&2
+			op_die "pgbench $op failed"
+		}
+	elapsed=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.3fs", e - s }')
+	lg pgbench -elapsed "$elapsed" -o "$RES/floor.$op.json" "$RES/pgbench/$op"/tx.*
+	op_log "  $op: done"
+done
+stop_servers
+
+# ---------------------------------------------------------------- 4. scale
+
+op_log "4. the large dataset"
+note_load "4. scale"
+redis-cli -u "$BENCH_REDIS_URL" flushdb >/dev/null
+start_orgpulse large "$PORT_LARGE" "$DB_LARGE"
+start_orgpulse large-cached "$PORT_CACHE" "$DB_LARGE" REDIS_URL="$BENCH_REDIS_URL" REDIS_PREFIX=orgpulse-bench:
+URL_LARGE="http://127.0.0.1:$PORT_LARGE/graphql"
+URL_LARGE_CACHE="http://127.0.0.1:$PORT_CACHE/graphql"
+for op in "${OPS[@]}"; do
+	lg sqlcount -url "$URL_LARGE" -file "bench/ops/$op.graphql" -o "$RES/large.sql.$op.json"
+	lg http -url "$URL_LARGE" -file "bench/ops/$op.graphql" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/large.c1.$op.json"
+	lg http -url "$URL_LARGE_CACHE" -file "bench/ops/$op.graphql" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/large.c1cache.$op.json"
+done
+# Page 1,000 of 20: employees 19,981 to 20,000; its cursor is the id of
+# employee 19,980 (the end of page 999), encoded as resolvers/scalars.go does.
+after_id="$(psql_db "$DB_LARGE" "SELECT id FROM employees ORDER BY id OFFSET 19979 LIMIT 1")"
+cursor="$(printf 'employee:%s' "$after_id" | base64 -w0 | tr '+/' '-_' | tr -d '=')"
+first_id() { # FILE VARS: the first id of the page
+	lg sqlcount -url "$URL_LARGE" -file "$1" -vars "$2" -print | grep -o '"id":"[0-9]*"' | head -n 1
+}
+k1000="$(first_id bench/ops/keyset.graphql "{\"after\":\"$cursor\"}")"
+o1000="$(first_id bench/ops/offset.graphql '{"page":1000}')"
+[[ -n "$k1000" && "$k1000" == "$o1000" ]] || op_die "keyset page 1000 starts at $k1000, numbered page 1000 at $o1000"
+meta page1000 "after: \"$cursor\" (employee:$after_id); both pages start at id ${k1000//[^0-9]/}"
+page() { # NAME FILE VARS
+	lg http -url "$URL_LARGE" -file "$2" -vars "$3" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/page.$1.json"
+}
+page keyset1 bench/ops/keyset.graphql '{}'
+page keyset1000 bench/ops/keyset.graphql "{\"after\":\"$cursor\"}"
+page offset1 bench/ops/offset.graphql '{"page":1}'
+page offset1000 bench/ops/offset.graphql '{"page":1000}'
+stop_servers
+
+# ---------------------------------------------------------------- 5. fan-out
+
+op_log "5. fan-out: $FANOUT_SUBS WebSocket subscribers"
+note_load "5. fan-out"
+redis-cli -u "$BENCH_REDIS_URL" flushdb >/dev/null
+start_orgpulse fanout "$PORT_CACHE" "$DB_SAMPLE" REDIS_URL="$BENCH_REDIS_URL" REDIS_PREFIX=orgpulse-bench:
+LOADGEN_API_TOKEN="$TOKEN" lg fanout -url "http://127.0.0.1:$PORT_CACHE" -subscribers "$FANOUT_SUBS" \
+	-events "$FANOUT_EVENTS" -project 1 -heap-profile "$RES/fanout-idle.heap.pb.gz" -o "$RES/fanout.json"
+go tool pprof -top -sample_index=inuse_space -nodecount=12 "$RES/fanout-idle.heap.pb.gz" 2>/dev/null |
+	sed -n '/^Showing nodes/,$p' >"$RES/fanout-idle.heap.txt" || true
+stop_servers
+
+# ---------------------------------------------------------------- 6. Go micro-benchmarks
+
+op_log "6. Go micro-benchmarks"
+note_load "6. micro-benchmarks"
+{
+	export DATABASE_URL REDIS_URL
+	DATABASE_URL="$(op_local_db_url "$DB_SAMPLE")"
+	gb() {
+		printf '$ go test %s\n' "$*"
+		go test "$@" 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg|PASS|FAIL|ok|---|\s)' || true
+		printf '\n'
+	}
+	gb -run '^$' -bench '^BenchmarkOperations$' -benchtime "$GB_OPS" ./resolvers/
+	gb -run '^$' -bench '^BenchmarkLoaderBatching$' -benchtime "$GB_LOADER" -benchmem ./resolvers/
+	gb -run '^$' -bench '^BenchmarkFanOut$' -benchtime "$GB_FANOUT" ./server/
+	gb -run '^$' -bench '^BenchmarkRecorder$' -benchtime "$GB_REC" ./server/
+	gb -run '^$' -bench '^BenchmarkObserveRequest$' -benchmem ./monitor/
+} >"$RES/gobench.txt"
+grep -q '^FAIL' "$RES/gobench.txt" && {
+	cat "$RES/gobench.txt" >&2
+	op_die "a Go benchmark failed (output above)"
+}
+
+# ---------------------------------------------------------------- report
+
+note_load end
+meta duration "$(($(date +%s) - START_EPOCH))s"
+mkdir -p "$(dirname "$OUT")"
+lg report -dir "$RES" -o "$OUT"
+op_log "wrote $OUT"
