@@ -299,11 +299,19 @@ func (r *Resolver) UpdateProject(ctx context.Context, args struct {
 	if err := checkProjectFields(in.Name, in.Description, in.Status, in.Budget); err != nil {
 		return nil, err
 	}
-	var rows []projectRow
-	err = r.write(ctx, func(q *db.Queries) error {
+	return r.changeProject(ctx, id, func(q *db.Queries) error {
 		_, err := q.UpdateProject(ctx, db.UpdateProjectParams{ID: id, Name: in.Name, Description: in.Description, Status: in.Status, Budget: in.Budget})
-		if err != nil {
-			return missing(err, "id", "project")
+		return missing(err, "id", "project")
+	})
+}
+
+// changeProject runs change in one transaction, reloads the project with
+// its team size, publishes it to projectUpdated subscribers and returns it.
+func (r *Resolver) changeProject(ctx context.Context, id int64, change func(q *db.Queries) error) (*ProjectResolver, error) {
+	var rows []projectRow
+	err := r.write(ctx, func(q *db.Queries) (err error) {
+		if err := change(q); err != nil {
+			return err
 		}
 		rows, err = projectRows(ctx, q, []int64{id})
 		return err
@@ -315,17 +323,22 @@ func (r *Resolver) UpdateProject(ctx context.Context, args struct {
 	return r.project(rows[0]), nil
 }
 
+// parseTeamIDs parses the two ids every team mutation takes.
+func parseTeamIDs(project, employee graphql.ID) (projectID, employeeID int64, err error) {
+	if projectID, err = parseID("projectId", project); err != nil {
+		return 0, 0, err
+	}
+	employeeID, err = parseID("employeeId", employee)
+	return projectID, employeeID, err
+}
+
 // AddTeamMember puts an employee of the project's organization on its team.
 func (r *Resolver) AddTeamMember(ctx context.Context, args struct {
 	ProjectID  graphql.ID
 	EmployeeID graphql.ID
 	Role       *string
 }) (*ProjectResolver, error) {
-	projectID, err := parseID("projectId", args.ProjectID)
-	if err != nil {
-		return nil, err
-	}
-	employeeID, err := parseID("employeeId", args.EmployeeID)
+	projectID, employeeID, err := parseTeamIDs(args.ProjectID, args.EmployeeID)
 	if err != nil {
 		return nil, err
 	}
@@ -336,8 +349,7 @@ func (r *Resolver) AddTeamMember(ctx context.Context, args struct {
 			return nil, err
 		}
 	}
-	var rows []projectRow
-	err = r.write(ctx, func(q *db.Queries) error {
+	return r.changeProject(ctx, projectID, func(q *db.Queries) error {
 		p, err := q.GetProjectForUpdate(ctx, projectID)
 		if err != nil {
 			return missing(err, "projectId", "project")
@@ -352,17 +364,8 @@ func (r *Resolver) AddTeamMember(ctx context.Context, args struct {
 			return Errorf(CodeBadUserInput, "employeeId",
 				"employee %d works for organization %d; project %d belongs to organization %d", e.ID, e.OrganizationID, p.ID, p.OrganizationID)
 		}
-		if err := q.AddTeamMember(ctx, db.AddTeamMemberParams{ProjectID: projectID, EmployeeID: employeeID, Role: role}); err != nil {
-			return err
-		}
-		rows, err = projectRows(ctx, q, []int64{projectID})
-		return err
+		return q.AddTeamMember(ctx, db.AddTeamMemberParams{ProjectID: projectID, EmployeeID: employeeID, Role: role})
 	})
-	if err != nil {
-		return nil, err
-	}
-	r.publishProjects(ctx, rows)
-	return r.project(rows[0]), nil
 }
 
 // RemoveTeamMember takes an employee off a project's team.
@@ -370,16 +373,11 @@ func (r *Resolver) RemoveTeamMember(ctx context.Context, args struct {
 	ProjectID  graphql.ID
 	EmployeeID graphql.ID
 }) (*ProjectResolver, error) {
-	projectID, err := parseID("projectId", args.ProjectID)
+	projectID, employeeID, err := parseTeamIDs(args.ProjectID, args.EmployeeID)
 	if err != nil {
 		return nil, err
 	}
-	employeeID, err := parseID("employeeId", args.EmployeeID)
-	if err != nil {
-		return nil, err
-	}
-	var rows []projectRow
-	err = r.write(ctx, func(q *db.Queries) error {
+	return r.changeProject(ctx, projectID, func(q *db.Queries) error {
 		if _, err := q.GetProjectForUpdate(ctx, projectID); err != nil {
 			return missing(err, "projectId", "project")
 		}
@@ -390,12 +388,6 @@ func (r *Resolver) RemoveTeamMember(ctx context.Context, args struct {
 		if n == 0 {
 			return Errorf(CodeNotFound, "employeeId", "employee %d is not on the team of project %d", employeeID, projectID)
 		}
-		rows, err = projectRows(ctx, q, []int64{projectID})
-		return err
+		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	r.publishProjects(ctx, rows)
-	return r.project(rows[0]), nil
 }
