@@ -469,10 +469,7 @@ func (s *subscriber) run(ctx context.Context) {
 		if code == websocket.StatusGoingAway {
 			pause = 10 * time.Millisecond
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(pause):
-		}
+		_ = sleep(ctx, pause)
 	}
 }
 
@@ -684,10 +681,8 @@ func (d *driver) waitAllConnected(ctx context.Context, within time.Duration) err
 		if time.Now().After(deadline) {
 			return fmt.Errorf("only %d of %d subscribers are connected after %s", n, len(d.subs), within)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -710,10 +705,8 @@ func (d *driver) waitReceived(ctx context.Context, ms []*mutation, within time.D
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d deliveries still missing after %s", missing, within)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -1163,10 +1156,8 @@ func (d *driver) exitCode(ctx context.Context, r *replica, within time.Duration)
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("%s has not exited after %s", r.id, within)
 		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(25 * time.Millisecond):
+		if err := sleep(ctx, 25*time.Millisecond); err != nil {
+			return 0, err
 		}
 	}
 }
@@ -1177,10 +1168,8 @@ func (d *driver) waitReady(ctx context.Context, r *replica, within time.Duration
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s (%s) is not ready after %s", r.id, r.url, within)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -1290,10 +1279,7 @@ func (d *driver) phase3(ctx context.Context) error {
 	go d.mutator(ctx, stopMut, mutDone)
 
 	var restartErr error
-	select {
-	case <-ctx.Done():
-	case <-time.After(3 * time.Second):
-	}
+	_ = sleep(ctx, 3*time.Second)
 	for _, r := range d.replicas {
 		line, err := d.gracefulRestart(ctx, r)
 		if err != nil {
@@ -1303,16 +1289,10 @@ func (d *driver) phase3(ctx context.Context) error {
 		d.note("phase 3: %s", line)
 		// Let nginx's fail_timeout pass, so the replica is back in the
 		// rotation before the next one goes.
-		select {
-		case <-ctx.Done():
-		case <-time.After(2 * time.Second):
-		}
+		_ = sleep(ctx, 2*time.Second)
 	}
 	if rest := time.Until(loadStart.Add(d.cfg.loadDuration)); rest > 0 && restartErr == nil {
-		select {
-		case <-ctx.Done():
-		case <-time.After(rest):
-		}
+		_ = sleep(ctx, rest)
 	}
 	close(stopLoad)
 	close(stopMut)
@@ -1410,10 +1390,7 @@ func (d *driver) phase4(ctx context.Context) error {
 	go func() { loadDone <- d.load(ctx, "ClusterLoadKill", stopLoad, 2*d.cfg.killDuration) }()
 	go d.mutator(ctx, stopMut, mutDone)
 
-	select {
-	case <-ctx.Done():
-	case <-time.After(3 * time.Second):
-	}
+	_ = sleep(ctx, 3*time.Second)
 	pid, err := d.pidOf(r)
 	if err == nil {
 		// Between two mutations: a POST cut off inside a killed process
@@ -1434,10 +1411,7 @@ func (d *driver) phase4(ctx context.Context) error {
 				d.fail("kill", "%s exited with %d after SIGKILL, want 137", r.id, code)
 			}
 			// Down for a while under load, then back.
-			select {
-			case <-ctx.Done():
-			case <-time.After(4 * time.Second):
-			}
+			_ = sleep(ctx, 4*time.Second)
 			t1 := time.Now()
 			if err = d.startReplica(ctx, r); err == nil {
 				line += fmt.Sprintf(", down 4s under load, ready again %.2fs after start", time.Since(t1).Seconds())
@@ -1446,10 +1420,7 @@ func (d *driver) phase4(ctx context.Context) error {
 	}
 	if err == nil {
 		if rest := time.Until(loadStart.Add(d.cfg.killDuration)); rest > 0 {
-			select {
-			case <-ctx.Done():
-			case <-time.After(rest):
-			}
+			_ = sleep(ctx, rest)
 		}
 	}
 	close(stopLoad)
@@ -1609,4 +1580,17 @@ func (d *driver) printSummary(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "RESULT: PASS (%.0fs)\n", time.Since(d.start).Seconds())
+}
+
+// sleep waits d or until ctx ends, whichever comes first, and reports
+// ctx's error when it ended first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
