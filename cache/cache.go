@@ -249,7 +249,9 @@ func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duratio
 	}
 
 	// Concurrent callers missing the same versioned names share one fill.
-	// Without Redis the names are the keys' plain names.
+	// Without Redis the names are the keys' plain names. The callers agree
+	// on the names, not on where those sit among their keys, so the shared
+	// result is by position in names.
 	names := make([]string, len(missing))
 	for j, i := range missing {
 		if ok {
@@ -266,29 +268,31 @@ func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duratio
 			// fill stored its values must not fill again: look once more.
 			need = recheck(ctx, c, names, missing, got)
 		}
-		if len(need) == 0 {
-			return got, nil
+		if len(need) > 0 {
+			filled, err := fill(ctx, need)
+			if err != nil {
+				return nil, err
+			}
+			toStore := make(map[string]V, len(need))
+			for _, i := range need {
+				got[i] = filled[i]
+				toStore[nameOf(names, missing, i)] = filled[i]
+			}
+			if ok {
+				store(ctx, c, toStore, ttl)
+			}
 		}
-		filled, err := fill(ctx, need)
-		if err != nil {
-			return nil, err
+		byName := make([]V, len(missing))
+		for j, i := range missing {
+			byName[j] = got[i]
 		}
-		toStore := make(map[string]V, len(need))
-		for _, i := range need {
-			got[i] = filled[i]
-			toStore[nameOf(names, missing, i)] = filled[i]
-		}
-		if ok {
-			store(ctx, c, toStore, ttl)
-		}
-		return got, nil
+		return byName, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	got := shared.(map[int]V)
-	for _, i := range missing {
-		out[i] = got[i]
+	for j, v := range shared.([]V) {
+		out[missing[j]] = v
 	}
 	return out, nil
 }

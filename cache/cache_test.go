@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -267,6 +268,59 @@ func TestReaderBeforeInvalidationCannotPublishOldValue(t *testing.T) {
 				t.Errorf("new value was filled %d times, want 1 (then served from cache)", n)
 			}
 		})
+	}
+}
+
+// TestLoadManySharedFillByName: two callers miss the same name at
+// different places among their keys while one fill runs; each gets the
+// value of its own key. (The shared fill's result was once indexed by the
+// first caller's positions, so the second got another key's value, or
+// none.)
+func TestLoadManySharedFillByName(t *testing.T) {
+	c, _, _ := newCache(t)
+	hot := cache.Key{Name: "org:1:count", Version: "org:1"}
+	cold := cache.Key{Name: "org:2:count", Version: "org:2"}
+	if _, err := cache.LoadMany(ctx, c, []cache.Key{hot}, time.Minute, func(context.Context, []int) (map[int]string, error) {
+		return map[int]string{0: "one"}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var fills atomic.Int32
+	fillFor := func(keys []cache.Key) func(context.Context, []int) (map[int]string, error) {
+		return func(_ context.Context, missing []int) (map[int]string, error) {
+			fills.Add(1)
+			<-release
+			out := map[int]string{}
+			for _, i := range missing {
+				out[i] = map[string]string{hot.Name: "one", cold.Name: "two"}[keys[i].Name]
+			}
+			return out, nil
+		}
+	}
+	first := []cache.Key{hot, cold} // cold misses at index 1
+	second := []cache.Key{cold}     // and at index 0
+	var wg sync.WaitGroup
+	var got1, got2 []string
+	var err1, err2 error
+	wg.Go(func() { got1, err1 = cache.LoadMany(ctx, c, first, time.Minute, fillFor(first)) })
+	for fills.Load() == 0 {
+		runtime.Gosched()
+	}
+	wg.Go(func() { got2, err2 = cache.LoadMany(ctx, c, second, time.Minute, fillFor(second)) })
+	// Give the second caller time to join the running fill; it gets the
+	// right value whether or not it did, only the shared path was broken.
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if !slices.Equal(got1, []string{"one", "two"}) || !slices.Equal(got2, []string{"two"}) {
+		t.Errorf("got %q and %q, want [one two] and [two]", got1, got2)
+	}
+	if n := fills.Load(); n != 1 {
+		t.Errorf("%d fills, want 1 shared by both callers", n)
 	}
 }
 
