@@ -11,13 +11,21 @@ import (
 
 // EmployeeResolver resolves the fields of Employee.
 type EmployeeResolver struct {
-	r   *Resolver
+	l   *loaders
 	e   db.Employee
 	org *db.Organization // JOINed by the statement that loaded e, if it did
 }
 
-func (r *Resolver) employee(e db.Employee, org *db.Organization) *EmployeeResolver {
-	return &EmployeeResolver{r: r, e: e, org: org}
+func (l *loaders) employee(e db.Employee, org *db.Organization) *EmployeeResolver {
+	return &EmployeeResolver{l: l, e: e, org: org}
+}
+
+func (l *loaders) employees(rows []db.Employee) []*EmployeeResolver {
+	out := make([]*EmployeeResolver, len(rows))
+	for i, row := range rows {
+		out[i] = l.employee(row, nil)
+	}
+	return out
 }
 
 func (e *EmployeeResolver) ID() graphql.ID      { return gqlID(e.e.ID) }
@@ -32,36 +40,31 @@ func (e *EmployeeResolver) CreatedAt() DateTime { return dateTime(e.e.CreatedAt)
 func (e *EmployeeResolver) UpdatedAt() DateTime { return dateTime(e.e.UpdatedAt) }
 
 // Organization is the employer: JOINed when the parent statement could,
-// otherwise one batched lookup for all employees of the request.
-func (e *EmployeeResolver) Organization(ctx context.Context) (*OrganizationResolver, error) {
+// otherwise loaded for all employees of the request at once by the
+// look-ahead (prefetchEmployees).
+func (e *EmployeeResolver) Organization() *OrganizationResolver {
 	if e.org != nil {
-		return e.r.organization(*e.org), nil
+		return e.l.organization(*e.org)
 	}
-	o, err := e.r.loaders(ctx).organization.load(ctx, e.e.OrganizationID)
-	if err != nil {
-		return nil, err
+	o, ok := value(e.l, e.l.orgByID, e.e.OrganizationID, "Employee.organization")
+	if !ok || o == nil {
+		return nil
 	}
-	if o == nil {
-		return nil, fmt.Errorf("employee %d: organization %d is missing", e.e.ID, e.e.OrganizationID)
-	}
-	return e.r.organization(*o), nil
+	return e.l.organization(*o)
 }
 
-// Projects lists the projects whose team the employee is on.
-func (e *EmployeeResolver) Projects(ctx context.Context) ([]*ProjectResolver, error) {
-	rows, err := e.r.loaders(ctx).employeeProjectsFor(graphql.HasSelectedField(ctx, "teamSize")).load(ctx, e.e.ID)
-	if err != nil {
-		return nil, err
+// Projects lists the projects whose team the employee is on, loaded for
+// all employees of the request at once by the look-ahead: with each
+// project's team size when the selection has teamSize.
+func (e *EmployeeResolver) Projects() []*ProjectResolver {
+	rows, ok := e.l.employeeProjects.cached(e.e.ID)
+	if !ok {
+		rows, ok = e.l.employeeProjectsBare.cached(e.e.ID)
 	}
-	return e.r.projects(rows), nil
-}
-
-func (r *Resolver) employees(rows []db.Employee) []*EmployeeResolver {
-	out := make([]*EmployeeResolver, len(rows))
-	for i, row := range rows {
-		out[i] = r.employee(row, nil)
+	if !ok {
+		rows, _ = value(e.l, e.l.employeeProjects, e.e.ID, "Employee.projects")
 	}
-	return out
+	return e.l.projects(rows)
 }
 
 // EmployeeStatsResolver resolves EmployeeStats.
@@ -89,7 +92,7 @@ func (r *Resolver) Employee(ctx context.Context, args struct{ ID graphql.ID }) (
 	if err != nil {
 		return nil, err
 	}
-	sel := lookahead(ctx)
+	sel, l := lookahead(ctx), r.loaders(ctx)
 	var e db.Employee
 	var org *db.Organization
 	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
@@ -110,10 +113,10 @@ func (r *Resolver) Employee(ctx context.Context, args struct{ ID graphql.ID }) (
 			return nil, fmt.Errorf("get employee: %w", err)
 		}
 	}
-	if err := r.prefetchEmployees(ctx, sel, []db.Employee{e}, orgList(org)); err != nil {
+	if err := l.prefetchEmployees(ctx, sel, []db.Employee{e}, orgList(org)); err != nil {
 		return nil, err
 	}
-	return r.employee(e, org), nil
+	return l.employee(e, org), nil
 }
 
 func orgList(org *db.Organization) []db.Organization {
@@ -139,6 +142,7 @@ func newEmployeeFilter(organizationID *graphql.ID, department *string, isActive 
 // employers when sel selects organization, then prefetches what sel selects
 // below them.
 func (r *Resolver) listEmployees(ctx context.Context, sel selection, f employeeFilter, afterID int64, limit, offset int32) ([]*EmployeeResolver, error) {
+	l := r.loaders(ctx)
 	var out []*EmployeeResolver
 	var emps []db.Employee
 	var orgs []db.Organization
@@ -152,7 +156,7 @@ func (r *Resolver) listEmployees(ctx context.Context, sel selection, f employeeF
 		}
 		orgs = make([]db.Organization, 0, len(rows))
 		for _, row := range rows {
-			out = append(out, r.employee(row.Employee, &row.Organization))
+			out = append(out, l.employee(row.Employee, &row.Organization))
 			emps = append(emps, row.Employee)
 			orgs = append(orgs, row.Organization)
 		}
@@ -164,9 +168,9 @@ func (r *Resolver) listEmployees(ctx context.Context, sel selection, f employeeF
 		if err != nil {
 			return nil, fmt.Errorf("list employees: %w", err)
 		}
-		out, emps = r.employees(rows), rows
+		out, emps = l.employees(rows), rows
 	}
-	if err := r.prefetchEmployees(ctx, sel, emps, orgs); err != nil {
+	if err := l.prefetchEmployees(ctx, sel, emps, orgs); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -361,7 +365,7 @@ func (r *Resolver) CreateEmployee(ctx context.Context, args struct{ Input Create
 	r.invalidate(ctx, versionOrgEmployees(e.OrganizationID))
 	r.publish(ctx, TopicEmployee, Event{Action: ActionCreated, EmployeeID: e.ID, OrganizationID: e.OrganizationID, Employee: &e})
 	r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: org.ID, Organization: &org})
-	return r.employee(e, &org), nil
+	return r.mutatedEmployee(ctx, e, &org)
 }
 
 // UpdateEmployee changes an employee, possibly moving them to another
@@ -429,7 +433,17 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 			org = &orgs[i]
 		}
 	}
-	return r.employee(e, org), nil
+	return r.mutatedEmployee(ctx, e, org)
+}
+
+// mutatedEmployee is the result of an employee mutation, with what its
+// selection asks for loaded after the commit by loaders of its own (see mutatedOrganization).
+func (r *Resolver) mutatedEmployee(ctx context.Context, e db.Employee, org *db.Organization) (*EmployeeResolver, error) {
+	l := newLoaders(r)
+	if err := l.prefetchEmployees(ctx, lookahead(ctx), []db.Employee{e}, orgList(org)); err != nil {
+		return nil, fmt.Errorf("load the result: %w", err)
+	}
+	return l.employee(e, org), nil
 }
 
 // DeleteEmployee removes an employee and their team memberships.

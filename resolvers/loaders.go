@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -14,29 +15,46 @@ import (
 	"orgpulse/db"
 )
 
-// How orgpulse stays N+1-free, in two layers:
+// How orgpulse stays N+1-free and fast, in two layers:
 //
-//  1. Look-ahead prefetch. A resolver that returns a list inspects the
+//  1. Look-ahead prefetch. A resolver that returns objects inspects the
 //     selection below it (graphql.HasSelectedField with nested paths) and,
 //     for every child list or parent selected, runs the one batched
-//     "...ByIDs" statement for all items at once and primes the per-request
-//     loader. It then recurses into the next level with the rows it got.
-//     The number of statements per request is thereby fixed by the shape of
-//     the query, never by the number of rows, and no resolver waits on a
-//     batching timer.
-//  2. Per-request dataloaders. Every child field resolves through a loader
-//     backed by the same "...ByIDs" statement. Primed keys answer at once;
-//     anything the look-ahead could not foresee (a field reached under an
-//     alias with different arguments, say) is still batched, after a short
-//     wait (Config.LoaderWait).
+//     "...ByIDs" statement for all items at once, keeping the values in the
+//     per-request loader. It then recurses into the next level with the rows
+//     it got. The number of statements per request is thereby fixed by the
+//     shape of the query, never by the number of rows, and no resolver waits
+//     on a batching timer.
+//  2. Synchronous child fields. Because every value a child field needs is
+//     loaded before its parent returns, Employee.organization,
+//     Project.teamMembers, Organization.employeeCount and the other child
+//     fields without arguments take no context and return no error: they
+//     read what the look-ahead loaded. That matters to graphql-go, which
+//     resolves a selection field by field on one goroutine when no field
+//     below it takes a context, and spawns a goroutine per field and per
+//     list item otherwise (profiled: a quarter of the CPU went to growing
+//     those goroutines' stacks).
+//
+// Fields with arguments (Organization.employees, Organization.projects)
+// still take a context: the look-ahead prefetches the one set of arguments
+// it can decode, and a second set under an alias goes through the
+// dataloader, batched across sibling organizations after a short wait
+// (Config.LoaderWait). Subscription events, whose selections graphql-go does
+// not expose to the root resolver, load children on first use through the
+// same dataloaders on the event's own context (subscription.go).
 
 // fetchFunc runs one batched statement for ids and returns values by id.
 type fetchFunc[V any] func(ctx context.Context, ids []int64) (map[int64]V, error)
 
-// batch pairs a per-request loader with the statement behind it.
+// batch pairs a per-request loader with the statement behind it and keeps
+// every value the request has loaded, absent ids as the zero value.
 type batch[V any] struct {
 	loader *dataloader.Loader[int64, V]
 	fetch  fetchFunc[V]
+	naive  bool
+
+	mu  sync.Mutex
+	got map[int64]V
 }
 
 // maxBatch bounds the keys of one statement. Two nested pages of the
@@ -68,34 +86,94 @@ func newBatch[V any](opts batchOpts, fetch fetchFunc[V]) *batch[V] {
 		// Benchmark demonstration of N+1 (Config.NaiveLoading): every key
 		// is its own statement, and a key loaded twice is loaded twice.
 		return &batch[V]{
-			fetch: fetch,
+			fetch: fetch, naive: true, got: map[int64]V{},
 			loader: dataloader.NewBatchedLoader(fn,
 				dataloader.WithBatchCapacity[int64, V](1),
 				dataloader.WithCache[int64, V](&dataloader.NoCache[int64, V]{})),
 		}
 	}
 	return &batch[V]{
-		fetch: fetch,
+		fetch: fetch, got: map[int64]V{},
 		loader: dataloader.NewBatchedLoader(fn,
 			dataloader.WithWait[int64, V](opts.wait),
 			dataloader.WithBatchCapacity[int64, V](maxBatch)),
 	}
 }
 
-func (b *batch[V]) load(ctx context.Context, id int64) (V, error) {
-	return b.loader.Load(ctx, id)()
+// cached returns the value of id if this request loaded it.
+func (b *batch[V]) cached(id int64) (V, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, ok := b.got[id]
+	return v, ok
 }
 
-// prefetch runs the batched statement for ids now and primes the loader with
-// every id, absent ones included, so later loads never hit the database.
-func (b *batch[V]) prefetch(ctx context.Context, ids []int64) (map[int64]V, error) {
-	ids = uniqueIDs(ids)
-	if len(ids) == 0 {
-		return map[int64]V{}, nil
+// keep records the values of ids in m. A value the request already has
+// stays (and replaces the one in m): two root fields that load one key at
+// different moments still see one value per request.
+func (b *batch[V]) keep(m map[int64]V, ids []int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, id := range ids {
+		if v, ok := b.got[id]; ok && !b.naive {
+			m[id] = v
+		} else {
+			b.got[id] = m[id]
+		}
 	}
+}
+
+// load returns the value of id, through the dataloader when this request
+// has not loaded it yet: concurrent loads are batched into one statement.
+func (b *batch[V]) load(ctx context.Context, id int64) (V, error) {
+	if v, ok := b.cached(id); ok && !b.naive {
+		return v, nil
+	}
+	v, err := b.loader.Load(ctx, id)()
+	if err != nil {
+		return v, err
+	}
+	m := map[int64]V{id: v}
+	b.keep(m, []int64{id})
+	return m[id], nil
+}
+
+// prefetch loads every id this request has not loaded yet and returns the
+// values of all ids. With shared set (siblings resolving concurrently, each
+// with part of the ids) the misses go through the dataloader, which batches
+// them across siblings; otherwise they run now, in one statement.
+func (b *batch[V]) prefetch(ctx context.Context, ids []int64, shared bool) (map[int64]V, error) {
+	if b.naive {
+		return b.prefetchNaive(ctx, ids)
+	}
+	ids = uniqueIDs(ids)
 	m := make(map[int64]V, len(ids))
-	for start := 0; start < len(ids); start += maxBatch {
-		chunk := ids[start:min(start+maxBatch, len(ids))]
+	var missing []int64
+	b.mu.Lock()
+	for _, id := range ids {
+		if v, ok := b.got[id]; ok {
+			m[id] = v
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	b.mu.Unlock()
+	if len(missing) == 0 {
+		return m, nil
+	}
+	if shared {
+		vals, errs := b.loader.LoadMany(ctx, missing)()
+		for i, id := range missing {
+			if errs != nil && errs[i] != nil {
+				return nil, errs[i]
+			}
+			m[id] = vals[i]
+		}
+		b.keep(m, missing)
+		return m, nil
+	}
+	for start := 0; start < len(missing); start += maxBatch {
+		chunk := missing[start:min(start+maxBatch, len(missing))]
 		got, err := b.fetch(ctx, chunk)
 		if err != nil {
 			return nil, err
@@ -104,7 +182,24 @@ func (b *batch[V]) prefetch(ctx context.Context, ids []int64) (map[int64]V, erro
 			m[id] = got[id]
 			b.loader.Prime(ctx, id, got[id])
 		}
+		b.keep(m, chunk)
 	}
+	return m, nil
+}
+
+// prefetchNaive is the N+1 of Config.NaiveLoading (benchmark only): one
+// statement per id, one after another, as an ORM's lazy loading runs them,
+// and again for an id loaded before.
+func (b *batch[V]) prefetchNaive(ctx context.Context, ids []int64) (map[int64]V, error) {
+	m := make(map[int64]V, len(ids))
+	for _, id := range ids {
+		got, err := b.fetch(ctx, []int64{id})
+		if err != nil {
+			return nil, err
+		}
+		m[id] = got[id]
+	}
+	b.keep(m, ids)
 	return m, nil
 }
 
@@ -139,10 +234,18 @@ type employeePage struct {
 // caching request-scoped: nothing here can serve data another request
 // changed.
 type loaders struct {
-	q    *db.Queries
-	wait batchOpts
+	r     *Resolver
+	q     *db.Queries
+	wait  batchOpts
+	naive bool // Config.NaiveLoading: benchmark only
 
-	organization     *batch[*db.Organization]
+	// eventCtx is set on the loaders of one subscription event only: the
+	// event's own context, on which child fields load what no look-ahead
+	// could foresee (see value). Like eventDB, it lives exactly as long as
+	// the event, which is what these loaders serve.
+	eventCtx context.Context
+
+	orgByID          *batch[*db.Organization]
 	employeeCount    *batch[int64]
 	employeeStats    *batch[*db.ListEmployeeStatsByOrganizationIDsRow]
 	departmentStats  *batch[[]db.ListDepartmentStatsByOrganizationIDsRow]
@@ -157,15 +260,16 @@ type loaders struct {
 	orgEmployeeTotals map[string]*batch[int64]
 }
 
-func newLoaders(q *db.Queries, cfg Config) *loaders {
+func newLoaders(r *Resolver) *loaders {
+	q, cfg := r.q, r.cfg
 	wait := batchOpts{wait: cfg.LoaderWait, naive: cfg.NaiveLoading}
 	l := &loaders{
-		q: q, wait: wait,
+		r: r, q: q, wait: wait, naive: cfg.NaiveLoading,
 		orgProjects:       map[string]*batch[[]projectRow]{},
 		orgEmployees:      map[employeePage]*batch[[]db.Employee]{},
 		orgEmployeeTotals: map[string]*batch[int64]{},
 	}
-	l.organization = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64]*db.Organization, error) {
+	l.orgByID = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64]*db.Organization, error) {
 		rows, err := q.ListOrganizationsByIDs(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("list organizations by ids: %w", err)
@@ -359,6 +463,30 @@ func boolKey(b *bool) string {
 
 func boolPtr(b bool) *bool { return &b }
 
+// value is what a synchronous child field reads: the value of id that the
+// look-ahead loaded. On the loaders of a subscription event, whose
+// selection no look-ahead saw, it loads the value now on the event's
+// context, batched with every subscriber's load of the same key. Anywhere
+// else a miss is a look-ahead bug: it is logged, and the field resolves to
+// null (an error for a non-null field) rather than running a statement per
+// item unseen.
+func value[V any](l *loaders, b *batch[V], id int64, field string) (V, bool) {
+	if v, ok := b.cached(id); ok {
+		return v, true
+	}
+	var zero V
+	if l.eventCtx == nil {
+		slog.Default().Error("a child field was not prefetched by the look-ahead", "field", field, "id", id)
+		return zero, false
+	}
+	v, err := b.load(l.eventCtx, id)
+	if err != nil {
+		slog.Default().Error("load a child field of a subscription event", "field", field, "id", id, "err", err)
+		return zero, false
+	}
+	return v, true
+}
+
 type loadersKey struct{}
 
 func (r *Resolver) loaders(ctx context.Context) *loaders {
@@ -370,7 +498,7 @@ func (r *Resolver) loaders(ctx context.Context) *loaders {
 	}
 	// Outside an HTTP request (tests calling a resolver directly): loaders
 	// that live as long as this call.
-	return newLoaders(r.q, r.cfg)
+	return newLoaders(r)
 }
 
 // selection looks ahead at the fields selected below the current resolver,
@@ -379,6 +507,10 @@ func (r *Resolver) loaders(ctx context.Context) *loaders {
 type selection struct {
 	ctx      context.Context
 	prefixes []string
+	// shared says that sibling resolvers look ahead at the same level
+	// concurrently (each organization of a page resolving its own
+	// employees): their misses are batched by the dataloader.
+	shared bool
 }
 
 func lookahead(ctx context.Context) selection {
@@ -404,7 +536,13 @@ func (s selection) under(paths ...string) selection {
 			}
 		}
 	}
-	return selection{ctx: s.ctx, prefixes: out}
+	return selection{ctx: s.ctx, prefixes: out, shared: s.shared}
+}
+
+// amongSiblings marks s as shared with concurrently resolving siblings.
+func (s selection) amongSiblings() selection {
+	s.shared = true
+	return s
 }
 
 // args decodes the arguments given to field. Fields the client left out
@@ -419,46 +557,47 @@ func (s selection) args(field string, dst any) {
 
 // prefetchOrganizations loads, for all orgs at once, every child the query
 // selects below them.
-func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, orgs []db.Organization) error {
-	if len(orgs) == 0 || len(sel.prefixes) == 0 || r.cfg.NaiveLoading { // naive: benchmark only
+func (l *loaders) prefetchOrganizations(ctx context.Context, sel selection, orgs []db.Organization) error {
+	if len(orgs) == 0 || len(sel.prefixes) == 0 {
 		return nil
 	}
-	l := r.loaders(ctx)
 	ids := make([]int64, len(orgs))
 	for i, o := range orgs {
 		ids[i] = o.ID
 	}
 	if sel.has("employeeCount") {
-		if _, err := l.employeeCount.prefetch(ctx, ids); err != nil {
+		if _, err := l.employeeCount.prefetch(ctx, ids, sel.shared); err != nil {
 			return err
 		}
 	}
 	if sel.has("employeeStats") {
-		if _, err := l.employeeStats.prefetch(ctx, ids); err != nil {
+		if _, err := l.employeeStats.prefetch(ctx, ids, sel.shared); err != nil {
 			return err
 		}
 	}
 	if sel.has("departmentStats") {
-		if _, err := l.departmentStats.prefetch(ctx, ids); err != nil {
+		if _, err := l.departmentStats.prefetch(ctx, ids, sel.shared); err != nil {
 			return err
 		}
 	}
-	if sel.has("projects") {
+	// Naive loading (benchmark only) leaves the fields with arguments to
+	// each organization's own resolver: one statement per organization.
+	if sel.has("projects") && !l.naive {
 		var args struct{ Status *string }
 		sel.args("projects", &args)
 		if checkOptionalOneOf("status", args.Status, ProjectStatuses) == nil {
-			byOrg, err := l.orgProjectsBy(args.Status).prefetch(ctx, ids)
+			byOrg, err := l.orgProjectsBy(args.Status).prefetch(ctx, ids, sel.shared)
 			if err != nil {
 				return err
 			}
 			if projSel := sel.under("projects"); projSel.selectsProjectChildren() {
-				if err := r.prefetchProjects(ctx, projSel, flatten(byOrg)); err != nil {
+				if err := l.prefetchProjects(ctx, projSel, flatten(byOrg)); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if sel.has("employees") {
+	if sel.has("employees") && !l.naive {
 		var args struct {
 			IsActive *bool
 			First    *int32
@@ -471,7 +610,7 @@ func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, org
 		}
 		afterID, err := decodeCursor("employee", args.After)
 		if err == nil && checkFirst(first) == nil {
-			byOrg, err := l.orgEmployeesBy(args.IsActive, first, afterID).prefetch(ctx, ids)
+			byOrg, err := l.orgEmployeesBy(args.IsActive, first, afterID).prefetch(ctx, ids, sel.shared)
 			if err != nil {
 				return err
 			}
@@ -484,12 +623,12 @@ func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, org
 				for _, rows := range byOrg {
 					page = append(page, rows[:min(len(rows), int(first))]...)
 				}
-				if err := r.prefetchEmployees(ctx, empSel, page, nil); err != nil {
+				if err := l.prefetchEmployees(ctx, empSel, page, nil); err != nil {
 					return err
 				}
 			}
 			if sel.has("employees.totalCount") {
-				if _, err := l.orgEmployeeTotalsBy(args.IsActive).prefetch(ctx, ids); err != nil {
+				if _, err := l.orgEmployeeTotalsBy(args.IsActive).prefetch(ctx, ids, sel.shared); err != nil {
 					return err
 				}
 			}
@@ -501,13 +640,12 @@ func (r *Resolver) prefetchOrganizations(ctx context.Context, sel selection, org
 // prefetchEmployees loads, for all emps at once, every child the query
 // selects below them. joined holds the employers when the statement that
 // loaded emps JOINed them; they are not loaded again.
-func (r *Resolver) prefetchEmployees(ctx context.Context, sel selection, emps []db.Employee, joined []db.Organization) error {
-	if len(emps) == 0 || len(sel.prefixes) == 0 || r.cfg.NaiveLoading { // naive: benchmark only
+func (l *loaders) prefetchEmployees(ctx context.Context, sel selection, emps []db.Employee, joined []db.Organization) error {
+	if len(emps) == 0 || len(sel.prefixes) == 0 {
 		return nil
 	}
-	l := r.loaders(ctx)
 	if sel.has("organization") && joined != nil {
-		if err := r.prefetchOrganizations(ctx, sel.under("organization"), uniqueOrgs(joined)); err != nil {
+		if err := l.prefetchOrganizations(ctx, sel.under("organization"), uniqueOrgs(joined)); err != nil {
 			return err
 		}
 	} else if sel.has("organization") {
@@ -515,7 +653,7 @@ func (r *Resolver) prefetchEmployees(ctx context.Context, sel selection, emps []
 		for i, e := range emps {
 			ids[i] = e.OrganizationID
 		}
-		if err := r.prefetchOrganizationsByID(ctx, sel.under("organization"), ids); err != nil {
+		if err := l.prefetchOrganizationsByID(ctx, sel.under("organization"), ids); err != nil {
 			return err
 		}
 	}
@@ -524,12 +662,12 @@ func (r *Resolver) prefetchEmployees(ctx context.Context, sel selection, emps []
 		for i, e := range emps {
 			ids[i] = e.ID
 		}
-		byEmp, err := l.employeeProjectsFor(sel.has("projects.teamSize")).prefetch(ctx, ids)
+		byEmp, err := l.employeeProjectsFor(sel.has("projects.teamSize")).prefetch(ctx, ids, sel.shared)
 		if err != nil {
 			return err
 		}
 		if projSel := sel.under("projects"); projSel.selectsProjectChildren() {
-			if err := r.prefetchProjects(ctx, projSel, flatten(byEmp)); err != nil {
+			if err := l.prefetchProjects(ctx, projSel, flatten(byEmp)); err != nil {
 				return err
 			}
 		}
@@ -540,11 +678,10 @@ func (r *Resolver) prefetchEmployees(ctx context.Context, sel selection, emps []
 // prefetchProjects loads, for all projects at once, every child the query
 // selects below them. Organizations already JOINed into the rows are not
 // loaded again.
-func (r *Resolver) prefetchProjects(ctx context.Context, sel selection, projects []projectRow) error {
-	if len(projects) == 0 || len(sel.prefixes) == 0 || r.cfg.NaiveLoading { // naive: benchmark only
+func (l *loaders) prefetchProjects(ctx context.Context, sel selection, projects []projectRow) error {
+	if len(projects) == 0 || len(sel.prefixes) == 0 {
 		return nil
 	}
-	l := r.loaders(ctx)
 	if sel.has("organization") {
 		var joined []db.Organization
 		var missing []int64
@@ -556,10 +693,10 @@ func (r *Resolver) prefetchProjects(ctx context.Context, sel selection, projects
 			}
 		}
 		orgSel := sel.under("organization")
-		if err := r.prefetchOrganizations(ctx, orgSel, uniqueOrgs(joined)); err != nil {
+		if err := l.prefetchOrganizations(ctx, orgSel, uniqueOrgs(joined)); err != nil {
 			return err
 		}
-		if err := r.prefetchOrganizationsByID(ctx, orgSel, missing); err != nil {
+		if err := l.prefetchOrganizationsByID(ctx, orgSel, missing); err != nil {
 			return err
 		}
 	}
@@ -568,12 +705,12 @@ func (r *Resolver) prefetchProjects(ctx context.Context, sel selection, projects
 		for i, p := range projects {
 			ids[i] = p.project.ID
 		}
-		byProject, err := l.teamMembers.prefetch(ctx, ids)
+		byProject, err := l.teamMembers.prefetch(ctx, ids, sel.shared)
 		if err != nil {
 			return err
 		}
 		if empSel := sel.under("teamMembers"); empSel.selectsEmployeeChildren() {
-			if err := r.prefetchEmployees(ctx, empSel, flatten(byProject), nil); err != nil {
+			if err := l.prefetchEmployees(ctx, empSel, flatten(byProject), nil); err != nil {
 				return err
 			}
 		}
@@ -581,11 +718,11 @@ func (r *Resolver) prefetchProjects(ctx context.Context, sel selection, projects
 	return nil
 }
 
-func (r *Resolver) prefetchOrganizationsByID(ctx context.Context, sel selection, ids []int64) error {
+func (l *loaders) prefetchOrganizationsByID(ctx context.Context, sel selection, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	byID, err := r.loaders(ctx).organization.prefetch(ctx, ids)
+	byID, err := l.orgByID.prefetch(ctx, ids, sel.shared)
 	if err != nil {
 		return err
 	}
@@ -595,7 +732,7 @@ func (r *Resolver) prefetchOrganizationsByID(ctx context.Context, sel selection,
 			orgs = append(orgs, *o)
 		}
 	}
-	return r.prefetchOrganizations(ctx, sel, orgs)
+	return l.prefetchOrganizations(ctx, sel, orgs)
 }
 
 func uniqueOrgs(orgs []db.Organization) []db.Organization {

@@ -1,6 +1,7 @@
 package resolvers
 
 import (
+	"context"
 	"reflect"
 	"testing"
 )
@@ -25,5 +26,36 @@ func TestGroupBy(t *testing.T) {
 	}
 	if empty := groupBy([]row(nil), func(r row) (int64, string) { return r.parent, r.v }); len(empty) != 0 {
 		t.Fatalf("groupBy of no rows = %v", empty)
+	}
+}
+
+// TestChildFieldsAreSynchronous pins the contract of loaders.go: a child
+// field without arguments reads what the look-ahead loaded, so its method
+// takes no context and returns no error. One that did would make
+// graphql-go resolve every field of every item around it on a goroutine of
+// its own (see the comment at the top of loaders.go and BENCHMARKS.md).
+// Only the fields with arguments may take a context.
+func TestChildFieldsAreSynchronous(t *testing.T) {
+	withArguments := map[string]bool{"OrganizationResolver.Employees": true, "OrganizationResolver.Projects": true}
+	ctxType := reflect.TypeFor[context.Context]()
+	errType := reflect.TypeFor[error]()
+	for _, typ := range []reflect.Type{
+		reflect.TypeFor[*OrganizationResolver](), reflect.TypeFor[*EmployeeResolver](), reflect.TypeFor[*ProjectResolver](),
+		reflect.TypeFor[*EmployeeStatsResolver](), reflect.TypeFor[*DepartmentStatsResolver](),
+	} {
+		for i := range typ.NumMethod() {
+			m := typ.Method(i)
+			name := typ.Elem().Name() + "." + m.Name
+			async := false
+			for j := 1; j < m.Type.NumIn(); j++ {
+				async = async || m.Type.In(j) == ctxType
+			}
+			for j := range m.Type.NumOut() {
+				async = async || m.Type.Out(j) == errType
+			}
+			if async != withArguments[name] {
+				t.Errorf("%s takes a context or returns an error: %v; want %v", name, async, withArguments[name])
+			}
+		}
 	}
 }

@@ -12,12 +12,12 @@ import (
 
 // OrganizationResolver resolves the fields of Organization.
 type OrganizationResolver struct {
-	r *Resolver
+	l *loaders
 	o db.Organization
 }
 
-func (r *Resolver) organization(o db.Organization) *OrganizationResolver {
-	return &OrganizationResolver{r: r, o: o}
+func (l *loaders) organization(o db.Organization) *OrganizationResolver {
+	return &OrganizationResolver{l: l, o: o}
 }
 
 func (o *OrganizationResolver) ID() graphql.ID      { return gqlID(o.o.ID) }
@@ -27,10 +27,11 @@ func (o *OrganizationResolver) IsActive() bool      { return o.o.IsActive }
 func (o *OrganizationResolver) CreatedAt() DateTime { return dateTime(o.o.CreatedAt) }
 func (o *OrganizationResolver) UpdatedAt() DateTime { return dateTime(o.o.UpdatedAt) }
 
-// EmployeeCount counts active employees, batched across organizations.
-func (o *OrganizationResolver) EmployeeCount(ctx context.Context) (int32, error) {
-	n, err := o.r.loaders(ctx).employeeCount.load(ctx, o.o.ID)
-	return int32Of(n), err
+// EmployeeCount counts active employees, for all organizations of the
+// request in one statement (or one cache lookup) by the look-ahead.
+func (o *OrganizationResolver) EmployeeCount() int32 {
+	n, _ := value(o.l, o.l.employeeCount, o.o.ID, "Organization.employeeCount")
+	return int32Of(n)
 }
 
 // OrganizationEmployeesArgs are the arguments of Organization.employees.
@@ -42,6 +43,8 @@ type OrganizationEmployeesArgs struct {
 
 // Employees is a keyset page of the organization's employees; every
 // organization of the request shares one statement per set of arguments.
+// It takes a context, unlike the fields without arguments: a second set
+// of arguments under an alias is loaded here, batched across organizations.
 func (o *OrganizationResolver) Employees(ctx context.Context, args OrganizationEmployeesArgs) (*connection[*EmployeeResolver], error) {
 	if err := checkFirst(args.First); err != nil {
 		return nil, err
@@ -50,9 +53,13 @@ func (o *OrganizationResolver) Employees(ctx context.Context, args OrganizationE
 	if err != nil {
 		return nil, err
 	}
-	l := o.r.loaders(ctx)
+	l := o.l
 	rows, err := l.orgEmployeesBy(args.IsActive, args.First, afterID).load(ctx, o.o.ID)
 	if err != nil {
+		return nil, err
+	}
+	page := rows[:min(len(rows), int(args.First))]
+	if err := l.prefetchEmployees(ctx, lookahead(ctx).under("nodes", "edges.node").amongSiblings(), page, nil); err != nil {
 		return nil, err
 	}
 	count := func(ctx context.Context) (int64, error) {
@@ -60,7 +67,7 @@ func (o *OrganizationResolver) Employees(ctx context.Context, args OrganizationE
 	}
 	return newConnection(rows, args.First, "employee",
 		func(e db.Employee) int64 { return e.ID },
-		func(e db.Employee) *EmployeeResolver { return o.r.employee(e, nil) }, count), nil
+		func(e db.Employee) *EmployeeResolver { return l.employee(e, nil) }, count), nil
 }
 
 // Projects lists the organization's projects, optionally of one status.
@@ -68,34 +75,33 @@ func (o *OrganizationResolver) Projects(ctx context.Context, args struct{ Status
 	if err := checkOptionalOneOf("status", args.Status, ProjectStatuses); err != nil {
 		return nil, err
 	}
-	rows, err := o.r.loaders(ctx).orgProjectsBy(args.Status).load(ctx, o.o.ID)
+	rows, err := o.l.orgProjectsBy(args.Status).load(ctx, o.o.ID)
 	if err != nil {
 		return nil, err
 	}
-	return o.r.projects(rows), nil
+	if err := o.l.prefetchProjects(ctx, lookahead(ctx).amongSiblings(), rows); err != nil {
+		return nil, err
+	}
+	return o.l.projects(rows), nil
 }
 
-// EmployeeStats aggregates the organization's employees in the database.
-func (o *OrganizationResolver) EmployeeStats(ctx context.Context) (*EmployeeStatsResolver, error) {
-	row, err := o.r.loaders(ctx).employeeStats.load(ctx, o.o.ID)
-	if err != nil {
-		return nil, err
-	}
+// EmployeeStats aggregates the organization's employees in the database,
+// for all organizations of the request at once.
+func (o *OrganizationResolver) EmployeeStats() *EmployeeStatsResolver {
+	row, _ := value(o.l, o.l.employeeStats, o.o.ID, "Organization.employeeStats")
 	if row == nil { // no employees: the aggregate of nothing
-		return &EmployeeStatsResolver{}, nil
+		return &EmployeeStatsResolver{}
 	}
 	return &EmployeeStatsResolver{s: db.GetEmployeeStatsRow{
 		Total: row.Total, Active: row.Active, Inactive: row.Inactive,
 		AverageSalary: row.AverageSalary, MaxSalary: row.MaxSalary, MinSalary: row.MinSalary,
-	}}, nil
+	}}
 }
 
-// DepartmentStats groups the organization's employees by department.
-func (o *OrganizationResolver) DepartmentStats(ctx context.Context) ([]*DepartmentStatsResolver, error) {
-	rows, err := o.r.loaders(ctx).departmentStats.load(ctx, o.o.ID)
-	if err != nil {
-		return nil, err
-	}
+// DepartmentStats groups the organization's employees by department, for
+// all organizations of the request at once.
+func (o *OrganizationResolver) DepartmentStats() []*DepartmentStatsResolver {
+	rows, _ := value(o.l, o.l.departmentStats, o.o.ID, "Organization.departmentStats")
 	out := make([]*DepartmentStatsResolver, len(rows))
 	for i, row := range rows {
 		out[i] = &DepartmentStatsResolver{s: db.ListDepartmentStatsRow{
@@ -103,7 +109,7 @@ func (o *OrganizationResolver) DepartmentStats(ctx context.Context) ([]*Departme
 			AverageSalary: row.AverageSalary, MinSalary: row.MinSalary, MaxSalary: row.MaxSalary,
 		}}
 	}
-	return out, nil
+	return out
 }
 
 // Organization looks up one organization; an unknown id is null.
@@ -119,10 +125,11 @@ func (r *Resolver) Organization(ctx context.Context, args struct{ ID graphql.ID 
 	if err != nil {
 		return nil, fmt.Errorf("get organization: %w", err)
 	}
-	if err := r.prefetchOrganizations(ctx, lookahead(ctx), []db.Organization{o}); err != nil {
+	l := r.loaders(ctx)
+	if err := l.prefetchOrganizations(ctx, lookahead(ctx), []db.Organization{o}); err != nil {
 		return nil, err
 	}
-	return r.organization(o), nil
+	return l.organization(o), nil
 }
 
 // AllOrganizations lists every active organization.
@@ -138,12 +145,13 @@ func (r *Resolver) AllOrganizations(ctx context.Context) ([]*OrganizationResolve
 	if err != nil {
 		return nil, err
 	}
-	if err := r.prefetchOrganizations(ctx, lookahead(ctx), rows); err != nil {
+	l := r.loaders(ctx)
+	if err := l.prefetchOrganizations(ctx, lookahead(ctx), rows); err != nil {
 		return nil, err
 	}
 	out := make([]*OrganizationResolver, len(rows))
 	for i, o := range rows {
-		out[i] = r.organization(o)
+		out[i] = l.organization(o)
 	}
 	return out, nil
 }
@@ -169,7 +177,8 @@ func (r *Resolver) Organizations(ctx context.Context, args OrganizationsArgs) (*
 		return nil, fmt.Errorf("list organizations: %w", err)
 	}
 	page := rows[:min(len(rows), int(args.First))]
-	if err := r.prefetchOrganizations(ctx, lookahead(ctx).under("nodes", "edges.node"), page); err != nil {
+	l := r.loaders(ctx)
+	if err := l.prefetchOrganizations(ctx, lookahead(ctx).under("nodes", "edges.node"), page); err != nil {
 		return nil, err
 	}
 	count := func(ctx context.Context) (int64, error) {
@@ -180,7 +189,7 @@ func (r *Resolver) Organizations(ctx context.Context, args OrganizationsArgs) (*
 		return n, nil
 	}
 	return newConnection(rows, args.First, "organization",
-		func(o db.Organization) int64 { return o.ID }, r.organization, count), nil
+		func(o db.Organization) int64 { return o.ID }, l.organization, count), nil
 }
 
 // CreateOrganizationInput is the input of createOrganization.
@@ -216,7 +225,7 @@ func (r *Resolver) CreateOrganization(ctx context.Context, args struct{ Input Cr
 	}
 	r.invalidate(ctx, versionOrgs)
 	r.publish(ctx, TopicOrganization, Event{Action: ActionCreated, OrganizationID: o.ID, Organization: &o})
-	return r.organization(o), nil
+	return r.mutatedOrganization(ctx, o)
 }
 
 // UpdateOrganizationInput is the input of updateOrganization: fields left
@@ -253,5 +262,17 @@ func (r *Resolver) UpdateOrganization(ctx context.Context, args struct {
 	}
 	r.invalidate(ctx, versionOrgs)
 	r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: o.ID, Organization: &o})
-	return r.organization(o), nil
+	return r.mutatedOrganization(ctx, o)
+}
+
+// mutatedOrganization is the result of an organization mutation, with what
+// its selection asks for loaded after the commit by loaders of its own: a
+// mutation's result shows what it committed, never a value an earlier
+// field of the same request loaded.
+func (r *Resolver) mutatedOrganization(ctx context.Context, o db.Organization) (*OrganizationResolver, error) {
+	l := newLoaders(r)
+	if err := l.prefetchOrganizations(ctx, lookahead(ctx), []db.Organization{o}); err != nil {
+		return nil, fmt.Errorf("load the result: %w", err)
+	}
+	return l.organization(o), nil
 }

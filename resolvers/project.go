@@ -11,16 +11,16 @@ import (
 
 // ProjectResolver resolves the fields of Project.
 type ProjectResolver struct {
-	r   *Resolver
+	l   *loaders
 	row projectRow
 }
 
-func (r *Resolver) project(row projectRow) *ProjectResolver { return &ProjectResolver{r: r, row: row} }
+func (l *loaders) project(row projectRow) *ProjectResolver { return &ProjectResolver{l: l, row: row} }
 
-func (r *Resolver) projects(rows []projectRow) []*ProjectResolver {
+func (l *loaders) projects(rows []projectRow) []*ProjectResolver {
 	out := make([]*ProjectResolver, len(rows))
 	for i, row := range rows {
-		out[i] = r.project(row)
+		out[i] = l.project(row)
 	}
 	return out
 }
@@ -37,28 +37,24 @@ func (p *ProjectResolver) UpdatedAt() DateTime { return dateTime(p.row.project.U
 func (p *ProjectResolver) TeamSize() int32 { return p.row.teamSize }
 
 // Organization is the owner: JOINed when the parent statement could,
-// otherwise one batched lookup for all projects of the request.
-func (p *ProjectResolver) Organization(ctx context.Context) (*OrganizationResolver, error) {
+// otherwise loaded for all projects of the request at once by the
+// look-ahead (prefetchProjects).
+func (p *ProjectResolver) Organization() *OrganizationResolver {
 	if p.row.org != nil {
-		return p.r.organization(*p.row.org), nil
+		return p.l.organization(*p.row.org)
 	}
-	o, err := p.r.loaders(ctx).organization.load(ctx, p.row.project.OrganizationID)
-	if err != nil {
-		return nil, err
+	o, ok := value(p.l, p.l.orgByID, p.row.project.OrganizationID, "Project.organization")
+	if !ok || o == nil {
+		return nil
 	}
-	if o == nil {
-		return nil, fmt.Errorf("project %d: organization %d is missing", p.row.project.ID, p.row.project.OrganizationID)
-	}
-	return p.r.organization(*o), nil
+	return p.l.organization(*o)
 }
 
-// TeamMembers lists the team through the project_members join table.
-func (p *ProjectResolver) TeamMembers(ctx context.Context) ([]*EmployeeResolver, error) {
-	rows, err := p.r.loaders(ctx).teamMembers.load(ctx, p.row.project.ID)
-	if err != nil {
-		return nil, err
-	}
-	return p.r.employees(rows), nil
+// TeamMembers lists the team through the project_members join table,
+// loaded for all projects of the request at once by the look-ahead.
+func (p *ProjectResolver) TeamMembers() []*EmployeeResolver {
+	rows, _ := value(p.l, p.l.teamMembers, p.row.project.ID, "Project.teamMembers")
+	return p.l.employees(rows)
 }
 
 // Project looks up one project; an unknown id is null.
@@ -67,7 +63,7 @@ func (r *Resolver) Project(ctx context.Context, args struct{ ID graphql.ID }) (*
 	if err != nil {
 		return nil, err
 	}
-	sel := lookahead(ctx)
+	sel, l := lookahead(ctx), r.loaders(ctx)
 	var row projectRow
 	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
 		got, err := r.q.GetProjectWithOrganization(ctx, id)
@@ -88,10 +84,10 @@ func (r *Resolver) Project(ctx context.Context, args struct{ ID graphql.ID }) (*
 		}
 		row = projectRow{project: got.Project, teamSize: got.TeamSize}
 	}
-	if err := r.prefetchProjects(ctx, sel, []projectRow{row}); err != nil {
+	if err := l.prefetchProjects(ctx, sel, []projectRow{row}); err != nil {
 		return nil, err
 	}
-	return r.project(row), nil
+	return l.project(row), nil
 }
 
 // projectFilter is what every project list filters on.
@@ -134,7 +130,7 @@ func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFil
 			rows = append(rows, projectRow{project: g.Project, teamSize: g.TeamSize})
 		}
 	}
-	if err := r.prefetchProjects(ctx, sel, rows); err != nil {
+	if err := r.loaders(ctx).prefetchProjects(ctx, sel, rows); err != nil {
 		return nil, err
 	}
 	return rows, nil
@@ -161,7 +157,7 @@ func (r *Resolver) AllProjects(ctx context.Context, args AllProjectsArgs) ([]*Pr
 	if err != nil {
 		return nil, err
 	}
-	return r.projects(rows), nil
+	return r.loaders(ctx).projects(rows), nil
 }
 
 // ProjectsArgs are the arguments of Query.projects.
@@ -197,7 +193,7 @@ func (r *Resolver) Projects(ctx context.Context, args ProjectsArgs) (*connection
 		return n, nil
 	}
 	return newConnection(rows, args.First, "project",
-		func(p projectRow) int64 { return p.project.ID }, r.project, count), nil
+		func(p projectRow) int64 { return p.project.ID }, r.loaders(ctx).project, count), nil
 }
 
 const maxDescriptionLength = 5000
@@ -283,7 +279,7 @@ func (r *Resolver) CreateProject(ctx context.Context, args struct{ Input CreateP
 		return nil, err
 	}
 	r.publish(ctx, TopicProject, Event{Action: ActionCreated, ProjectID: row.project.ID, OrganizationID: orgID, Project: &row.project})
-	return r.project(row), nil
+	return r.mutatedProject(ctx, row)
 }
 
 // UpdateProject changes a project's fields.
@@ -320,7 +316,18 @@ func (r *Resolver) changeProject(ctx context.Context, id int64, change func(q *d
 		return nil, err
 	}
 	r.publishProjects(ctx, rows)
-	return r.project(rows[0]), nil
+	return r.mutatedProject(ctx, rows[0])
+}
+
+// mutatedProject is the result of a project mutation, with what its
+// selection asks for loaded after the commit by loaders of its own (see
+// mutatedOrganization).
+func (r *Resolver) mutatedProject(ctx context.Context, row projectRow) (*ProjectResolver, error) {
+	l := newLoaders(r)
+	if err := l.prefetchProjects(ctx, lookahead(ctx), []projectRow{row}); err != nil {
+		return nil, fmt.Errorf("load the result: %w", err)
+	}
+	return l.project(row), nil
 }
 
 // parseTeamIDs parses the two ids every team mutation takes.

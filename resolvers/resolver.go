@@ -31,10 +31,11 @@ type Config struct {
 	CacheTTL, SummaryTTL time.Duration
 
 	// NaiveLoading exists only for the benchmark (scripts/bench.sh,
-	// docs/BENCHMARKS.md): it switches off the look-ahead prefetch and the
-	// foreign key JOIN variants, and makes every loader run one statement
-	// per key with no per-request cache, so the same server shows the N+1
-	// behaviour it otherwise avoids. Never set it in production.
+	// docs/BENCHMARKS.md): it switches off the foreign key JOIN variants
+	// and batching, so every parent's children are loaded by a statement
+	// of their own, one after another as an ORM's lazy loading runs them,
+	// and a key loaded twice is loaded twice: the same server shows the
+	// N+1 behaviour it otherwise avoids. Never set it in production.
 	NaiveLoading bool
 }
 
@@ -74,7 +75,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Resolver {
 // WithLoaders returns ctx carrying a fresh set of per-request loaders. The
 // server calls it once per request (and once per subscription event).
 func (r *Resolver) WithLoaders(ctx context.Context) context.Context {
-	return context.WithValue(ctx, loadersKey{}, newLoaders(r.q, r.cfg))
+	return context.WithValue(ctx, loadersKey{}, newLoaders(r))
 }
 
 // notFound turns pgx's no-rows error into (nil, nil): an unknown id in a

@@ -27,7 +27,10 @@ import (
 //     Every subscriber the event matches receives the same resolver value,
 //     so the nested fields of all of them share one set of dataloaders: the
 //     loader caches the thunk per key, and 1,000 concurrent loads of one key
-//     run one statement. The event carries the changed row itself.
+//     run one statement. The event carries the changed row itself. graphql-go
+//     gives a subscription's root resolver no look-ahead, so the event's
+//     child fields load on first use, on the event's context (value in
+//     loaders.go).
 //   - Statements of an event run on the event's own context (eventDB), not
 //     on the context of whichever subscriber asked first: a subscriber that
 //     goes away mid-event cannot fail the others.
@@ -376,7 +379,8 @@ func (e *liveEvent) resolver() *Resolver {
 		ctx, cancel := context.WithTimeout(e.l.base, eventTimeout)
 		cp := *e.l.r
 		cp.q = db.New(eventDB{pool: cp.pool, ctx: ctx})
-		cp.eventLoaders = newLoaders(cp.q, cp.cfg)
+		cp.eventLoaders = newLoaders(&cp)
+		cp.eventLoaders.eventCtx = ctx
 		e.res, e.ctx, e.cancel = &cp, ctx, cancel
 	}
 	return e.res
@@ -435,15 +439,15 @@ func (e *liveEvent) projectID() int64 {
 // carries, or one lookup when it carries only the id.
 func (e *liveEvent) organization() *OrganizationResolver {
 	if e.once("organization") {
-		r := e.resolver()
+		l := e.resolver().eventLoaders
 		if e.ev.Organization != nil {
-			e.org = r.organization(*e.ev.Organization)
+			e.org = l.organization(*e.ev.Organization)
 		} else if id := e.organizationID(); id != 0 {
-			o, err := r.loaders(e.ctx).organization.load(e.ctx, id)
+			o, err := l.orgByID.load(e.ctx, id)
 			if err != nil {
 				e.l.log.Error("load the organization of an event", "organization_id", id, "err", err)
 			} else if o != nil {
-				e.org = r.organization(*o)
+				e.org = l.organization(*o)
 			}
 		}
 	}
@@ -457,13 +461,13 @@ func (e *liveEvent) employeeEvent() *EmployeeEventResolver {
 		if e.ev.Action != ActionDeleted {
 			r := e.resolver()
 			if e.ev.Employee != nil {
-				ee.employee = r.employee(*e.ev.Employee, e.ev.Organization)
+				ee.employee = r.eventLoaders.employee(*e.ev.Employee, e.ev.Organization)
 			} else if ee.employeeID != 0 {
 				got, err := r.q.GetEmployee(e.ctx, ee.employeeID)
 				if err != nil && !notFound(err) {
 					e.l.log.Error("load the employee of an event", "employee_id", ee.employeeID, "err", err)
 				} else if err == nil {
-					ee.employee = r.employee(got, e.ev.Organization)
+					ee.employee = r.eventLoaders.employee(got, e.ev.Organization)
 				}
 			}
 		}
@@ -478,13 +482,13 @@ func (e *liveEvent) projectValue() *ProjectResolver {
 	if e.once("project") {
 		r := e.resolver()
 		if e.ev.Project != nil {
-			e.project = r.project(projectRow{project: *e.ev.Project, teamSize: e.ev.TeamSize, org: e.ev.Organization})
+			e.project = r.eventLoaders.project(projectRow{project: *e.ev.Project, teamSize: e.ev.TeamSize, org: e.ev.Organization})
 		} else if id := e.projectID(); id != 0 {
 			got, err := r.q.GetProject(e.ctx, id)
 			if err != nil && !notFound(err) {
 				e.l.log.Error("load the project of an event", "project_id", id, "err", err)
 			} else if err == nil {
-				e.project = r.project(projectRow{project: got.Project, teamSize: got.TeamSize})
+				e.project = r.eventLoaders.project(projectRow{project: got.Project, teamSize: got.TeamSize})
 			}
 		}
 	}

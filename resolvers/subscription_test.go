@@ -132,7 +132,7 @@ func TestEveryMatchingSubscriberGetsTheEventsOneResolver(t *testing.T) {
 	if a != b {
 		t.Fatal("two subscribers of one event got different resolvers")
 	}
-	if a.r == r || a.r.eventLoaders == nil || a.r.loaders(context.Background()) != a.r.eventLoaders {
+	if a.l.r == r || a.l.r.eventLoaders != a.l || a.l.eventCtx == nil || a.l.r.loaders(context.Background()) != a.l {
 		t.Fatal("the event's resolver does not carry the event's loaders")
 	}
 	waitFor(t, "stats count 2 events and 3 deliveries", func() bool {

@@ -111,6 +111,13 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 		// graphql-go gives each subscriber this long to resolve an event;
 		// its 1s default is too short for 1,000 subscribers on 2 cores.
 		graphql.SubscribeResolverTimeout(cfg.RequestTimeout),
+		// A field with arguments the look-ahead could not prefetch (a
+		// second Organization.employees under an alias) is loaded by each
+		// item of its page concurrently, and the dataloader batches the
+		// items that are waiting at once. graphql-go runs at most this many
+		// list items at a time (default 10), so a page larger than that
+		// would take one statement per 10 items.
+		graphql.MaxParallelism(resolvers.MaxPageSize),
 	}, limitOptions(&cfg)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("parse schema: %w", err)
