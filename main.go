@@ -224,6 +224,7 @@ func runServe(ctx context.Context, args []string) error {
 	redisPrefix := f.string("redis-prefix", "REDIS_PREFIX", "orgpulse:", "prefix of every Redis key and pub/sub channel; replicas of one deployment share it; Redis Cluster needs a hash tag, e.g. {orgpulse}:")
 	apiToken := f.string("api-token", "API_TOKEN", "", "bearer token that authorizes mutations (empty: mutations refused)")
 	cacheTTL := f.duration("cache-ttl", "CACHE_TTL", 5*time.Minute, "lifetime of cached lists and aggregates (±10% jitter)")
+	respCache := f.bool("response-cache", "RESPONSE_CACHE", true, "with REDIS_URL: keep whole query responses, retired by every mutation (X-Orgpulse-Cache says hit or miss)")
 	summaryTTL := f.duration("summary-cache-ttl", "SUMMARY_CACHE_TTL", 5*time.Second, "lifetime of cached performanceSummary values")
 	wsInit := f.duration("ws-init-timeout", "WS_INIT_TIMEOUT", 3*time.Second, "time a WebSocket client has to send connection_init (then 4408)")
 	wsMaxConns := f.int("ws-max-connections", "WS_MAX_CONNECTIONS", 10000, "open WebSockets per replica (one more is closed with 1013)")
@@ -315,6 +316,10 @@ func runServe(ctx context.Context, args []string) error {
 		}
 	}
 	res := resolvers.New(db.Pool, rcfg)
+	var responseCache *cache.Cache
+	if *respCache {
+		responseCache = rcfg.Cache // nil without REDIS_URL
+	}
 	srv, err := server.New(db.Pool, res, server.Config{
 		MaxBodyBytes: int64(*maxBody), RequestTimeout: *reqTimeout, MaxDepth: *maxDepth,
 		MaxQueryLength: *maxQueryLen, MaxSelections: *maxSels, MaxAliases: *maxAliases, MaxCost: *maxCost,
@@ -322,6 +327,7 @@ func runServe(ctx context.Context, args []string) error {
 		Debug: *debug, ReplicaID: *replica, NodeModules: *nodeModules, Logger: log,
 		APIToken: *apiToken, Redis: rdb,
 		Monitor: mon, SlowRequest: time.Duration(*slowMs) * time.Millisecond,
+		ResponseCache: responseCache, ResponseCacheTTL: *cacheTTL,
 		WS: server.WSConfig{InitTimeout: *wsInit, MaxConnections: *wsMaxConns, MaxSubscriptionsPerConn: *wsMaxSubs,
 			AllowedOrigins: origins},
 	})
@@ -435,6 +441,8 @@ func runSeed(ctx context.Context, args []string) error {
 	members := f.int("members-per-project", "SEED_MEMBERS_PER_PROJECT", 8, "team members per project, from the same organization")
 	metrics := f.int("metrics", "SEED_METRICS", 10000, "performance samples over the last 7 days")
 	reset := f.bool("reset", "SEED_RESET", false, "delete all data first")
+	redisURL := f.string("redis-url", "REDIS_URL", "", "Redis of the servers using this database: their cache is retired after seeding (empty: none)")
+	redisPrefix := f.string("redis-prefix", "REDIS_PREFIX", "orgpulse:", "the servers' Redis prefix")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -446,11 +454,25 @@ func runSeed(ctx context.Context, args []string) error {
 	if err := db.requireMigrated(ctx); err != nil {
 		return err
 	}
-	_, err = seed.Run(ctx, db.Pool, seed.Options{
+	res, err := seed.Run(ctx, db.Pool, seed.Options{
 		Orgs: *orgs, EmployeesPerOrg: *emps, ProjectsPerOrg: *projects, MembersPerProject: *members,
 		Metrics: *metrics, Reset: *reset, Progress: os.Stderr,
 	})
-	return err
+	if err != nil || res.Skipped || *redisURL == "" {
+		return err
+	}
+	// The rows changed behind the mutations' back: retire what servers
+	// sharing this Redis prefix cached from the old ones.
+	rdb, err := openRedis(ctx, *redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if err := cache.New(rdb, cache.Config{Prefix: *redisPrefix}).Reset(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "seed: retired the cache under prefix %q\n", *redisPrefix)
+	return nil
 }
 
 func runSubscribe(ctx context.Context, args []string) error {

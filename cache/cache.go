@@ -196,6 +196,62 @@ func (c *Cache) lookup(ctx context.Context, keys []Key) ([]slot, bool) {
 	return out, true
 }
 
+// Entry is one key looked up for a caller that decides only after
+// computing a value whether to keep it (a whole GraphQL response, which
+// must not be kept when it had errors). Value is the stored bytes as they
+// were written, nil on a miss.
+type Entry struct {
+	Value []byte
+	name  string // the versioned name read; "" when Redis could not be used
+}
+
+// Lookup reads key in one round trip. Store a computed value with Put: it
+// goes under the version read here, so a value computed from rows older
+// than a later invalidation is never served.
+func (c *Cache) Lookup(ctx context.Context, key Key) Entry {
+	if c == nil {
+		return Entry{}
+	}
+	slots, ok := c.lookup(ctx, []Key{key})
+	if !ok {
+		return Entry{}
+	}
+	hit := 0
+	if slots[0].value != nil {
+		hit = 1
+	}
+	c.hits.Add(int64(hit))
+	c.misses.Add(int64(1 - hit))
+	if c.cfg.OnResult != nil {
+		c.cfg.OnResult(ctx, hit, 1-hit)
+	}
+	return Entry{Value: slots[0].value, name: slots[0].name}
+}
+
+// Put stores value for the entry a Lookup missed.
+func (c *Cache) Put(ctx context.Context, e Entry, value []byte, ttl time.Duration) {
+	if c == nil || e.name == "" {
+		return
+	}
+	if err := c.rdb.Set(ctx, e.name, value, c.jittered(ttl)).Err(); err != nil {
+		c.fail("cache store", err)
+	}
+}
+
+// Reset retires every cached value of every replica sharing the prefix by
+// moving the generation on: for changes made behind the mutations' back
+// (orgpulse seed).
+func (c *Cache) Reset(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
+	if err := bumpScript.Run(ctx, c.rdb, []string{c.generationKey()}).Err(); err != nil {
+		return fmt.Errorf("move the cache generation on: %w", err)
+	}
+	c.bumps.Add(1)
+	return nil
+}
+
 // Load returns the cached value of key, or fills it once per replica
 // however many requests miss at the same moment.
 func Load[V any](ctx context.Context, c *Cache, key Key, ttl time.Duration, fill func(ctx context.Context) (V, error)) (V, error) {

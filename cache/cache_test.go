@@ -377,6 +377,31 @@ func TestGenerationRetiresEverything(t *testing.T) {
 	}
 }
 
+// TestResetRetiresEverything: Reset (orgpulse seed) retires the values of
+// every replica sharing the prefix, whole responses kept with Put too.
+func TestResetRetiresEverything(t *testing.T) {
+	c, rdb, prefix := newCache(t)
+	other := cache.New(rdb, cache.Config{Prefix: prefix})
+	a := &source{value: "a"}
+	ka := cache.Key{Name: "a", Version: "va"}
+	mustLoad(t, c, ka, a.fill)
+	kr := cache.Key{Name: "resp:1", Version: "rows"}
+	c.Put(ctx, c.Lookup(ctx, kr), []byte(`{"data":{}}`), time.Minute)
+	if got := string(other.Lookup(ctx, kr).Value); got != `{"data":{}}` {
+		t.Fatalf("Lookup after Put = %q", got)
+	}
+	if err := other.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustLoad(t, c, ka, a.fill)
+	if a.readCount() != 2 {
+		t.Errorf("after Reset fills = %d, want 2", a.readCount())
+	}
+	if got := c.Lookup(ctx, kr).Value; got != nil {
+		t.Errorf("after Reset Lookup = %q, want a miss", got)
+	}
+}
+
 // outageFixture is one private Redis with two replicas' caches over it.
 type outageFixture struct {
 	redis      *testsupport.RedisProcess

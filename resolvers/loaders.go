@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/graph-gophers/dataloader/v7"
@@ -253,6 +254,10 @@ type loaders struct {
 	employeeProjects *batch[[]projectRow] // with each project's team size
 	// employeeProjectsBare leaves teamSize at 0: for selections without it.
 	employeeProjectsBare *batch[[]projectRow]
+
+	// uncacheable marks a request that read data no mutation announces
+	// (performance samples): its response must not be cached whole.
+	uncacheable atomic.Bool
 
 	mu                sync.Mutex
 	orgProjects       map[string]*batch[[]projectRow]

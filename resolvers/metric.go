@@ -66,6 +66,9 @@ func (r *Resolver) PerformanceSummary(ctx context.Context, args PerformanceSumma
 	if err := checkText("endpoint", args.Endpoint, maxNameLength); err != nil {
 		return nil, err
 	}
+	// Cached on its own, with a short TTL, but never as part of a whole
+	// response: samples change without a mutation.
+	r.loaders(ctx).uncacheable.Store(true)
 	key := cache.Key{Name: summaryCacheName(args), Version: versionMetrics}
 	s, err := cache.Load(ctx, r.cfg.Cache, key, r.cfg.SummaryTTL, func(ctx context.Context) (db.GetPerformanceSummaryRow, error) {
 		s, err := r.q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{
@@ -111,6 +114,7 @@ func (r *Resolver) SlowestEndpoints(ctx context.Context, args SlowestEndpointsAr
 	if err := checkOneOf("metricType", args.MetricType, MetricTypes); err != nil {
 		return nil, err
 	}
+	r.loaders(ctx).uncacheable.Store(true) // samples change without a mutation
 	rows, err := r.q.ListSlowestMetrics(ctx, db.ListSlowestMetricsParams{
 		MetricType: args.MetricType, Since: r.since(args.Since), LimitCount: args.Limit,
 	})
@@ -166,7 +170,8 @@ func (r *Resolver) RecordMetric(ctx context.Context, args struct{ Input RecordMe
 	if err != nil {
 		return nil, err
 	}
-	r.invalidate(ctx, versionMetrics)
+	// Samples are in no whole cached response: only the summaries go.
+	r.cfg.Cache.Invalidate(context.WithoutCancel(ctx), versionMetrics)
 	r.publish(ctx, TopicMetric, Event{Action: ActionCreated, Metric: &m})
 	return &MetricResolver{m: m}, nil
 }

@@ -278,6 +278,7 @@ func (r *Resolver) CreateProject(ctx context.Context, args struct{ Input CreateP
 	if err != nil {
 		return nil, err
 	}
+	r.invalidate(ctx)
 	r.publish(ctx, TopicProject, Event{Action: ActionCreated, ProjectID: row.project.ID, OrganizationID: orgID, Project: &row.project})
 	return r.mutatedProject(ctx, row)
 }
@@ -315,6 +316,7 @@ func (r *Resolver) changeProject(ctx context.Context, id int64, change func(q *d
 	if err != nil {
 		return nil, err
 	}
+	r.invalidate(ctx)
 	r.publishProjects(ctx, rows)
 	return r.mutatedProject(ctx, rows[0])
 }

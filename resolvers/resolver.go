@@ -78,6 +78,14 @@ func (r *Resolver) WithLoaders(ctx context.Context) context.Context {
 	return context.WithValue(ctx, loadersKey{}, newLoaders(r))
 }
 
+// ResponseCacheable reports whether the request of ctx (after
+// WithLoaders) read only what mutations announce by moving VersionRows, so
+// that its whole response may be cached under that version.
+func (r *Resolver) ResponseCacheable(ctx context.Context) bool {
+	l, ok := ctx.Value(loadersKey{}).(*loaders)
+	return ok && !l.uncacheable.Load()
+}
+
 // notFound turns pgx's no-rows error into (nil, nil): an unknown id in a
 // single lookup is null, not an error.
 func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -25,8 +25,16 @@ import (
 //	org:<id>:employees   Organization.employeeCount, .employeeStats,   createEmployee, deleteEmployee, updateEmployee
 //	                     .departmentStats of organization <id>          (both organizations when an employee moves)
 //	metrics              performanceSummary (also expires after 5 s)    recordMetric
+//	rows                 every whole cached response (server's          every mutation but recordMetric
+//	                     response cache; VersionRows)                   (invalidate adds it)
 const versionOrgs = "orgs"
 const versionMetrics = "metrics"
+
+// VersionRows is the version of whole cached responses: every mutation
+// that changes organizations, employees, projects or teams moves it on.
+// Responses that read performance samples, which the service records
+// without a mutation, are never cached whole (ResponseCacheable).
+const VersionRows = "rows"
 
 func versionOrgEmployees(orgID int64) string { return fmt.Sprintf("org:%d:employees", orgID) }
 
@@ -46,8 +54,8 @@ func requireAuthorized(ctx context.Context) error {
 	return nil
 }
 
-// write runs fn in one transaction: on any error nothing is written. After
-// the commit it invalidates the given cache versions. Database errors that
+// write runs fn in one transaction: on any error nothing is written. The
+// mutation then calls invalidate with what it changed. Database errors that
 // are the client's doing become coded errors here.
 func (r *Resolver) write(ctx context.Context, fn func(q *db.Queries) error) error {
 	if err := requireAuthorized(ctx); err != nil {
@@ -68,9 +76,12 @@ func (r *Resolver) write(ctx context.Context, fn func(q *db.Queries) error) erro
 }
 
 // invalidate runs after commit: the cache must not be cleared before the
-// new rows are visible, or a reader could cache the old ones again.
+// new rows are visible, or a reader could cache the old ones again. Every
+// mutation of rows calls it, with the finer versions it changed if any; it
+// always retires the whole cached responses (VersionRows), in the same
+// round trip.
 func (r *Resolver) invalidate(ctx context.Context, versions ...string) {
-	r.cfg.Cache.Invalidate(context.WithoutCancel(ctx), versions...)
+	r.cfg.Cache.Invalidate(context.WithoutCancel(ctx), append(versions, VersionRows)...)
 }
 
 // constraintErrors maps the constraints a client can violate to errors.

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -25,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"orgpulse/cache"
 	"orgpulse/monitor"
 	"orgpulse/resolvers"
 	"orgpulse/schema"
@@ -52,6 +54,10 @@ type Config struct {
 	SlowRequest time.Duration
 	// WS tunes the WebSocket transport at /graphql (ws.go).
 	WS WSConfig
+	// ResponseCache, when set, keeps whole query responses (respcache.go);
+	// ResponseCacheTTL bounds them (default 5m).
+	ResponseCache    *cache.Cache
+	ResponseCacheTTL time.Duration
 
 	// Query limits, each refused before execution with its own
 	// extensions.code (limits.go, cost.go).
@@ -285,6 +291,31 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	ctx, stats := monitor.WithRequestStats(ctx)
+	debugReq := s.cfg.Debug && r.Header.Get("X-Debug") == "1"
+	if opName == "" {
+		opName = "anonymous"
+	}
+	done := func(status, errs int) {
+		snap := stats.Snapshot()
+		elapsed := time.Since(start)
+		snap.DurationMs = float64(elapsed.Microseconds()) / 1000
+		s.observe(reqID, opName, kind, status, errs, elapsed, snap)
+	}
+
+	// A debug request always executes: its extensions.debug shows the work.
+	cached := s.cfg.ResponseCache != nil && opErr == nil && kind == "query" && !debugReq
+	var entry cache.Entry
+	if cached {
+		entry = s.cfg.ResponseCache.Lookup(ctx, responseKey(&req))
+		if entry.Value != nil {
+			w.Header().Set(headerCache, "hit")
+			writeBody(w, media, http.StatusOK, entry.Value)
+			done(http.StatusOK, 0)
+			return
+		}
+		w.Header().Set(headerCache, "miss")
+	}
+
 	ctx = s.resolver.WithLoaders(ctx)
 	if s.authorized(r) {
 		ctx = resolvers.WithAuthorized(ctx)
@@ -292,9 +323,9 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	res := s.exec(ctx, reqID, &req)
 
 	out := response{Data: res.Data, Errors: s.translateErrors(reqID, res.Errors)}
-	snap := stats.Snapshot()
-	snap.DurationMs = float64(time.Since(start).Microseconds()) / 1000
-	if s.cfg.Debug && r.Header.Get("X-Debug") == "1" {
+	if debugReq {
+		snap := stats.Snapshot()
+		snap.DurationMs = float64(time.Since(start).Microseconds()) / 1000
 		out.Extensions = map[string]any{"debug": snap}
 	}
 	if lim.known && len(res.Data) > 0 {
@@ -306,16 +337,21 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	// GraphQL-over-HTTP: a request that never executed is a 4xx (a 5xx
 	// when the service, not the request, is at fault).
 	status := statusFor(media, res.Data, out.Errors)
-	s.writeJSON(w, media, status, out)
-	if opName == "" {
-		opName = "anonymous"
+	body := s.encodeJSON(out)
+	writeBody(w, media, status, body)
+	if cached && status == http.StatusOK && len(out.Errors) == 0 && s.resolver.ResponseCacheable(ctx) {
+		s.storeResponse(ctx, w, entry, body)
 	}
-	elapsed := time.Since(start)
+	done(status, len(out.Errors))
+}
+
+// observe reports a finished GraphQL request to the monitor and the log.
+func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed time.Duration, snap monitor.Snapshot) {
 	s.cfg.Monitor.ObserveRequest(monitor.Request{ID: reqID, Operation: opName, Kind: kind,
-		Status: status, Duration: elapsed, Stats: snap, Errors: len(out.Errors)})
+		Status: status, Duration: elapsed, Stats: snap, Errors: errs})
 	attrs := []any{"request_id", reqID, "operation", opName, "kind", kind,
 		"duration_ms", snap.DurationMs, "sql_count", snap.SQLCount, "sql_ms", snap.SQLMs,
-		"cache_hits", snap.CacheHits, "errors", len(out.Errors)}
+		"cache_hits", snap.CacheHits, "errors", errs}
 	if elapsed >= s.cfg.SlowRequest {
 		s.log.Warn("slow graphql request", append(attrs, "sql", snap.SQL)...)
 		return
@@ -473,13 +509,26 @@ func (s *Server) writeError(w http.ResponseWriter, media string, status int, cod
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, media string, status int, v any) {
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	writeBody(w, media, status, s.encodeJSON(v))
+}
+
+// encodeJSON encodes a response the one way every response is encoded,
+// cached or not: without HTML escaping, with a final newline.
+func (s *Server) encodeJSON(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		s.log.Debug("write response", "err", err)
+		s.log.Error("encode response", "err", err)
+		return []byte(`{"errors":[{"message":"internal error: the response could not be encoded","extensions":{"code":"INTERNAL"}}]}` + "\n")
 	}
+	return b.Bytes()
+}
+
+func writeBody(w http.ResponseWriter, media string, status int, body []byte) {
+	w.Header().Set("Content-Type", media+"; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // requestID keeps a sane client-supplied X-Request-Id (so logs correlate

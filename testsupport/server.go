@@ -47,6 +47,11 @@ const APIToken = "test-token"
 // every read reaches PostgreSQL (statement-count tests need that).
 func NoCache(_ *server.Config, r *resolvers.Config) { r.Cache = nil }
 
+// WithResponseCache is a MustStartServer tweak that turns on the
+// whole-response cache over the server's Redis cache (as RESPONSE_CACHE
+// does). Put it after any tweak that replaces the cache.
+func WithResponseCache(s *server.Config, r *resolvers.Config) { s.ResponseCache = r.Cache }
+
 // MustStartServer serves db with the given config tweaks and stops when the
 // test ends. Debug is on so tests can read extensions.debug.
 func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
@@ -135,7 +140,19 @@ func (s *Server) Mutate(tb testing.TB, query string, vars map[string]any) *Respo
 	return s.post(tb, query, vars, APIToken)
 }
 
+// Read POSTs a query as a client does, without X-Debug: the request may
+// be answered from the whole-response cache.
+func (s *Server) Read(tb testing.TB, query string, vars map[string]any) *Response {
+	tb.Helper()
+	return s.send(tb, query, vars, "", false)
+}
+
 func (s *Server) post(tb testing.TB, query string, vars map[string]any, token string) *Response {
+	tb.Helper()
+	return s.send(tb, query, vars, token, true)
+}
+
+func (s *Server) send(tb testing.TB, query string, vars map[string]any, token string, debug bool) *Response {
 	tb.Helper()
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
@@ -146,7 +163,9 @@ func (s *Server) post(tb testing.TB, query string, vars map[string]any, token st
 		tb.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Debug", "1")
+	if debug {
+		req.Header.Set("X-Debug", "1")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
