@@ -35,10 +35,8 @@ func Open(ctx context.Context, url string, cfg Config) (*pgxpool.Pool, error) {
 	rp := pc.ConnConfig.RuntimeParams
 	rp["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
 	rp["application_name"] = "orgpulse"
-	// The list queries take optional filters as "$n IS NULL OR col = $n".
-	// A cached generic plan cannot prune those branches; custom plans pick
-	// the index that fits the filters actually given.
-	rp["plan_cache_mode"] = "force_custom_plan"
+	// plan_cache_mode stays at PostgreSQL's default: which statements are
+	// planned for their values every time is Planned's choice (plan.go).
 	pc.ConnConfig.Tracer = monitor.Tracer{}
 
 	pool, err := pgxpool.NewWithConfig(ctx, pc)

@@ -12,6 +12,7 @@ import (
 
 	"orgpulse/cache"
 	"orgpulse/db"
+	"orgpulse/postgres"
 )
 
 // Config tunes the resolvers. Zero values take the defaults.
@@ -67,7 +68,7 @@ func New(pool *pgxpool.Pool, cfg Config) *Resolver {
 	if cfg.SummaryTTL <= 0 {
 		cfg.SummaryTTL = 5 * time.Second
 	}
-	r := &Resolver{pool: pool, q: db.New(pool), cfg: cfg}
+	r := &Resolver{pool: pool, q: db.New(postgres.Planned(pool)), cfg: cfg}
 	r.lv = newLive(r)
 	return r
 }

@@ -15,6 +15,7 @@ import (
 
 	"orgpulse/db"
 	"orgpulse/monitor"
+	"orgpulse/postgres"
 )
 
 // How subscriptions stay cheap at any number of subscribers:
@@ -378,7 +379,7 @@ func (e *liveEvent) resolver() *Resolver {
 	if e.res == nil {
 		ctx, cancel := context.WithTimeout(e.l.base, eventTimeout)
 		cp := *e.l.r
-		cp.q = db.New(eventDB{pool: cp.pool, ctx: ctx})
+		cp.q = db.New(postgres.Planned(eventDB{pool: cp.pool, ctx: ctx}))
 		cp.eventLoaders = newLoaders(&cp)
 		cp.eventLoaders.eventCtx = ctx
 		e.res, e.ctx, e.cancel = &cp, ctx, cancel
