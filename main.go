@@ -149,6 +149,7 @@ type dbFlags struct {
 	url      *string
 	maxConns *int
 	stmtTO   *time.Duration
+	pageCost *float64
 }
 
 func addDBFlags(f flags) dbFlags {
@@ -156,6 +157,7 @@ func addDBFlags(f flags) dbFlags {
 		url:      f.string("database-url", "DATABASE_URL", "", "PostgreSQL connection URL"),
 		maxConns: f.int("db-max-conns", "DB_MAX_CONNS", 20, "connections in this process's pool"),
 		stmtTO:   f.duration("statement-timeout", "STATEMENT_TIMEOUT", 10*time.Second, "server-side limit for one SQL statement"),
+		pageCost: f.float("db-random-page-cost", "DB_RANDOM_PAGE_COST", postgres.DefaultRandomPageCost, "planner cost of a random page read for orgpulse's sessions (data in RAM or on SSD); -1 keeps the server's setting"),
 	}
 }
 
@@ -163,7 +165,7 @@ func (d dbFlags) open(ctx context.Context) (*postgresPool, error) {
 	if *d.url == "" {
 		return nil, errors.New("DATABASE_URL is not set: pass --database-url or set DATABASE_URL (scripts/dev.sh sets it up)")
 	}
-	pool, err := postgres.Open(ctx, *d.url, postgres.Config{MaxConns: int32(*d.maxConns), StatementTimeout: *d.stmtTO})
+	pool, err := postgres.Open(ctx, *d.url, postgres.Config{MaxConns: int32(*d.maxConns), StatementTimeout: *d.stmtTO, RandomPageCost: *d.pageCost})
 	if err != nil {
 		return nil, err
 	}

@@ -79,3 +79,32 @@ func TestPlannedStatements(t *testing.T) {
 		t.Errorf("GetOrganization: %d generic plans after 8 calls (-1: not prepared), want some", lookupGeneric)
 	}
 }
+
+// TestRandomPageCost: the pool's sessions price random reads as on SSD or
+// RAM unless told to keep the server's setting.
+func TestRandomPageCost(t *testing.T) {
+	ctx := context.Background()
+	tdb := testsupport.MustOpenDB(t)
+	var server string
+	if err := tdb.Pool.QueryRow(ctx, "SELECT boot_val FROM pg_settings WHERE name = 'random_page_cost'").Scan(&server); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		cost float64
+		want string
+	}{{0, "1.1"}, {2, "2"}, {-1, server}} {
+		pool, err := postgres.Open(ctx, tdb.URL, postgres.Config{MaxConns: 1, RandomPageCost: tt.cost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = pool.QueryRow(ctx, "SHOW random_page_cost").Scan(&got)
+		pool.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("RandomPageCost %v: SHOW random_page_cost = %s, want %s", tt.cost, got, tt.want)
+		}
+	}
+}

@@ -16,7 +16,19 @@ import (
 type Config struct {
 	MaxConns         int32         // default 20 per replica
 	StatementTimeout time.Duration // default 10s: server-side backstop for a runaway query
+	// RandomPageCost is the planner's cost of a random page read for this
+	// pool's sessions: default DefaultRandomPageCost, negative keeps the
+	// server's setting.
+	RandomPageCost float64
 }
+
+// DefaultRandomPageCost is the value PostgreSQL's documentation suggests
+// when the data is cached in RAM or on SSD, as orgpulse's working set is
+// meant to be. The server default, 4, prices an index probe as a seek on a
+// spinning disk: on the sample data the planner then hashed all 2,500
+// employees to find the 160 members of 20 project teams (1.35 ms) instead
+// of probing the primary key 160 times (0.17 ms; EXPLAIN ANALYZE).
+const DefaultRandomPageCost = 1.1
 
 // Open connects to url and verifies the server answers.
 func Open(ctx context.Context, url string, cfg Config) (*pgxpool.Pool, error) {
@@ -35,6 +47,12 @@ func Open(ctx context.Context, url string, cfg Config) (*pgxpool.Pool, error) {
 	rp := pc.ConnConfig.RuntimeParams
 	rp["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())
 	rp["application_name"] = "orgpulse"
+	if cfg.RandomPageCost == 0 {
+		cfg.RandomPageCost = DefaultRandomPageCost
+	}
+	if cfg.RandomPageCost > 0 {
+		rp["random_page_cost"] = fmt.Sprint(cfg.RandomPageCost)
+	}
 	// plan_cache_mode stays at PostgreSQL's default: which statements are
 	// planned for their values every time is Planned's choice (plan.go).
 	pc.ConnConfig.Tracer = monitor.Tracer{}

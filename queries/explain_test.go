@@ -143,6 +143,10 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 	if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_custom_plan"); err != nil {
 		t.Fatal(err)
 	}
+	// And the page cost the production pool sets (postgres.Open).
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET random_page_cost = %v", postgres.DefaultRandomPageCost)); err != nil {
+		t.Fatal(err)
+	}
 	q := db.New(conn)
 
 	// Realistic arguments, taken from the data: a page of 10 parents.
