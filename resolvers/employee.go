@@ -21,9 +21,11 @@ func (l *loaders) employee(e db.Employee, org *db.Organization) *EmployeeResolve
 }
 
 func (l *loaders) employees(rows []db.Employee) []*EmployeeResolver {
+	all := make([]EmployeeResolver, len(rows)) // one allocation for the page
 	out := make([]*EmployeeResolver, len(rows))
-	for i, row := range rows {
-		out[i] = l.employee(row, nil)
+	for i := range rows {
+		all[i] = EmployeeResolver{l: l, e: rows[i]}
+		out[i] = &all[i]
 	}
 	return out
 }
@@ -154,11 +156,15 @@ func (r *Resolver) listEmployees(ctx context.Context, sel selection, f employeeF
 		if err != nil {
 			return nil, fmt.Errorf("list employees with organization: %w", err)
 		}
-		orgs = make([]db.Organization, 0, len(rows))
-		for _, row := range rows {
-			out = append(out, l.employee(row.Employee, &row.Organization))
-			emps = append(emps, row.Employee)
-			orgs = append(orgs, row.Organization)
+		// One allocation per slice, not one per row: a page is up to 100
+		// rows and this is the hottest list of the API.
+		emps, orgs = make([]db.Employee, len(rows)), make([]db.Organization, len(rows))
+		for i := range rows {
+			emps[i], orgs[i] = rows[i].Employee, rows[i].Organization
+		}
+		out = l.employees(emps)
+		for i := range out {
+			out[i].org = &orgs[i]
 		}
 	} else {
 		rows, err := r.q.ListEmployees(ctx, db.ListEmployeesParams{

@@ -18,9 +18,11 @@ type ProjectResolver struct {
 func (l *loaders) project(row projectRow) *ProjectResolver { return &ProjectResolver{l: l, row: row} }
 
 func (l *loaders) projects(rows []projectRow) []*ProjectResolver {
+	all := make([]ProjectResolver, len(rows)) // one allocation for the page
 	out := make([]*ProjectResolver, len(rows))
-	for i, row := range rows {
-		out[i] = l.project(row)
+	for i := range rows {
+		all[i] = ProjectResolver{l: l, row: rows[i]}
+		out[i] = &all[i]
 	}
 	return out
 }
@@ -116,8 +118,9 @@ func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFil
 		if err != nil {
 			return nil, fmt.Errorf("list projects with organization: %w", err)
 		}
+		rows = make([]projectRow, len(got))
 		for i := range got {
-			rows = append(rows, projectRow{project: got[i].Project, teamSize: got[i].TeamSize, org: &got[i].Organization})
+			rows[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize, org: &got[i].Organization}
 		}
 	} else {
 		got, err := r.q.ListProjects(ctx, db.ListProjectsParams{
@@ -126,8 +129,9 @@ func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFil
 		if err != nil {
 			return nil, fmt.Errorf("list projects: %w", err)
 		}
-		for _, g := range got {
-			rows = append(rows, projectRow{project: g.Project, teamSize: g.TeamSize})
+		rows = make([]projectRow, len(got))
+		for i := range got {
+			rows[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize}
 		}
 	}
 	if err := r.loaders(ctx).prefetchProjects(ctx, sel, rows); err != nil {
