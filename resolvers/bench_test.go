@@ -17,9 +17,10 @@ import (
 
 // BenchmarkOperations measures, through HTTP against the seeded database,
 // the latency a client sees for each operation of the N+1 table
-// (TestStatementCounts), once with the Redis cache off (every request
-// reaches PostgreSQL) and once with it on. Besides ns/op it reports the
-// median and the 99th percentile of the per-request durations.
+// (TestStatementCounts): with the Redis cache off (every request reaches
+// PostgreSQL), with it on, and with whole responses cached too (what a
+// server with REDIS_URL does). Besides ns/op it reports the median and the
+// 99th percentile of the per-request durations.
 //
 //	go test -run '^$' -bench Operations -benchtime 200x ./resolvers/
 func BenchmarkOperations(b *testing.B) {
@@ -39,7 +40,8 @@ func BenchmarkOperations(b *testing.B) {
 		tweaks []func(*server.Config, *resolvers.Config)
 	}{
 		{"nocache", []func(*server.Config, *resolvers.Config){testsupport.NoCache}},
-		{"cache", nil},
+		{"cache", nil}, // aggregates and lists cached, responses executed
+		{"responsecache", []func(*server.Config, *resolvers.Config){testsupport.WithResponseCache}},
 	}
 	for _, s := range servers {
 		srv := testsupport.MustStartServer(b, db, s.tweaks...)

@@ -8,7 +8,9 @@
 #
 # ORGPULSE_URL defaults to http://localhost:8080. DEBUG=1 sends X-Debug: 1
 # (the server must run with DEBUG on, as scripts/dev.sh does) so the
-# response lists every SQL statement the request ran. The API token for
+# response lists every SQL statement the request ran; without it a query
+# may be answered from the whole-response cache, and X-Orgpulse-Cache
+# (hit or miss) is printed on stderr. The API token for
 # mutations comes from API_TOKEN or .data/api_token (written by dev.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,10 +34,16 @@ headers=(-H 'Content-Type: application/json')
 [ -n "$token" ] && headers+=(-H "Authorization: Bearer $token")
 [ "${DEBUG:-}" = 1 ] && headers+=(-H 'X-Debug: 1')
 
-out=$(curl -sS --fail-with-body "${headers[@]}" --data-binary "$body" "$url") || {
+hdrs=$(mktemp)
+trap 'rm -f "$hdrs"' EXIT
+out=$(curl -sS --fail-with-body -D "$hdrs" "${headers[@]}" --data-binary "$body" "$url") || {
   echo "$out" >&2
   exit 1
 }
+# A query answered whole from the response cache says so (stderr, so the
+# JSON on stdout stays clean).
+cache=$(tr -d '\r' <"$hdrs" | sed -n 's/^[Xx]-[Oo]rgpulse-[Cc]ache: *//p')
+[ -n "$cache" ] && echo "X-Orgpulse-Cache: $cache" >&2
 if command -v jq >/dev/null 2>&1; then
   echo "$out" | jq .
 else
