@@ -1,14 +1,20 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -206,12 +212,17 @@ func (s *Server) CloseWebSockets(ctx context.Context) {
 	}
 }
 
-// serveWebSocket upgrades r and serves one socket until it closes.
+// serveWebSocket upgrades r and serves the socket on a goroutine of its
+// own.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	cfg := s.cfg.WS.withDefaults(s.cfg.MaxBodyBytes)
 	st := s.ws()
 	id := requestID(r)
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	rw := w
+	if _, ok := w.(http.Hijacker); ok {
+		rw = smallBuffers{w} // else Accept answers 501, as without it
+	}
+	c, err := websocket.Accept(rw, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{protoTransportWS, protoLegacyWS},
 		OriginPatterns: cfg.AllowedOrigins,
 	})
@@ -227,26 +238,67 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close(websocket.StatusTryAgainLater, fmt.Sprintf("too many WebSocket connections on this replica (max %d); try again later", cfg.MaxConnections))
 		return
 	}
-	defer st.open.Add(-1)
 	if s.draining.Load() {
+		st.open.Add(-1)
 		_ = c.Close(websocket.StatusGoingAway, "server shutting down; reconnect")
 		return
 	}
 	proto := c.Subprotocol()
 	if proto != protoTransportWS && proto != protoLegacyWS {
+		st.open.Add(-1)
 		_ = c.Close(closeSubprotocol, "Subprotocol not acceptable: use graphql-transport-ws or graphql-ws")
 		return
 	}
 	c.SetReadLimit(cfg.MaxMessageBytes)
-	wc := &wsConn{
-		s: s, cfg: cfg, st: st, c: c, legacy: proto == protoLegacyWS, id: id,
-		log: s.log.With("request_id", id, "protocol", proto),
-		out: make(chan []byte, cfg.SendQueue),
-		ops: map[string]*wsOp{},
-	}
+	wc := &wsConn{s: s, cfg: cfg, st: st, c: c, legacy: proto == protoLegacyWS, id: id}
 	wc.ctx, wc.cancel = context.WithCancel(context.Background())
 	wc.authorized = s.tokenAuthorized(r.Header.Get("Authorization"))
-	wc.serve()
+	st.mu.Lock()
+	st.conns[wc] = struct{}{} // before the handler returns, for CloseWebSockets
+	st.mu.Unlock()
+	// Returning from the handler lets net/http free what it keeps for a
+	// request (the request, its headers, the response and its buffer) and
+	// the handler's deep stack: kept for the life of the socket, they
+	// weighed more than the socket itself.
+	go wc.serve()
+}
+
+// The buffers of a socket, which coder/websocket keeps for its life. They
+// are small because every idle socket has them: a client message larger
+// than wsReadBuffer is read past the buffer, and a server message larger
+// than wsWriteBuffer is written past it, in two system calls instead of
+// one.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 512
+)
+
+// smallBuffers gives coder/websocket buffers of wsReadBuffer and
+// wsWriteBuffer bytes at the Hijack, in place of the 4 KiB pair of
+// net/http.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	n := brw.Reader.Buffered()
+	if n > wsReadBuffer || brw.Writer.Buffered() > 0 {
+		return conn, brw, nil // too much to move: keep net/http's buffers
+	}
+	if n == 0 {
+		return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, wsReadBuffer), bufio.NewWriterSize(conn, wsWriteBuffer)), nil
+	}
+	// The client may write as soon as it has the 101, before the Hijack:
+	// what net/http read ahead moves into the new buffer, where Accept
+	// looks for it.
+	head, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(head)), conn), wsReadBuffer)
+	if _, err := br.Peek(n); err != nil {
+		return nil, nil, err
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsWriteBuffer)), nil
 }
 
 // tokenAuthorized compares an Authorization value with APIToken in
@@ -257,7 +309,10 @@ func (s *Server) tokenAuthorized(header string) bool {
 		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.APIToken)) == 1
 }
 
-// wsConn is one socket.
+// wsConn is one socket. Most sockets sit idle, in their thousands, so an
+// idle one keeps a goroutine (the read loop) and little else: the writer
+// runs only while messages wait, the keep-alive is a timer, and log
+// attributes are built only for a line that is logged.
 type wsConn struct {
 	s      *Server
 	cfg    WSConfig
@@ -265,21 +320,37 @@ type wsConn struct {
 	c      *websocket.Conn
 	legacy bool
 	id     string
-	log    *slog.Logger
 	ctx    context.Context // ends when the socket closes
 	cancel context.CancelFunc
-	out    chan []byte // messages waiting for the writer
 
 	closing atomic.Bool // a close is under way: send nothing more
 	inited  atomic.Bool // connection_init received
+	ackSent atomic.Bool // connection_ack queued: keep-alives may follow
 
 	// Owned by the read loop.
+	initTimer  *time.Timer // until connection_init
 	acked      bool
 	authorized bool // mutations allowed
 	debug      bool // X-Debug: 1 in the init payload
 
 	mu  sync.Mutex
 	ops map[string]*wsOp // active operations by id
+
+	// The send queue: at most cfg.SendQueue messages wait for the writer,
+	// further senders wait in line for room (see send). A slice, not a
+	// channel: a channel's buffer would be allocated in full for every
+	// socket, idle or not.
+	qmu       sync.Mutex
+	queue     [][]byte
+	waiting   []*wsWaiter
+	writing   bool        // a writer goroutine is draining queue
+	keepAlive *time.Timer // nil when KeepAlive is off, or stopped
+}
+
+// wsWaiter is a sender waiting for room in a full send queue.
+type wsWaiter struct {
+	msg    []byte
+	queued chan struct{} // closed when msg joins the queue
 }
 
 type wsOp struct {
@@ -308,30 +379,49 @@ type opPayload struct {
 	Extensions    map[string]any `json:"extensions"`
 }
 
+// serve runs the read loop until the socket closes. On a goroutine of its
+// own, an idle socket parks in Read with serve alone beneath it, not
+// net/http's frames, and keeps only the stack that depth needs (8 KiB).
 func (wc *wsConn) serve() {
 	start := time.Now()
-	wc.st.mu.Lock()
-	wc.st.conns[wc] = struct{}{}
-	wc.st.mu.Unlock()
 	defer func() {
 		wc.st.mu.Lock()
 		delete(wc.st.conns, wc)
 		wc.st.mu.Unlock()
+		wc.st.open.Add(-1)
 	}()
-	wc.log.Debug("websocket opened")
+	defer func() {
+		// The handler's goroutine had net/http's recover; this one has
+		// its own, so that one socket's panic does not end the process.
+		if v := recover(); v != nil {
+			wc.logAt(slog.LevelError, "websocket panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()))
+			wc.abort("panic", nil)
+		}
+	}()
+	wc.logAt(slog.LevelDebug, "websocket opened")
 
-	go wc.writeLoop()
-	initTimer := time.AfterFunc(wc.cfg.InitTimeout, func() {
+	wc.initTimer = time.AfterFunc(wc.cfg.InitTimeout, func() {
 		if !wc.inited.Load() {
 			wc.fail(closeInitTimeout, "Connection initialisation timeout")
 		}
 	})
-	defer initTimer.Stop()
+	defer wc.stopInitTimer()
+	if wc.cfg.KeepAlive > 0 {
+		// Set under qmu: the timer's function reads it there.
+		wc.qmu.Lock()
+		wc.keepAlive = time.AfterFunc(wc.cfg.KeepAlive, wc.keepAliveTick)
+		wc.qmu.Unlock()
+		defer wc.stopKeepAlive()
+	}
 
+	// Read, write and probe get no ctx of the socket: every end of wc.ctx
+	// closes the connection first, which ends them, while a child of
+	// wc.ctx would give every idle socket a Done channel and a map of
+	// children in wc.ctx for the rest of its life.
 	var err error
 	for {
 		var data []byte
-		if _, data, err = wc.c.Read(wc.ctx); err != nil {
+		if _, data, err = wc.c.Read(context.Background()); err != nil {
 			break
 		}
 		if !wc.handle(data) {
@@ -343,8 +433,37 @@ func (wc *wsConn) serve() {
 		wc.cancel()
 		_ = wc.c.CloseNow()
 	}
-	wc.log.Debug("websocket closed", "duration_ms", time.Since(start).Milliseconds(),
+	wc.logAt(slog.LevelDebug, "websocket closed", "duration_ms", time.Since(start).Milliseconds(),
 		"close_status", int(websocket.CloseStatus(err)), "err", err)
+}
+
+// stopInitTimer drops the InitTimeout timer once it has no more use.
+func (wc *wsConn) stopInitTimer() {
+	if wc.initTimer != nil {
+		wc.initTimer.Stop()
+		wc.initTimer = nil
+	}
+}
+
+// logAt logs msg with the socket's request_id and protocol. A logger per
+// socket (slog With) would keep its formatted attributes for every idle
+// socket; most never log a line.
+func (wc *wsConn) logAt(level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	h := wc.s.log.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	proto := protoTransportWS
+	if wc.legacy {
+		proto = protoLegacyWS
+	}
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:]) // the caller of logAt, for AddSource
+	rec := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	rec.Add("request_id", wc.id, "protocol", proto)
+	rec.Add(args...)
+	_ = h.Handle(ctx, rec)
 }
 
 // fail closes the socket with code and reason, once, and ends everything
@@ -353,7 +472,7 @@ func (wc *wsConn) fail(code websocket.StatusCode, reason string) {
 	if !wc.closing.CompareAndSwap(false, true) {
 		return
 	}
-	wc.log.Info("closing websocket", "code", int(code), "reason", reason)
+	wc.logAt(slog.LevelInfo, "closing websocket", "code", int(code), "reason", reason)
 	_ = wc.c.Close(code, reason)
 	wc.cancel()
 }
@@ -363,59 +482,51 @@ func (wc *wsConn) abort(why string, err error) {
 	if !wc.closing.CompareAndSwap(false, true) {
 		return
 	}
-	wc.log.Info("dropping websocket", "why", why, "err", err)
+	wc.logAt(slog.LevelInfo, "dropping websocket", "why", why, "err", err)
 	_ = wc.c.CloseNow()
 	wc.cancel()
 }
 
-// writeLoop writes queued messages and the keep-alives.
-func (wc *wsConn) writeLoop() {
-	var tick <-chan time.Time
-	if wc.cfg.KeepAlive > 0 {
-		t := time.NewTicker(wc.cfg.KeepAlive)
-		defer t.Stop()
-		tick = t.C
+// keepAliveTick runs every KeepAlive on a goroutine of the timer's: it
+// queues the keep-alive message and probes the client with a WebSocket
+// ping. An idle socket needs no goroutine waiting for the tick.
+func (wc *wsConn) keepAliveTick() {
+	wc.qmu.Lock()
+	if wc.keepAlive == nil || wc.closing.Load() {
+		wc.qmu.Unlock()
+		return // stopped
 	}
-	keepAlive := []byte(`{"type":"ping"}`)
-	if wc.legacy {
-		keepAlive = []byte(`{"type":"ka"}`)
+	wc.keepAlive.Reset(wc.cfg.KeepAlive)
+	if !wc.ackSent.Load() {
+		wc.qmu.Unlock()
+		return
 	}
-	for {
-		select {
-		case <-wc.ctx.Done():
-			return
-		case msg := <-wc.out:
-			if !wc.write(msg) {
-				return
-			}
-		case <-tick:
-			if !wc.inited.Load() {
-				continue
-			}
-			if !wc.write(keepAlive) {
-				return
-			}
-			go wc.probe()
+	// A full queue already has the client's attention; the probe below
+	// still checks that it answers.
+	if len(wc.queue) < wc.cfg.SendQueue {
+		msg := []byte(`{"type":"ping"}`)
+		if wc.legacy {
+			msg = []byte(`{"type":"ka"}`)
 		}
+		wc.pushLocked(msg)
 	}
+	wc.qmu.Unlock()
+	wc.probe()
 }
 
-func (wc *wsConn) write(msg []byte) bool {
-	ctx, cancel := context.WithTimeout(wc.ctx, wc.cfg.WriteTimeout)
-	defer cancel()
-	if err := wc.c.Write(ctx, websocket.MessageText, msg); err != nil {
-		if wc.ctx.Err() == nil {
-			wc.abort("write failed", err)
-		}
-		return false
-	}
-	return true
+// stopKeepAlive stops the timer for good: a tick already running sees
+// keepAlive nil and does not set it again.
+func (wc *wsConn) stopKeepAlive() {
+	wc.qmu.Lock()
+	wc.keepAlive.Stop()
+	wc.keepAlive = nil
+	wc.qmu.Unlock()
 }
 
 // probe sends a WebSocket ping frame; a client that does not answer within
 // KeepAlive is gone.
 func (wc *wsConn) probe() {
-	ctx, cancel := context.WithTimeout(wc.ctx, wc.cfg.KeepAlive)
+	ctx, cancel := context.WithTimeout(context.Background(), wc.cfg.KeepAlive) // not wc.ctx: see serve
 	defer cancel()
 	if err := wc.c.Ping(ctx); err != nil && wc.ctx.Err() == nil {
 		wc.abort("no pong within the keep-alive interval", err)
@@ -431,25 +542,100 @@ func (wc *wsConn) send(msg wsOut) {
 	}
 	b, err := json.Marshal(msg)
 	if err != nil {
-		wc.log.Error("encode websocket message", "type", msg.Type, "err", err)
+		wc.logAt(slog.LevelError, "encode websocket message", "type", msg.Type, "err", err)
 		return
 	}
-	select {
-	case wc.out <- b:
+	wc.qmu.Lock()
+	if len(wc.queue) < wc.cfg.SendQueue {
+		wc.pushLocked(b)
+		wc.qmu.Unlock()
 		return
-	default:
 	}
+	// In line, as senders on a full channel: the writer admits the first
+	// waiter whenever it takes a message, so a burst the client does take
+	// is never mistaken for a slow consumer.
+	w := &wsWaiter{msg: b, queued: make(chan struct{})}
+	wc.waiting = append(wc.waiting, w)
+	wc.qmu.Unlock()
 	wait := time.NewTimer(wc.cfg.SlowConsumerWait)
 	defer wait.Stop()
 	select {
-	case wc.out <- b:
+	case <-w.queued:
 	case <-wc.ctx.Done():
+		wc.dropWaiter(w)
 	case <-wait.C:
-		if !wc.closing.Load() {
+		if wc.dropWaiter(w) && !wc.closing.Load() {
 			wc.st.slow.Add(1)
-			go wc.fail(closeSlowConsumer, fmt.Sprintf("slow consumer: %d messages unsent for %s", cap(wc.out), wc.cfg.SlowConsumerWait))
+			go wc.fail(closeSlowConsumer, fmt.Sprintf("slow consumer: %d messages unsent for %s", wc.cfg.SendQueue, wc.cfg.SlowConsumerWait))
 		}
 	}
+}
+
+// dropWaiter takes w out of the line; false when the writer queued its
+// message meanwhile.
+func (wc *wsConn) dropWaiter(w *wsWaiter) bool {
+	wc.qmu.Lock()
+	defer wc.qmu.Unlock()
+	for i, o := range wc.waiting {
+		if o == w {
+			wc.waiting = slices.Delete(wc.waiting, i, i+1)
+			return true
+		}
+	}
+	return false
+}
+
+// pushLocked queues msg and starts the writer if none runs. Called with
+// qmu held.
+func (wc *wsConn) pushLocked(msg []byte) {
+	wc.queue = append(wc.queue, msg)
+	if !wc.writing {
+		wc.writing = true
+		go wc.writeQueued()
+	}
+}
+
+// writeQueued writes the queued messages in order, then ends: a socket
+// with nothing to send has no writer goroutine. One writer at a time keeps
+// the order of the queue.
+func (wc *wsConn) writeQueued() {
+	for {
+		wc.qmu.Lock()
+		if len(wc.queue) == 0 {
+			wc.queue = nil // an idle socket keeps no queue
+			wc.writing = false
+			wc.qmu.Unlock()
+			return
+		}
+		msg := wc.queue[0]
+		wc.queue[0] = nil
+		wc.queue = wc.queue[1:]
+		if len(wc.waiting) > 0 {
+			w := wc.waiting[0]
+			wc.waiting[0] = nil
+			wc.waiting = wc.waiting[1:]
+			wc.queue = append(wc.queue, w.msg)
+			close(w.queued)
+		}
+		wc.qmu.Unlock()
+		if !wc.write(msg) {
+			// The socket is closing: writing stays set, so no writer
+			// starts again, and what is queued is dropped with it.
+			return
+		}
+	}
+}
+
+func (wc *wsConn) write(msg []byte) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), wc.cfg.WriteTimeout) // not wc.ctx: see serve
+	defer cancel()
+	if err := wc.c.Write(ctx, websocket.MessageText, msg); err != nil {
+		if wc.ctx.Err() == nil {
+			wc.abort("write failed", err)
+		}
+		return false
+	}
+	return true
 }
 
 // handle processes one client message; false when the socket is closing.
@@ -471,7 +657,7 @@ func (wc *wsConn) handle(data []byte) bool {
 		if !wc.init(m.Payload) {
 			return false
 		}
-		wc.send(wsOut{Type: "connection_ack"})
+		wc.ack()
 	case "ping":
 		if !isObjectOrNull(m.Payload) {
 			wc.fail(closeBadRequest, "Invalid message received: ping payload must be an object")
@@ -512,7 +698,7 @@ func (wc *wsConn) handleLegacy(m *wsMessage) bool {
 		if !wc.init(m.Payload) {
 			return false
 		}
-		wc.send(wsOut{Type: "connection_ack"})
+		wc.ack()
 		if wc.cfg.KeepAlive > 0 {
 			wc.send(wsOut{Type: "ka"})
 		}
@@ -537,8 +723,16 @@ func (wc *wsConn) handleLegacy(m *wsMessage) bool {
 	return true
 }
 
+// ack queues connection_ack. Keep-alives wait for it: inited alone would
+// let one slip in ahead of the ack.
+func (wc *wsConn) ack() {
+	wc.send(wsOut{Type: "connection_ack"})
+	wc.ackSent.Store(true)
+}
+
 // init applies the connection_init payload.
 func (wc *wsConn) init(payload json.RawMessage) bool {
+	wc.stopInitTimer()
 	if !isObjectOrNull(payload) {
 		wc.fail(closeBadRequest, "Invalid message received: connection_init payload must be an object")
 		return false
@@ -597,6 +791,9 @@ func (wc *wsConn) start(id string, p *opPayload) bool {
 	}
 	ctx, cancel := context.WithCancel(wc.ctx)
 	op := &wsOp{id: id, cancel: cancel}
+	if wc.ops == nil {
+		wc.ops = map[string]*wsOp{} // not before the first operation: many sockets never start one
+	}
 	wc.ops[id] = op
 	wc.mu.Unlock()
 	wc.st.ops.Add(1)

@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -472,6 +476,168 @@ func TestPingPongBothWays(t *testing.T) {
 	// A client that answers WebSocket pings stays connected.
 	time.Sleep(500 * time.Millisecond)
 	c.Sync()
+}
+
+// TestKeepAliveEveryInterval: an initialised socket that says nothing gets
+// the keep-alive message of its protocol and a WebSocket ping every
+// KeepAlive, again and again; none before connection_init.
+func TestKeepAliveEveryInterval(t *testing.T) {
+	const every = 100 * time.Millisecond
+	s := liveOne(t, wsConfig(func(c *server.WSConfig) { c.KeepAlive = every }))
+	for _, tt := range []struct{ proto, keepAlive string }{
+		{"graphql-transport-ws", `{"type":"ping"}`},
+		{"graphql-ws", `{"type":"ka"}`},
+	} {
+		t.Run(tt.proto, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			pings := make(chan time.Time, 256)
+			c, _, err := websocket.Dial(ctx, s.WSURL, &websocket.DialOptions{
+				Subprotocols: []string{tt.proto},
+				OnPingReceived: func(context.Context, []byte) bool {
+					select {
+					case pings <- time.Now():
+					default:
+					}
+					return true
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			type message struct {
+				at   time.Time
+				data string
+			}
+			msgs := make(chan message, 256)
+			go func() {
+				defer close(msgs)
+				for {
+					_, data, err := c.Read(ctx)
+					if err != nil {
+						return
+					}
+					msgs <- message{time.Now(), string(data)}
+				}
+			}()
+
+			time.Sleep(3 * every)
+			if len(pings) > 0 || len(msgs) > 0 {
+				t.Fatalf("keep-alives before connection_init: %d pings, %d messages", len(pings), len(msgs))
+			}
+			if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{}}`)); err != nil {
+				t.Fatal(err)
+			}
+			if m, ok := <-msgs; !ok || m.data != `{"type":"connection_ack"}` {
+				t.Fatalf("got %q, want connection_ack", m.data)
+			}
+			var keepAlives []time.Time
+			for len(keepAlives) < 5 {
+				m, ok := <-msgs
+				if !ok {
+					t.Fatalf("the socket closed after %d keep-alives: %v", len(keepAlives), ctx.Err())
+				}
+				if m.data != tt.keepAlive {
+					t.Fatalf("got %q, want %s", m.data, tt.keepAlive)
+				}
+				keepAlives = append(keepAlives, m.at)
+			}
+			// graphql-ws has one more at once after the ack.
+			periodic := keepAlives[len(keepAlives)-4:]
+			if gap := periodic[3].Sub(periodic[0]); gap < 2*every {
+				t.Errorf("4 keep-alives within %s, want one per %s", gap, every)
+			}
+			if n := len(pings); n < 3 {
+				t.Errorf("%d WebSocket pings with %d keep-alives, want one each", n, len(keepAlives))
+			}
+		})
+	}
+}
+
+// TestUnansweredPingDropsSocket: a client that stops answering WebSocket
+// pings is dropped, without a close frame, within about two KeepAlive.
+func TestUnansweredPingDropsSocket(t *testing.T) {
+	const every = 100 * time.Millisecond
+	s := liveOne(t, wsConfig(func(c *server.WSConfig) { c.KeepAlive = every }))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, s.WSURL, &websocket.DialOptions{
+		Subprotocols:   []string{"graphql-transport-ws"},
+		OnPingReceived: func(context.Context, []byte) bool { return false }, // no pong
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, _, err := c.Read(ctx)
+		if err == nil {
+			continue // connection_ack, keep-alives
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the socket is still open")
+		}
+		if code := websocket.CloseStatus(err); code != -1 {
+			t.Fatalf("closed with %d, want dropped: %v", code, err)
+		}
+		break
+	}
+	testsupport.Eventually(t, 5*time.Second, "the socket is gone", func() bool { return s.App.WebSocketStats().Connections == 0 })
+}
+
+// TestMessageWithTheUpgradeRequest: a client may send its first message
+// right behind the upgrade request, without waiting for the 101; what
+// net/http read ahead of the upgrade is not lost.
+func TestMessageWithTheUpgradeRequest(t *testing.T) {
+	s := liveOne(t, nil)
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+
+	payload := []byte(`{"type":"connection_init","payload":{}}`)
+	frame := []byte{0x81, 0x80 | byte(len(payload)), 1, 2, 3, 4} // text, masked with 1 2 3 4
+	for i, b := range payload {
+		frame = append(frame, b^frame[2+i%4])
+	}
+	req := "GET /graphql HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+	if _, err := conn.Write(append([]byte(req), frame...)); err != nil { // one write: one read for net/http
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		t.Fatalf("no message after the 101: %v", err)
+	}
+	if head[0] != 0x81 || head[1] >= 126 {
+		t.Fatalf("frame header % x, want a short text frame", head)
+	}
+	body := make([]byte, head[1])
+	if _, err := io.ReadFull(br, body); err != nil {
+		t.Fatal(err)
+	}
+	if string(body) != `{"type":"connection_ack"}` {
+		t.Fatalf("got %s, want connection_ack", body)
+	}
 }
 
 func TestLegacyGraphQLWSProtocol(t *testing.T) {
