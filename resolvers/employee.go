@@ -95,30 +95,49 @@ func (r *Resolver) Employee(ctx context.Context, args struct{ ID graphql.ID }) (
 		return nil, err
 	}
 	sel, l := lookahead(ctx), r.loaders(ctx)
-	var e db.Employee
-	var org *db.Organization
-	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
-		row, err := r.q.GetEmployeeWithOrganization(ctx, id)
-		if notFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get employee with organization: %w", err)
-		}
-		e, org = row.Employee, &row.Organization
-	} else {
-		e, err = r.q.GetEmployee(ctx, id)
-		if notFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get employee: %w", err)
-		}
+	// The projects are keyed by the id the client gave: load them
+	// alongside the employee, not after.
+	projects := func() error { return nil }
+	if sel.has("projects") && !r.cfg.NaiveLoading { // naive: benchmark only
+		projects = concurrently(func() error {
+			_, err := l.employeeProjectsFor(sel.has("projects.teamSize")).prefetch(ctx, []int64{id}, false)
+			return err
+		})
+	}
+	e, org, found, err := r.getEmployee(ctx, id, sel.has("organization"))
+	if err := projects(); err != nil && found {
+		return nil, err
+	}
+	if err != nil || !found {
+		return nil, err
 	}
 	if err := l.prefetchEmployees(ctx, sel, []db.Employee{e}, orgList(org)); err != nil {
 		return nil, err
 	}
 	return l.employee(e, org), nil
+}
+
+// getEmployee loads one employee, and their employer JOINed when
+// withOrganization.
+func (r *Resolver) getEmployee(ctx context.Context, id int64, withOrganization bool) (db.Employee, *db.Organization, bool, error) {
+	if withOrganization && !r.cfg.NaiveLoading { // naive: benchmark only
+		row, err := r.q.GetEmployeeWithOrganization(ctx, id)
+		if notFound(err) {
+			return db.Employee{}, nil, false, nil
+		}
+		if err != nil {
+			return db.Employee{}, nil, false, fmt.Errorf("get employee with organization: %w", err)
+		}
+		return row.Employee, &row.Organization, true, nil
+	}
+	e, err := r.q.GetEmployee(ctx, id)
+	if notFound(err) {
+		return db.Employee{}, nil, false, nil
+	}
+	if err != nil {
+		return db.Employee{}, nil, false, fmt.Errorf("get employee: %w", err)
+	}
+	return e, nil, true, nil
 }
 
 func orgList(org *db.Organization) []db.Organization {

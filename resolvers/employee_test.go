@@ -148,6 +148,11 @@ func TestEmployeeByID(t *testing.T) {
 		if len(res.Errors) > 0 || string(res.Data) != `{"employee":null}` {
 			t.Errorf("unknown id: got %s, want data.employee null without errors", res.Raw)
 		}
+		// Projects selected: loaded alongside the employee, still null.
+		res = srv.Query(t, `query($id: ID!) { employee(id: $id) { name projects { name teamSize } } }`, map[string]any{"id": strconv.FormatInt(unknown, 10)})
+		if len(res.Errors) > 0 || string(res.Data) != `{"employee":null}` {
+			t.Errorf("unknown id with projects: got %s, want data.employee null without errors", res.Raw)
+		}
 		res = srv.Query(t, q, map[string]any{"id": "abc"})
 		if got, want := res.MustError(t, "BAD_USER_INPUT").Field(), "id"; got != want {
 			t.Errorf("malformed id: extensions.field %q, want %q", got, want)

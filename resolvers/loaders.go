@@ -204,6 +204,15 @@ func (b *batch[V]) prefetchNaive(ctx context.Context, ids []int64) (map[int64]V,
 	return m, nil
 }
 
+// concurrently runs fn on a goroutine of its own and returns a function
+// that waits for it and returns its error. Call the function on every
+// path: fn may use the request's context until it returns.
+func concurrently(fn func() error) func() error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	return func() error { return <-done }
+}
+
 func uniqueIDs(ids []int64) []int64 {
 	seen := make(map[int64]struct{}, len(ids))
 	out := ids[:0:0]

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	"orgpulse/cache"
@@ -30,7 +31,9 @@ import (
 // always execute, so that extensions.debug shows the real work.
 //
 // The response says which path it took in X-Orgpulse-Cache: hit or miss
-// (absent when the cache was not consulted).
+// (absent when the cache was not consulted). A request whose response was
+// not kept because of what it read is remembered (uncacheableKeys), so the
+// same request later executes without asking Redis first.
 
 const headerCache = "X-Orgpulse-Cache"
 
@@ -61,4 +64,30 @@ func (s *Server) storeResponse(ctx context.Context, w http.ResponseWriter, e cac
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
 	s.cfg.ResponseCache.Put(ctx, e, body, s.cfg.ResponseCacheTTL)
+}
+
+// maxUncacheableKeys bounds the keys remembered as not cacheable; the set
+// starts over when it is full.
+const maxUncacheableKeys = 10000
+
+// keySet is a bounded set of response keys.
+type keySet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+func (k *keySet) has(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	_, ok := k.m[key]
+	return ok
+}
+
+func (k *keySet) add(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil || len(k.m) >= maxUncacheableKeys {
+		k.m = make(map[string]struct{})
+	}
+	k.m[key] = struct{}{}
 }

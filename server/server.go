@@ -84,6 +84,9 @@ type Server struct {
 	draining atomic.Bool
 	info     *schemaInfo // field types and page sizes for checkLimits
 	wss      *wsState    // open sockets and their counters (ws.go)
+	// uncacheable: requests whose responses read what no mutation
+	// announces (respcache.go).
+	uncacheable keySet
 }
 
 // New parses the schema against the resolvers: a mismatch between SDL and
@@ -304,9 +307,14 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 
 	// A debug request always executes: its extensions.debug shows the work.
 	cached := s.cfg.ResponseCache != nil && opErr == nil && kind == "query" && !debugReq
+	var key cache.Key
+	if cached {
+		key = responseKey(&req)
+		cached = !s.uncacheable.has(key.Name)
+	}
 	var entry cache.Entry
 	if cached {
-		entry = s.cfg.ResponseCache.Lookup(ctx, responseKey(&req))
+		entry = s.cfg.ResponseCache.Lookup(ctx, key)
 		if entry.Value != nil {
 			w.Header().Set(headerCache, "hit")
 			writeBody(w, media, http.StatusOK, entry.Value)
@@ -339,8 +347,12 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	status := statusFor(media, res.Data, out.Errors)
 	body := s.encodeJSON(out)
 	writeBody(w, media, status, body)
-	if cached && status == http.StatusOK && len(out.Errors) == 0 && s.resolver.ResponseCacheable(ctx) {
+	switch {
+	case !cached || status != http.StatusOK || len(out.Errors) > 0:
+	case s.resolver.ResponseCacheable(ctx):
 		s.storeResponse(ctx, w, entry, body)
+	default:
+		s.uncacheable.add(key.Name)
 	}
 	done(status, len(out.Errors))
 }
