@@ -7,6 +7,7 @@
 //	loadgen goagg    performanceSummary in SQL versus rows loaded with one SELECT and aggregated in Go
 //	loadgen pgbench  percentiles from pgbench per-transaction logs
 //	loadgen fanout   WebSocket subscribers against a running orgpulse, one mutation at a time
+//	loadgen delayproxy  forward TCP to PostgreSQL with a round-trip time added (a database a hop away)
 //	loadgen report   render docs/BENCHMARKS.md from the results of one bench.sh run
 //
 // Run 'loadgen <command> -h' for the flags of each.
@@ -29,16 +30,17 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen http|sqlcount|goagg|pgbench|fanout|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen http|sqlcount|goagg|pgbench|fanout|delayproxy|report [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func(context.Context, []string) error{
-		"http":     runHTTP,
-		"sqlcount": runSQLCount,
-		"goagg":    runGoAgg,
-		"pgbench":  runPgbench,
-		"fanout":   runFanout,
-		"report":   runReport,
+		"http":       runHTTP,
+		"sqlcount":   runSQLCount,
+		"goagg":      runGoAgg,
+		"pgbench":    runPgbench,
+		"fanout":     runFanout,
+		"delayproxy": runDelayProxy,
+		"report":     runReport,
 	}
 	run, ok := cmds[os.Args[1]]
 	if !ok {
