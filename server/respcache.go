@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,7 +29,8 @@ import (
 // (performanceSummary, slowestEndpoints), which the service records
 // without a mutation, are not kept (resolvers.ResponseCacheable); those
 // aggregates have their own short-lived cache. Requests with X-Debug: 1
-// always execute, so that extensions.debug shows the real work.
+// always execute, so that extensions.debug shows the real work, and so do
+// introspection queries (introspects).
 //
 // The response says which path it took in X-Orgpulse-Cache: hit or miss
 // (absent when the cache was not consulted). A request whose response was
@@ -36,6 +38,15 @@ import (
 // same request later executes without asking Redis first.
 
 const headerCache = "X-Orgpulse-Cache"
+
+// introspects reports whether a document may ask for __schema or __type.
+// Those are never cached whole: whether introspection is allowed is each
+// replica's own setting (INTROSPECTION), and a replica that refuses it
+// must not serve another one's answer.
+func introspects(query string) bool {
+	q := strings.ReplaceAll(query, "__typename", "")
+	return strings.Contains(q, "__schema") || strings.Contains(q, "__type")
+}
 
 // maxCachedResponse bounds one cached response; larger ones are served but
 // not kept.

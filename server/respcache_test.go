@@ -185,3 +185,18 @@ func quote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// TestResponseCacheSkipsIntrospection: whether introspection is allowed
+// is each replica's setting, so its answers are never shared through the
+// cache; __typename is an ordinary field and does not count.
+func TestResponseCacheSkipsIntrospection(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartServer(t, db, testsupport.WithResponseCache)
+	for _, q := range []string{`{ __schema { queryType { name } } }`, `{ __type(name: "Project") { name } }`} {
+		cachedRead(t, srv, q, nil, "")
+		cachedRead(t, srv, q, nil, "")
+	}
+	const q = `{ allProjects(pageSize: 1) { __typename name } }`
+	cachedRead(t, srv, q, nil, "miss")
+	cachedRead(t, srv, q, nil, "hit")
+}

@@ -306,7 +306,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// A debug request always executes: its extensions.debug shows the work.
-	cached := s.cfg.ResponseCache != nil && opErr == nil && kind == "query" && !debugReq
+	cached := s.cfg.ResponseCache != nil && opErr == nil && kind == "query" && !debugReq && !introspects(req.Query)
 	var key cache.Key
 	if cached {
 		key = responseKey(&req)
