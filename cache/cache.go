@@ -220,11 +220,7 @@ func (c *Cache) Lookup(ctx context.Context, key Key) Entry {
 	if slots[0].value != nil {
 		hit = 1
 	}
-	c.hits.Add(int64(hit))
-	c.misses.Add(int64(1 - hit))
-	if c.cfg.OnResult != nil {
-		c.cfg.OnResult(ctx, hit, 1-hit)
-	}
+	c.count(ctx, hit, 1-hit)
 	return Entry{Value: slots[0].value, name: slots[0].name}
 }
 
@@ -250,6 +246,15 @@ func (c *Cache) Reset(ctx context.Context) error {
 	}
 	c.bumps.Add(1)
 	return nil
+}
+
+// count records the hits and misses of one lookup.
+func (c *Cache) count(ctx context.Context, hits, misses int) {
+	c.hits.Add(int64(hits))
+	c.misses.Add(int64(misses))
+	if c.cfg.OnResult != nil {
+		c.cfg.OnResult(ctx, hits, misses)
+	}
 }
 
 // Load returns the cached value of key, or fills it once per replica
@@ -295,11 +300,7 @@ func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duratio
 		}
 	}
 	hits := len(keys) - len(missing)
-	c.hits.Add(int64(hits))
-	c.misses.Add(int64(len(missing)))
-	if c.cfg.OnResult != nil {
-		c.cfg.OnResult(ctx, hits, len(missing))
-	}
+	c.count(ctx, hits, len(missing))
 	if len(missing) == 0 {
 		return out, nil
 	}
