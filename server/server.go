@@ -345,7 +345,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	// GraphQL-over-HTTP: a request that never executed is a 4xx (a 5xx
 	// when the service, not the request, is at fault).
 	status := statusFor(media, res.Data, out.Errors)
-	body := s.encodeJSON(out)
+	body := s.encodeResponse(out)
 	writeBody(w, media, status, body)
 	switch {
 	case !cached || status != http.StatusOK || len(out.Errors) > 0:
@@ -522,6 +522,30 @@ func (s *Server) writeError(w http.ResponseWriter, media string, status int, cod
 
 func (s *Server) writeJSON(w http.ResponseWriter, media string, status int, v any) {
 	writeBody(w, media, status, s.encodeJSON(v))
+}
+
+// encodeResponse writes an executed response. graphql-go has already
+// written data as compact JSON; handing it to encoding/json as a RawMessage
+// would re-validate and copy every byte of it (4% of the server's CPU on 50
+// employees at concurrency 32), so data is copied as it is and only the
+// small extensions object goes through the encoder.
+func (s *Server) encodeResponse(out response) []byte {
+	if len(out.Errors) > 0 || len(out.Data) == 0 {
+		return s.encodeJSON(out)
+	}
+	var ext []byte
+	if out.Extensions != nil {
+		ext = s.encodeJSON(out.Extensions)
+		ext = ext[:len(ext)-1] // the encoder's newline
+	}
+	b := make([]byte, 0, len(`{"data":,"extensions":}`)+len(out.Data)+len(ext)+1)
+	b = append(b, `{"data":`...)
+	b = append(b, out.Data...)
+	if ext != nil {
+		b = append(b, `,"extensions":`...)
+		b = append(b, ext...)
+	}
+	return append(b, "}\n"...)
 }
 
 // encodeJSON encodes a response the one way every response is encoded,
