@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"orgpulse/db"
 	"orgpulse/postgres"
@@ -17,8 +20,10 @@ func TestNeedsCustomPlan(t *testing.T) {
 	}{
 		{"SELECT * FROM organizations WHERE id = $1", false},
 		{"SELECT * FROM employees WHERE organization_id = ANY($1::bigint[]) ORDER BY id", false},
-		{"SELECT * FROM employees WHERE ($1::bigint IS NULL OR organization_id = $1)", true},
-		{"SELECT * FROM employees WHERE id > $1 ORDER BY id LIMIT 20", true},
+		{"SELECT * FROM employees WHERE ($1::bigint IS NULL OR organization_id = $1)", false},
+		{"SELECT * FROM employees WHERE id > $1 ORDER BY id LIMIT 20", false},
+		{"SELECT * FROM employees e WHERE e.id > $1 ORDER BY e.id LIMIT 20", false},
+		{"SELECT * FROM employees WHERE organization_id > $1", true},
 		{"SELECT * FROM performance_metrics WHERE recorded_at >= $2", true},
 		{"DELETE FROM performance_metrics WHERE recorded_at <$1", true},
 		{"DELETE FROM project_members WHERE employee_id = $1 AND organization_id <> $2", false},
@@ -30,10 +35,50 @@ func TestNeedsCustomPlan(t *testing.T) {
 	}
 }
 
-// TestPlannedStatements runs a lookup and a list with optional filters
-// through Planned on a one-connection pool, then reads that connection's
-// pg_prepared_statements: the lookup is a named statement that moved to a
-// generic plan, the list is planned for its values on each call (the
+func TestStatementFoldsOptionalFilters(t *testing.T) {
+	const sql = "SELECT * FROM employees WHERE id > $1" +
+		" AND ($2::bigint IS NULL OR organization_id = $2)" +
+		" AND ($3::text IS NULL OR department = $3) AND ($2::bigint IS NULL OR true)"
+	org, dept := int64(7), "Sales"
+	tests := []struct {
+		name string
+		args []any
+		want string
+	}{
+		{"no filter", []any{int64(0), (*int64)(nil), (*string)(nil)},
+			"SELECT * FROM employees WHERE id > $1 AND (TRUE OR organization_id = $2) AND (TRUE OR department = $3) AND (TRUE OR true)"},
+		{"organization", []any{int64(0), &org, (*string)(nil)},
+			"SELECT * FROM employees WHERE id > $1 AND (FALSE OR organization_id = $2) AND (TRUE OR department = $3) AND (FALSE OR true)"},
+		{"both", []any{int64(0), &org, &dept},
+			"SELECT * FROM employees WHERE id > $1 AND (FALSE OR organization_id = $2) AND (FALSE OR department = $3) AND (FALSE OR true)"},
+		{"untyped nil", []any{int64(0), nil, &dept},
+			"SELECT * FROM employees WHERE id > $1 AND (TRUE OR organization_id = $2) AND (FALSE OR department = $3) AND (TRUE OR true)"},
+	}
+	for _, tt := range tests {
+		got, args := postgres.Statement(sql, tt.args)
+		if got != tt.want {
+			t.Errorf("%s: Statement =\n%s\nwant\n%s", tt.name, got, tt.want)
+		}
+		if len(args) != len(tt.args) {
+			t.Errorf("%s: %d arguments, want %d (a keyset cursor is no reason to plan per call)", tt.name, len(args), len(tt.args))
+		}
+	}
+	// A range over a parameter is still planned with its values.
+	_, args := postgres.Statement("SELECT count(*) FROM performance_metrics WHERE recorded_at >= $1", []any{"x"})
+	if got, want := len(args), 2; got != want {
+		t.Fatalf("range: %d arguments, want %d (the exec mode first)", got, want)
+	}
+	if got, ok := args[0].(pgx.QueryExecMode); !ok || got != pgx.QueryExecModeCacheDescribe {
+		t.Errorf("range: first argument %v, want QueryExecModeCacheDescribe", args[0])
+	}
+}
+
+// TestPlannedStatements runs a lookup and a list with an optional filter,
+// with and without it, through Planned on a one-connection pool, then reads
+// that connection's pg_prepared_statements: each is a named statement that
+// moved to a generic plan, the list once per combination of given filters
+// (so the filtered call never runs the unfiltered call's plan), and the
+// aggregate over a time window is planned for its values on every call (the
 // unnamed statement, never listed there).
 func TestPlannedStatements(t *testing.T) {
 	ctx := context.Background()
@@ -45,11 +90,29 @@ func TestPlannedStatements(t *testing.T) {
 	defer pool.Close()
 	q := db.New(postgres.Planned(pool))
 	orgID := tdb.MustQueryInt64(t, "SELECT min(id) FROM organizations")
+	tdb.MustExec(t, "UPDATE organizations SET is_active = false WHERE id = $1", orgID)
+	active := true
 	for range 8 { // PostgreSQL tries five custom plans before a generic one
 		if _, err := q.GetOrganization(ctx, orgID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := q.ListOrganizations(ctx, db.ListOrganizationsParams{LimitCount: 5}); err != nil {
+		all, err := q.ListOrganizations(ctx, db.ListOrganizationsParams{LimitCount: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := all[0].ID, orgID; got != want {
+			t.Fatalf("unfiltered list starts at %d, want %d", got, want)
+		}
+		some, err := q.ListOrganizations(ctx, db.ListOrganizationsParams{LimitCount: 5, IsActive: &active})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range some {
+			if !o.IsActive {
+				t.Fatalf("the active filter returned inactive organization %d", o.ID)
+			}
+		}
+		if _, err := q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{MetricType: "api_response", Since: time.Now().Add(-time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -58,25 +121,33 @@ func TestPlannedStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var lookupGeneric int64 = -1
+	generic := map[string]int64{}
 	for rows.Next() {
 		var stmt string
-		var generic, custom int64
-		if err := rows.Scan(&stmt, &generic, &custom); err != nil {
+		var g, c int64
+		if err := rows.Scan(&stmt, &g, &c); err != nil {
 			t.Fatal(err)
 		}
 		switch {
 		case strings.HasPrefix(stmt, "-- name: GetOrganization "):
-			lookupGeneric = generic
+			generic["lookup"] = g
+		case strings.HasPrefix(stmt, "-- name: ListOrganizations ") && strings.Contains(stmt, "(TRUE OR is_active = $2)"):
+			generic["unfiltered list"] = g
+		case strings.HasPrefix(stmt, "-- name: ListOrganizations ") && strings.Contains(stmt, "(FALSE OR is_active = $2)"):
+			generic["filtered list"] = g
 		case strings.HasPrefix(stmt, "-- name: ListOrganizations "):
-			t.Errorf("ListOrganizations is a named prepared statement (%d generic, %d custom plans): its optional filters need a plan per call", generic, custom)
+			t.Errorf("ListOrganizations prepared unfolded:\n%s", stmt)
+		case strings.HasPrefix(stmt, "-- name: GetPerformanceSummary "):
+			t.Errorf("GetPerformanceSummary is a named prepared statement (%d generic, %d custom plans): its time window needs a plan per call", g, c)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if lookupGeneric <= 0 {
-		t.Errorf("GetOrganization: %d generic plans after 8 calls (-1: not prepared), want some", lookupGeneric)
+	for _, name := range []string{"lookup", "unfiltered list", "filtered list"} {
+		if got, ok := generic[name]; !ok || got <= 0 {
+			t.Errorf("%s: prepared %v, %d generic plans after 8 calls, want some", name, ok, got)
+		}
 	}
 }
 
