@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	rtdebug "runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -203,6 +204,9 @@ func newLogger(format, level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
+// defaultGCPercent is orgpulse serve's GOGC when the environment sets none.
+const defaultGCPercent = 400
+
 func runServe(ctx context.Context, args []string) error {
 	f := newFlags("serve", "Serve GraphQL at /graphql, GraphiQL at /graphiql, /healthz, /readyz and Prometheus /metrics.")
 	dbf := addDBFlags(f)
@@ -243,6 +247,14 @@ func runServe(ctx context.Context, args []string) error {
 	slowMs := f.int("slow-request-ms", "SLOW_REQUEST_MS", 500, "a request at least this slow (milliseconds) is logged at WARN with its SQL")
 	if err := f.Parse(args); err != nil {
 		return err
+	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The live heap is a few MiB, so Go's default (collect when the
+		// heap has grown 100% since the last collection) ran the collector
+		// dozens of times a second under load: at concurrency 32, 400%
+		// served 20-30% more requests per second for tens of MiB more heap.
+		// GOGC, and GOMEMLIMIT as a cap, still override it.
+		rtdebug.SetGCPercent(defaultGCPercent)
 	}
 	if *sampleRate < 0 || *sampleRate > 1 {
 		return fmt.Errorf("METRICS_SAMPLE_RATE must be between 0 and 1, got %v", *sampleRate)
