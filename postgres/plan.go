@@ -18,11 +18,13 @@ import (
 )
 
 // How statements are planned. pgx prepares each statement once per
-// connection, and PostgreSQL may then switch it to a generic plan, made once
-// without the parameter values. For most statements that is what we want:
-// planning a primary-key or "= ANY($1)" lookup again on every call costs
-// more than running it (about 0.1 ms against 0.04 ms, measured with
-// EXPLAIN ANALYZE on the sample data).
+// connection, and the pool's sessions run every prepared statement's
+// generic plan, made once without the parameter values (plan_cache_mode =
+// force_generic_plan, postgres.go). For most statements that is what we
+// want: planning a primary-key or "= ANY($1)" lookup again on every call
+// costs more than running it (about 0.1 ms against 0.04 ms), and planning a
+// page of projects costs 0.5 ms against 0.2 ms to run it (EXPLAIN ANALYZE,
+// sample data).
 //
 // Two kinds of statement need more than that:
 //
@@ -33,19 +35,17 @@ import (
 //     "$n::type IS NULL" becomes TRUE or FALSE from the argument, so every
 //     combination of given filters is a statement of its own (at most
 //     2^maxFolded texts per query), prepared once per connection with a
-//     plan that fits it. Planning a page of employees costs about 0.23 ms
-//     against 0.13 ms to run it (EXPLAIN ANALYZE, sample data), so planning
-//     it on every call cost PostgreSQL most of its time for the request.
+//     generic plan that fits it.
 //   - ranges over a parameter ("recorded_at >= $2"): how many rows a window
-//     holds decides between index and sequential scans, so those are
-//     planned with their values on every call, sent as pgx's
-//     QueryExecModeCacheDescribe (the unnamed statement, still one round
-//     trip with binary results). A keyset cursor ("e.id > $1") is not such
-//     a range: the page is read in primary-key order up to its LIMIT
-//     whatever the cursor's value.
+//     holds decides between index and sequential scans, so those are sent
+//     with pgx's QueryExecModeSimpleProtocol: the values are quoted into the
+//     text, and PostgreSQL plans the statement for them on every call, in
+//     one round trip. A keyset cursor ("e.id > $1") is not such a range:
+//     the page is read in primary-key order up to its LIMIT whatever the
+//     cursor's value.
 //
-// queries/explain_test.go checks the generic plans of the folded hot
-// statements use their indexes on a large dataset.
+// queries/explain_test.go checks the generic plans of the hot statements,
+// folded, use their indexes on a large dataset.
 
 // Planned wraps the database handle of db.New so that each statement is
 // planned as described above.
@@ -70,7 +70,7 @@ func (p planned) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // Statement returns what Planned sends for sql with args: the text with its
 // optional filters folded for these arguments, and the arguments, led by
-// pgx.QueryExecModeCacheDescribe when the statement has a range over a
+// pgx.QueryExecModeSimpleProtocol when the statement has a range over a
 // parameter.
 func Statement(sql string, args []any) (string, []any) {
 	st := shapeOf(sql)
@@ -84,7 +84,7 @@ func Statement(sql string, args []any) (string, []any) {
 		sql = st.variant(sql, mask)
 	}
 	if st.custom {
-		args = append([]any{pgx.QueryExecModeCacheDescribe}, args...)
+		args = append([]any{pgx.QueryExecModeSimpleProtocol}, args...)
 	}
 	return sql, args
 }
