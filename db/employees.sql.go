@@ -749,6 +749,77 @@ func (q *Queries) ListTeamMembersByProjectIDs(ctx context.Context, projectIds []
 	return items, nil
 }
 
+const listTeamMembersByProjectPage = `-- name: ListTeamMembersByProjectPage :many
+SELECT pm.project_id, e.id, e.organization_id, e.name, e.email, e.department, e.title, e.salary, e.is_active, e.hired_at, e.created_at, e.updated_at
+FROM (SELECT p.id
+      FROM projects p
+      WHERE p.id > $1::bigint
+        AND ($2::text IS NULL OR p.status = $2)
+        AND ($3::bigint IS NULL OR p.organization_id = $3)
+      ORDER BY p.id
+      LIMIT $5::int OFFSET $4::int) page
+JOIN project_members pm ON pm.project_id = page.id
+JOIN employees e ON e.id = pm.employee_id
+ORDER BY pm.project_id, e.id
+`
+
+type ListTeamMembersByProjectPageParams struct {
+	AfterID        int64
+	Status         *string
+	OrganizationID *int64
+	OffsetCount    int32
+	LimitCount     int32
+}
+
+type ListTeamMembersByProjectPageRow struct {
+	ProjectID int64
+	Employee  Employee
+}
+
+// ListTeamMembersByProjectPage loads the teams of the page of projects that
+// ListProjects returns for the same arguments: it finds the page's ids
+// itself, so a page's teams load alongside the page instead of after it
+// (the latency of one round trip, not two, when the database is a network
+// hop away).
+func (q *Queries) ListTeamMembersByProjectPage(ctx context.Context, arg ListTeamMembersByProjectPageParams) ([]ListTeamMembersByProjectPageRow, error) {
+	rows, err := q.db.Query(ctx, listTeamMembersByProjectPage,
+		arg.AfterID,
+		arg.Status,
+		arg.OrganizationID,
+		arg.OffsetCount,
+		arg.LimitCount,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListTeamMembersByProjectPageRow{}
+	for rows.Next() {
+		var i ListTeamMembersByProjectPageRow
+		if err := rows.Scan(
+			&i.ProjectID,
+			&i.Employee.ID,
+			&i.Employee.OrganizationID,
+			&i.Employee.Name,
+			&i.Employee.Email,
+			&i.Employee.Department,
+			&i.Employee.Title,
+			&i.Employee.Salary,
+			&i.Employee.IsActive,
+			&i.Employee.HiredAt,
+			&i.Employee.CreatedAt,
+			&i.Employee.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const updateEmployee = `-- name: UpdateEmployee :one
 UPDATE employees
 SET organization_id = COALESCE($1, organization_id),

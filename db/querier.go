@@ -131,6 +131,12 @@ type Querier interface {
 	// ListTeamMembersByProjectIDs loads the teams of many projects through the
 	// project_members join table in one statement.
 	ListTeamMembersByProjectIDs(ctx context.Context, projectIds []int64) ([]ListTeamMembersByProjectIDsRow, error)
+	// ListTeamMembersByProjectPage loads the teams of the page of projects that
+	// ListProjects returns for the same arguments: it finds the page's ids
+	// itself, so a page's teams load alongside the page instead of after it
+	// (the latency of one round trip, not two, when the database is a network
+	// hop away).
+	ListTeamMembersByProjectPage(ctx context.Context, arg ListTeamMembersByProjectPageParams) ([]ListTeamMembersByProjectPageRow, error)
 	// RemoveTeamMember takes an employee off a project's team.
 	RemoveTeamMember(ctx context.Context, arg RemoveTeamMemberParams) (int64, error)
 	// TryRetentionLock takes a transaction-scoped advisory lock without waiting:

@@ -230,6 +230,14 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 			_, err := q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{OrganizationID: &orgIDs[0], LimitCount: 20})
 			return err
 		}, "projects_organization_id_idx", ""},
+		{"ListTeamMembersByProjectPage", "first page", func() error {
+			_, err := q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{LimitCount: 20})
+			return err
+		}, "project_members_pkey", ""},
+		{"ListTeamMembersByProjectPage", "organization", func() error {
+			_, err := q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{OrganizationID: &orgIDs[0], LimitCount: 20})
+			return err
+		}, "projects_organization_id_idx", ""},
 		{"ListOrganizations", "first page", func() error {
 			_, err := q.ListOrganizations(ctx, db.ListOrganizationsParams{LimitCount: 50})
 			return err

@@ -732,6 +732,27 @@ func (l *loaders) prefetchProjects(ctx context.Context, sel selection, projects 
 	return nil
 }
 
+// keepPageTeams records the teams ListTeamMembersByProjectPage found for a
+// page of projects. That statement and the page's ran in separate
+// snapshots: a project inserted or deleted in between shifts the page, so a
+// project of the page whose team it did not return, though the page's
+// team_size says there is one, is left for prefetchProjects to load by id
+// (a third statement, only then).
+func (l *loaders) keepPageTeams(projects []projectRow, teams map[int64][]db.Employee) {
+	ids := make([]int64, 0, len(projects))
+	m := make(map[int64][]db.Employee, len(projects))
+	for _, p := range projects {
+		id := p.project.ID
+		if team, ok := teams[id]; ok {
+			m[id] = team
+		} else if p.teamSize != 0 {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	l.teamMembers.keep(m, ids)
+}
+
 func (l *loaders) prefetchOrganizationsByID(ctx context.Context, sel selection, ids []int64) error {
 	if len(ids) == 0 {
 		return nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"reflect"
 	"testing"
+
+	"orgpulse/db"
 )
 
 // TestGroupBy: rows of a batched statement are grouped by parent in their
@@ -57,5 +59,42 @@ func TestChildFieldsAreSynchronous(t *testing.T) {
 				t.Errorf("%s takes a context or returns an error: %v; want %v", name, async, withArguments[name])
 			}
 		}
+	}
+}
+
+// TestKeepPageTeams: the teams loaded alongside a page are kept for the
+// page's projects; a project the page statement returned but the team
+// statement did not (the page shifted between their snapshots) is loaded by
+// id when its team size says it has a team, and is an empty team when not.
+func TestKeepPageTeams(t *testing.T) {
+	var fetched [][]int64
+	l := &loaders{teamMembers: newBatch(batchOpts{}, func(_ context.Context, ids []int64) (map[int64][]db.Employee, error) {
+		fetched = append(fetched, ids)
+		out := map[int64][]db.Employee{}
+		for _, id := range ids {
+			out[id] = []db.Employee{{ID: 100 + id}}
+		}
+		return out, nil
+	})}
+	page := []projectRow{
+		{project: db.Project{ID: 1}, teamSize: 2},
+		{project: db.Project{ID: 2}, teamSize: 0},
+		{project: db.Project{ID: 3}, teamSize: 1}, // not in the team statement's page
+	}
+	teams := map[int64][]db.Employee{
+		1: {{ID: 10}, {ID: 11}},
+		4: {{ID: 40}}, // in the team statement's page only
+	}
+	l.keepPageTeams(page, teams)
+	got, err := l.teamMembers.prefetch(context.Background(), []int64{1, 2, 3}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]int64{{3}}; !reflect.DeepEqual(fetched, want) {
+		t.Errorf("loaded by id: %v, want %v", fetched, want)
+	}
+	want := map[int64][]db.Employee{1: {{ID: 10}, {ID: 11}}, 2: nil, 3: {{ID: 103}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("teams = %v, want %v", got, want)
 	}
 }

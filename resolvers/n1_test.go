@@ -87,6 +87,9 @@ func TestForeignKeyJoinOnlyWhenSelected(t *testing.T) {
 		{`{ allEmployees { name } }`, "/* ListEmployees */", "WithOrganization"},
 		{`{ allProjects { name organization { name } } }`, "ListProjectsWithOrganization", "/* ListProjects */"},
 		{`{ allProjects { name } }`, "/* ListProjects */", "WithOrganization"},
+		// A page's teams load alongside the page, found by its arguments.
+		{`{ allProjects { name teamMembers { name } } }`, "ListTeamMembersByProjectPage", "ListTeamMembersByProjectIDs"},
+		{`{ projects(first: 5) { nodes { name teamMembers { name } } } }`, "ListTeamMembersByProjectPage", "ListTeamMembersByProjectIDs"},
 		{`{ employee(id: 1) { name organization { name } } }`, "GetEmployeeWithOrganization", "ListOrganizationsByIDs"},
 		{`{ employee(id: 1) { name } }`, "/* GetEmployee */", "WithOrganization"},
 		{`{ project(id: 1) { name organization { name } } }`, "GetProjectWithOrganization", "ListOrganizationsByIDs"},

@@ -127,9 +127,41 @@ func newProjectFilter(status *string, organizationID *graphql.ID) (projectFilter
 
 // listProjects runs one statement for a page of projects, JOINing their
 // owners when sel selects organization, then prefetches what sel selects
-// below them.
+// below them. A page's teams are found by the same arguments as the page,
+// so they load alongside it (two statements, the latency of one).
 func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFilter, afterID int64, limit, offset int32) ([]projectRow, error) {
-	var rows []projectRow
+	var teams map[int64][]db.Employee
+	teamsDone := func() error { return nil }
+	if sel.has("teamMembers") && !r.cfg.NaiveLoading { // naive: benchmark only
+		teamsDone = concurrently(func() error {
+			got, err := r.q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{
+				AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
+			})
+			if err != nil {
+				return fmt.Errorf("list team members by project page: %w", err)
+			}
+			teams = groupBy(got, func(r db.ListTeamMembersByProjectPageRow) (int64, db.Employee) { return r.ProjectID, r.Employee })
+			return nil
+		})
+	}
+	rows, err := r.listProjectPage(ctx, sel, f, afterID, limit, offset)
+	if terr := teamsDone(); err == nil {
+		err = terr
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := r.loaders(ctx)
+	if teams != nil {
+		l.keepPageTeams(rows, teams)
+	}
+	if err := l.prefetchProjects(ctx, sel, rows); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (r *Resolver) listProjectPage(ctx context.Context, sel selection, f projectFilter, afterID int64, limit, offset int32) ([]projectRow, error) {
 	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
 		got, err := r.q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{
 			AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
@@ -137,24 +169,21 @@ func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFil
 		if err != nil {
 			return nil, fmt.Errorf("list projects with organization: %w", err)
 		}
-		rows = make([]projectRow, len(got))
+		rows := make([]projectRow, len(got))
 		for i := range got {
 			rows[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize, org: &got[i].Organization}
 		}
-	} else {
-		got, err := r.q.ListProjects(ctx, db.ListProjectsParams{
-			AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("list projects: %w", err)
-		}
-		rows = make([]projectRow, len(got))
-		for i := range got {
-			rows[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize}
-		}
+		return rows, nil
 	}
-	if err := r.loaders(ctx).prefetchProjects(ctx, sel, rows); err != nil {
-		return nil, err
+	got, err := r.q.ListProjects(ctx, db.ListProjectsParams{
+		AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	rows := make([]projectRow, len(got))
+	for i := range got {
+		rows[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize}
 	}
 	return rows, nil
 }
