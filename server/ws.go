@@ -545,6 +545,14 @@ func (wc *wsConn) send(msg wsOut) {
 		wc.logAt(slog.LevelError, "encode websocket message", "type", msg.Type, "err", err)
 		return
 	}
+	wc.sendEncoded(b)
+}
+
+// sendEncoded is send for a message already encoded.
+func (wc *wsConn) sendEncoded(b []byte) {
+	if wc.closing.Load() {
+		return
+	}
 	wc.qmu.Lock()
 	if len(wc.queue) < wc.cfg.SendQueue {
 		wc.pushLocked(b)
@@ -940,7 +948,28 @@ func (wc *wsConn) sendResult(id string, r response) {
 	if wc.legacy {
 		typ = "data"
 	}
-	wc.send(wsOut{ID: id, Type: typ, Payload: r})
+	if len(r.Errors) > 0 || len(r.Data) == 0 {
+		wc.send(wsOut{ID: id, Type: typ, Payload: r})
+		return
+	}
+	// A subscription event goes to every subscriber: its data, already
+	// compact JSON from graphql-go, is copied into the message as over
+	// HTTP (encodeResponse), not re-validated by encoding/json per socket.
+	idJSON, err := json.Marshal(id)
+	if err != nil {
+		wc.logAt(slog.LevelError, "encode websocket message", "type", typ, "err", err)
+		return
+	}
+	payload := wc.s.encodeResponse(r)
+	b := make([]byte, 0, len(`{"id":,"type":"","payload":}`)+len(idJSON)+len(typ)+len(payload))
+	b = append(b, `{"id":`...)
+	b = append(b, idJSON...)
+	b = append(b, `,"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","payload":`...)
+	b = append(b, payload[:len(payload)-1]...) // without encodeResponse's newline
+	b = append(b, '}')
+	wc.sendEncoded(b)
 }
 
 func (wc *wsConn) sendErrors(id string, errs []*gqlerrors.QueryError) {
