@@ -400,6 +400,13 @@ func (r *report) scenario4() {
 		}
 		q := ratio(l.P50, s.P50)
 		r.printf("| %s | %s | %s | %s | %s | %s |\n", op.title, sqlCount(sq), lat(s), lat(l), fx(q), lat(lc))
+		if op.key == "summary" {
+			// The goal covers indexed and keyset-paginated reads, whose work
+			// is the page's; an aggregate reads every sample of its window.
+			r.goals = append(r.goals, goalRow{fmt.Sprintf("scale, %s: not an indexed or keyset-paginated read (it aggregates every sample of the window, which grew with the table), so outside the scale goal", op.title),
+				fmt.Sprintf("%s (%s ms versus %s ms)", fx(q), fms(l.P50), fms(s.P50)), "not a goal"})
+			continue
+		}
 		r.goal(fmt.Sprintf("scale, %s: large-data p50 within 1.5x of sample-data p50", op.title), fmt.Sprintf("%s (%s ms versus %s ms)", fx(q), fms(l.P50), fms(s.P50)), q <= 1.5)
 	}
 	r.printf("\nPagination on the large data, 20 employees a page; page 1,000 holds employees 19,981 to 20,000 (%s).\n\n", r.meta["page1000"])
