@@ -84,6 +84,7 @@ type Server struct {
 	draining atomic.Bool
 	info     *schemaInfo // field types and page sizes for checkLimits
 	wss      *wsState    // open sockets and their counters (ws.go)
+	shares   shares      // subscriptions shared by identical operations (wsshare.go)
 	// uncacheable: requests whose responses read what no mutation
 	// announces (respcache.go).
 	uncacheable keySet

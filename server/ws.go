@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 
 	"orgpulse/monitor"
@@ -167,12 +165,15 @@ type WSStats struct {
 	Operations    int64  // active operations (subscriptions and running queries)
 	Refused       uint64 // sockets refused at MaxConnections
 	SlowConsumers uint64 // sockets closed with 4413
+	// Shared counts the subscriptions executing: one per distinct document
+	// and variables, however many operations it feeds (wsshare.go).
+	Shared int64
 }
 
 // wsState is the WebSocket bookkeeping of one Server.
 type wsState struct {
-	open, ops     atomic.Int64
-	refused, slow atomic.Uint64
+	open, ops, shared atomic.Int64
+	refused, slow     atomic.Uint64
 
 	mu    sync.Mutex
 	conns map[*wsConn]struct{}
@@ -185,7 +186,7 @@ func (s *Server) ws() *wsState { return s.wss }
 // WebSocketStats returns the counters of the WebSocket transport.
 func (s *Server) WebSocketStats() WSStats {
 	st := s.ws()
-	return WSStats{Connections: st.open.Load(), Operations: st.ops.Load(), Refused: st.refused.Load(), SlowConsumers: st.slow.Load()}
+	return WSStats{Connections: st.open.Load(), Operations: st.ops.Load(), Refused: st.refused.Load(), SlowConsumers: st.slow.Load(), Shared: st.shared.Load()}
 }
 
 // CloseWebSockets closes every open socket with 1001 Going Away, so
@@ -550,21 +551,44 @@ func (wc *wsConn) send(msg wsOut) {
 
 // sendEncoded is send for a message already encoded.
 func (wc *wsConn) sendEncoded(b []byte) {
+	if w := wc.enqueue(b); w != nil {
+		wc.awaitRoom(w)
+	}
+}
+
+// deliver is sendEncoded without waiting: a message that finds the queue
+// full waits in line on a goroutine of its own, so that one socket's full
+// queue never holds up a shared subscription's other members.
+func (wc *wsConn) deliver(b []byte) {
+	if w := wc.enqueue(b); w != nil {
+		go wc.awaitRoom(w)
+	}
+}
+
+// enqueue queues b for the writer, or, when the queue is full, puts it in
+// line for room and returns its place, to be waited for with awaitRoom.
+// Messages keep the order of the calls either way.
+func (wc *wsConn) enqueue(b []byte) *wsWaiter {
 	if wc.closing.Load() {
-		return
+		return nil
 	}
 	wc.qmu.Lock()
+	defer wc.qmu.Unlock()
 	if len(wc.queue) < wc.cfg.SendQueue {
 		wc.pushLocked(b)
-		wc.qmu.Unlock()
-		return
+		return nil
 	}
 	// In line, as senders on a full channel: the writer admits the first
 	// waiter whenever it takes a message, so a burst the client does take
 	// is never mistaken for a slow consumer.
 	w := &wsWaiter{msg: b, queued: make(chan struct{})}
 	wc.waiting = append(wc.waiting, w)
-	wc.qmu.Unlock()
+	return w
+}
+
+// awaitRoom waits until w joins the queue; a client that leaves it in line
+// for SlowConsumerWait is a slow consumer and is closed.
+func (wc *wsConn) awaitRoom(w *wsWaiter) {
 	wait := time.NewTimer(wc.cfg.SlowConsumerWait)
 	defer wait.Stop()
 	select {
@@ -836,14 +860,7 @@ func (wc *wsConn) start(id string, p *opPayload) bool {
 		return true
 	}
 	if opErr == nil && kind == "subscription" {
-		sctx, status := resolvers.WithSubscriptionStatus(ctx)
-		ch, err := wc.s.subscribe(sctx, *p.Query, opName, p.Variables)
-		if err != nil {
-			wc.sendErrors(id, []*gqlerrors.QueryError{{Message: err.Error(), Extensions: map[string]any{"code": resolvers.CodeInternal}}})
-			wc.finish(op)
-			return true
-		}
-		go wc.pump(sctx, op, ch, status)
+		wc.subscribeShared(ctx, op, *p.Query, opName, p.Variables) // wsshare.go
 		return true
 	}
 	go wc.exec(ctx, op, *p.Query, opName, p.Variables)
@@ -869,40 +886,6 @@ func (wc *wsConn) finish(op *wsOp) {
 	}
 	wc.mu.Unlock()
 	wc.st.ops.Add(-1)
-}
-
-// pump sends the results of a subscription until it ends.
-func (wc *wsConn) pump(ctx context.Context, op *wsOp, ch <-chan any, status *resolvers.SubscriptionStatus) {
-	defer wc.finish(op)
-	reqID := wc.id + ":" + op.id
-	refused := false
-	for v := range ch {
-		res, ok := v.(*graphql.Response)
-		if !ok || ctx.Err() != nil {
-			continue
-		}
-		errs := wc.s.translateErrors(reqID, res.Errors)
-		if !status.Started() {
-			// Validation or the arguments refused it before any event.
-			refused = true
-			wc.sendErrors(op.id, errs)
-			continue
-		}
-		wc.sendResult(op.id, response{Data: res.Data, Errors: errs})
-	}
-	if ctx.Err() != nil || refused {
-		return // completed by the client, or the socket is closing
-	}
-	if err := status.Err(); err != nil {
-		var coded *resolvers.Error
-		qe := &gqlerrors.QueryError{Message: err.Error(), Extensions: map[string]any{"code": resolvers.CodeInternal}}
-		if errors.As(err, &coded) {
-			qe.Extensions = coded.Extensions()
-		}
-		wc.sendErrors(op.id, []*gqlerrors.QueryError{qe})
-		return
-	}
-	wc.send(wsOut{ID: op.id, Type: "complete"})
 }
 
 // exec runs a query or mutation sent over the socket: one result, then
@@ -944,32 +927,36 @@ func (wc *wsConn) exec(opCtx context.Context, op *wsOp, query, opName string, va
 }
 
 func (wc *wsConn) sendResult(id string, r response) {
+	if len(r.Errors) > 0 || len(r.Data) == 0 {
+		typ := "next"
+		if wc.legacy {
+			typ = "data"
+		}
+		wc.send(wsOut{ID: id, Type: typ, Payload: r})
+		return
+	}
+	payload := wc.s.encodeResponse(r)
+	wc.sendEncoded(wc.resultMessage(id, payload[:len(payload)-1])) // without its newline
+}
+
+// resultMessage frames an encoded result as this socket's message for
+// operation id: graphql-go's data is copied, not re-validated by
+// encoding/json, and a shared subscription's result is encoded once for
+// all its members (wsshare.go).
+func (wc *wsConn) resultMessage(id string, payload []byte) []byte {
 	typ := "next"
 	if wc.legacy {
 		typ = "data"
 	}
-	if len(r.Errors) > 0 || len(r.Data) == 0 {
-		wc.send(wsOut{ID: id, Type: typ, Payload: r})
-		return
-	}
-	// A subscription event goes to every subscriber: its data, already
-	// compact JSON from graphql-go, is copied into the message as over
-	// HTTP (encodeResponse), not re-validated by encoding/json per socket.
-	idJSON, err := json.Marshal(id)
-	if err != nil {
-		wc.logAt(slog.LevelError, "encode websocket message", "type", typ, "err", err)
-		return
-	}
-	payload := wc.s.encodeResponse(r)
+	idJSON, _ := json.Marshal(id) // a string always encodes
 	b := make([]byte, 0, len(`{"id":,"type":"","payload":}`)+len(idJSON)+len(typ)+len(payload))
 	b = append(b, `{"id":`...)
 	b = append(b, idJSON...)
 	b = append(b, `,"type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","payload":`...)
-	b = append(b, payload[:len(payload)-1]...) // without encodeResponse's newline
-	b = append(b, '}')
-	wc.sendEncoded(b)
+	b = append(b, payload...)
+	return append(b, '}')
 }
 
 func (wc *wsConn) sendErrors(id string, errs []*gqlerrors.QueryError) {

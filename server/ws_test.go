@@ -779,8 +779,10 @@ func TestPerformanceSummaryIsSharedPerReplica(t *testing.T) {
 	c1.Subscribe("s", doc, map[string]any{"i": 1})
 	c2.Subscribe("s", doc, map[string]any{"i": 1})
 	c3.Subscribe("s", doc, map[string]any{"i": 2})
-	if st := s.Resolver.LiveStats(); st.Summaries != 2 || st.Subscriptions != 3 {
-		t.Errorf("live stats: %+v, want 2 summaries for 3 subscriptions", st)
+	// c1 and c2 send the same document and variables: one execution
+	// (wsshare.go) feeds both operations.
+	if st, ws := s.Resolver.LiveStats(), s.App.WebSocketStats(); st.Summaries != 2 || st.Subscriptions != 2 || ws.Operations != 3 || ws.Shared != 2 {
+		t.Errorf("live stats: %+v, WebSocket stats %+v, want 2 summaries and 2 executing subscriptions for 3 operations", st, ws)
 	}
 	res := s.Query(t, `{ performanceSummary(metricType: "api_response") { count } }`, nil)
 	var want struct{ PerformanceSummary struct{ Count int } }
@@ -834,4 +836,61 @@ func TestInterruptedStreamIsAnErrorMessage(t *testing.T) {
 	if m := c.NextFor("2", 5*time.Second); m.Type != "error" || errorCode(t, m) != resolvers.CodeServiceUnavailable {
 		t.Fatalf("got %s %s", m.Type, m.Payload)
 	}
+}
+
+// TestIdenticalSubscriptionsShareOneExecution: subscriptions of one
+// document with the same variables share one execution per event, however
+// many sockets and operation ids they come from; other variables are a
+// subscription of their own; the last member out ends the shared one.
+func TestIdenticalSubscriptionsShareOneExecution(t *testing.T) {
+	a, b := livePair(t, nil)
+	ctx := context.Background()
+	ids := a.DB.MustQueryInt64s(t, "SELECT id FROM projects ORDER BY id LIMIT 2")
+	p, err := queries(a).GetProject(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const doc = `subscription($id: ID) { projectUpdated(id: $id) { name teamSize } }`
+	vars := func(id int64) map[string]any { return map[string]any{"id": fmt.Sprint(id)} }
+	c1, c2, c3 := connect(t, a), connect(t, a), connect(t, a)
+	c1.Subscribe("p", doc, vars(ids[0]))
+	c1.Subscribe("q", doc, vars(ids[0]))
+	c2.Subscribe("p", doc, vars(ids[0]))
+	c3.Subscribe("other", doc, vars(ids[1]))
+	shared := func(want int64) {
+		t.Helper()
+		testsupport.Eventually(t, 5*time.Second, fmt.Sprintf("%d shared subscriptions", want), func() bool { return a.App.WebSocketStats().Shared == want })
+	}
+	shared(2)
+	if got, want := a.App.WebSocketStats().Operations, int64(4); got != want {
+		t.Fatalf("%d operations, want %d", got, want)
+	}
+
+	publish(t, b, resolvers.TopicProject, resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: ids[0], OrganizationID: p.Project.OrganizationID, Project: &p.Project, TeamSize: p.TeamSize})
+	want := fmt.Sprintf(`{"data":{"projectUpdated":{"name":%q,"teamSize":%d}}}`, p.Project.Name, p.TeamSize)
+	expectNext(t, c1, "p", want)
+	expectNext(t, c1, "q", want)
+	expectNext(t, c2, "p", want)
+	expectNothing(t, c3, "other", 100*time.Millisecond)
+
+	// Members leave one by one; the shared subscription stays until the
+	// last one, and its other members still get events.
+	c1.Complete("q")
+	c2.Complete("p")
+	c2.Sync()
+	shared(2)
+	publish(t, b, resolvers.TopicProject, resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: ids[0], OrganizationID: p.Project.OrganizationID, Project: &p.Project, TeamSize: p.TeamSize})
+	expectNext(t, c1, "p", want)
+	expectNothing(t, c1, "q", 100*time.Millisecond)
+	expectNothing(t, c2, "p", 0)
+	c1.Complete("p")
+	shared(1)
+	// A new subscriber of a document whose shared subscription ended
+	// starts a new one.
+	c2.Subscribe("again", doc, vars(ids[0]))
+	shared(2)
+	publish(t, b, resolvers.TopicProject, resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: ids[0], OrganizationID: p.Project.OrganizationID, Project: &p.Project, TeamSize: p.TeamSize})
+	expectNext(t, c2, "again", want)
+	_ = c3.Conn.Close(websocket.StatusNormalClosure, "")
+	shared(1)
 }

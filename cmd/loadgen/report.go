@@ -449,6 +449,7 @@ func (r *report) scenario5() {
 	}
 	r.printf("| SQL statements per event, %d subscribers | %.0f |\n", f.SmallSubscribers, f.SQLPerEventSmall)
 	r.printf("| SQL statements per event, %d subscribers | %s |\n", f.Subscribers, intsJoin(f.SQLPerEvent))
+	r.printf("| subscriptions executed for the %d subscribers (identical ones share one, `server/wsshare.go`) | %d |\n", f.Subscribers, f.Executing)
 	r.printf("| server memory per idle connection (heap + stack) | %.1f KiB (%.1f + %.1f) |\n", f.BytesPerIdleConn/1024, f.HeapPerIdleConn/1024, f.StackPerIdleConn/1024)
 	r.printf("| server goroutines per idle connection | %.2f |\n", f.GoroutinesPerIdle)
 	r.printf("| server memory per subscription (on top) | %.1f KiB, %.2f goroutines |\n\n", f.BytesPerSub/1024, f.GoroutinesPerSub)
