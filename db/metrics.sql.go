@@ -86,7 +86,7 @@ SELECT count(*)                                                              AS 
        COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY value), 0)::float8  AS p50,
        COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY value), 0)::float8 AS p95,
        COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY value), 0)::float8 AS p99
-FROM performance_metrics
+FROM performance_metrics /* plan: generic (postgres/plan.go) */
 WHERE metric_type = $1
   AND recorded_at >= $2
   AND ($3::text IS NULL OR endpoint = $3)
@@ -109,7 +109,11 @@ type GetPerformanceSummaryRow struct {
 }
 
 // GetPerformanceSummary aggregates one metric type since a point in time,
-// optionally for one endpoint, percentiles included, in the database.
+// optionally for one endpoint, percentiles included, in the database. Its
+// window is a range over a parameter, yet it keeps one generic plan (the
+// marker comment, postgres/plan.go): the covering indexes (metric_type[,
+// endpoint], recorded_at DESC) INCLUDE (value) answer any window with an
+// index-only scan of exactly its rows.
 func (q *Queries) GetPerformanceSummary(ctx context.Context, arg GetPerformanceSummaryParams) (GetPerformanceSummaryRow, error) {
 	row := q.db.QueryRow(ctx, getPerformanceSummary, arg.MetricType, arg.Since, arg.Endpoint)
 	var i GetPerformanceSummaryRow

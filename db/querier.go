@@ -67,7 +67,11 @@ type Querier interface {
 	// GetOrganization returns one organization by id.
 	GetOrganization(ctx context.Context, id int64) (Organization, error)
 	// GetPerformanceSummary aggregates one metric type since a point in time,
-	// optionally for one endpoint, percentiles included, in the database.
+	// optionally for one endpoint, percentiles included, in the database. Its
+	// window is a range over a parameter, yet it keeps one generic plan (the
+	// marker comment, postgres/plan.go): the covering indexes (metric_type[,
+	// endpoint], recorded_at DESC) INCLUDE (value) answer any window with an
+	// index-only scan of exactly its rows.
 	GetPerformanceSummary(ctx context.Context, arg GetPerformanceSummaryParams) (GetPerformanceSummaryRow, error)
 	// GetProject returns one project by id. Every project query returns
 	// team_size with the row: a correlated COUNT on the project_members primary

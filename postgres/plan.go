@@ -43,6 +43,9 @@ import (
 //     one round trip. A keyset cursor ("e.id > $1") is not such a range:
 //     the page is read in primary-key order up to its LIMIT whatever the
 //     cursor's value.
+//     Nor is a window that a covering index answers whatever its size: such
+//     a statement says so with the comment "/* plan: generic */" in its
+//     text (GetPerformanceSummary).
 //
 // queries/explain_test.go checks the generic plans of the hot statements,
 // folded, use their indexes on a large dataset.
@@ -103,6 +106,10 @@ var (
 	keysetCursor = regexp.MustCompile(`(^|[^\w.])(\w+\.)?id\s*[<>]\s*\$[0-9]+`)
 )
 
+// genericMarker in a statement's text keeps its generic plan despite a range
+// over a parameter: one index serves every value the same way.
+const genericMarker = "/* plan: generic"
+
 // maxFolded bounds the statements one query can become (2^maxFolded); a
 // query with more optional filters is planned on every call instead.
 const maxFolded = 5
@@ -136,7 +143,7 @@ func shapeOf(sql string) *shape {
 			st.params = append(st.params, n-1)
 		}
 	}
-	st.custom = rangeOverParameter.MatchString(keysetCursor.ReplaceAllString(sql, ""))
+	st.custom = !strings.Contains(sql, genericMarker) && rangeOverParameter.MatchString(keysetCursor.ReplaceAllString(sql, ""))
 	if len(st.params) > maxFolded {
 		st.params, st.tests, st.custom = nil, nil, true
 	}

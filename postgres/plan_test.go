@@ -27,6 +27,7 @@ func TestNeedsCustomPlan(t *testing.T) {
 		{"SELECT * FROM performance_metrics WHERE recorded_at >= $2", true},
 		{"DELETE FROM performance_metrics WHERE recorded_at <$1", true},
 		{"DELETE FROM project_members WHERE employee_id = $1 AND organization_id <> $2", false},
+		{"SELECT count(*) FROM performance_metrics /* plan: generic */ WHERE recorded_at >= $1", false},
 	}
 	for _, tt := range tests {
 		if got := postgres.NeedsCustomPlan(tt.sql); got != tt.want {
@@ -78,9 +79,10 @@ func TestStatementFoldsOptionalFilters(t *testing.T) {
 // reads that connection's pg_prepared_statements: each is a named statement
 // that ran its generic plan from the first call (never planned again), the
 // filtered list once per combination of given filters (so the filtered call
-// never runs the unfiltered call's plan), and the aggregate over a time
-// window is planned for its values on every call (sent with its values,
-// never prepared).
+// never runs the unfiltered call's plan), and so is the summary over a
+// time window that a covering index serves; the list of the slowest samples
+// of a window is planned for its values on every call (sent with its
+// values, never prepared).
 func TestPlannedStatements(t *testing.T) {
 	ctx := context.Background()
 	tdb := testsupport.MustOpenSeededDB(t)
@@ -125,6 +127,13 @@ func TestPlannedStatements(t *testing.T) {
 		if sum.SampleCount == 0 {
 			t.Fatal("performance summary of the seeded day counted no samples")
 		}
+		slowest, err := q.ListSlowestMetrics(ctx, db.ListSlowestMetricsParams{MetricType: "api_response", Since: time.Now().Add(-24 * time.Hour), LimitCount: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(slowest) == 0 {
+			t.Fatal("no slowest metrics in the seeded day")
+		}
 	}
 	rows, err := pool.Query(ctx, "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
 	if err != nil {
@@ -151,13 +160,15 @@ func TestPlannedStatements(t *testing.T) {
 		case strings.HasPrefix(stmt, "-- name: ListProjectsWithOrganization "):
 			got["page of projects"] = p
 		case strings.HasPrefix(stmt, "-- name: GetPerformanceSummary "):
-			t.Errorf("GetPerformanceSummary is a named prepared statement (%d generic, %d custom plans): its time window needs a plan per call", p.generic, p.custom)
+			got["window over a covering index"] = p
+		case strings.HasPrefix(stmt, "-- name: ListSlowestMetrics "):
+			t.Errorf("ListSlowestMetrics is a named prepared statement (%d generic, %d custom plans): its time window needs a plan per call", p.generic, p.custom)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"lookup", "unfiltered list", "filtered list", "page of projects"} {
+	for _, name := range []string{"lookup", "unfiltered list", "filtered list", "page of projects", "window over a covering index"} {
 		p, ok := got[name]
 		if !ok {
 			t.Errorf("%s: not a prepared statement", name)

@@ -1,6 +1,10 @@
 -- name: GetPerformanceSummary :one
 -- GetPerformanceSummary aggregates one metric type since a point in time,
--- optionally for one endpoint, percentiles included, in the database.
+-- optionally for one endpoint, percentiles included, in the database. Its
+-- window is a range over a parameter, yet it keeps one generic plan (the
+-- marker comment, postgres/plan.go): the covering indexes (metric_type[,
+-- endpoint], recorded_at DESC) INCLUDE (value) answer any window with an
+-- index-only scan of exactly its rows.
 SELECT count(*)                                                              AS sample_count,
        COALESCE(avg(value), 0)::float8                                      AS average_value,
        COALESCE(min(value), 0)::float8                                      AS min_value,
@@ -8,7 +12,7 @@ SELECT count(*)                                                              AS 
        COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY value), 0)::float8  AS p50,
        COALESCE(percentile_cont(0.95) WITHIN GROUP (ORDER BY value), 0)::float8 AS p95,
        COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY value), 0)::float8 AS p99
-FROM performance_metrics
+FROM performance_metrics /* plan: generic (postgres/plan.go) */
 WHERE metric_type = @metric_type
   AND recorded_at >= @since
   AND (sqlc.narg(endpoint)::text IS NULL OR endpoint = sqlc.narg(endpoint));
