@@ -3,7 +3,8 @@
 #
 # Starts (or reuses) a project-local PostgreSQL and Redis under .data/ unless
 # DATABASE_URL / REDIS_URL are given, then: gofmt, go vet, sqlc diff/vet,
-# go test -race, and scripts/cluster-test.sh when present.
+# go test -race, fuzz targets briefly, every benchmark once, and
+# scripts/cluster-test.sh when present.
 # Arguments replace ./... for go test, e.g.: scripts/test.sh -run TestX ./resolvers/
 # On exit it stops only what it started.
 set -euo pipefail
@@ -75,6 +76,17 @@ if (($# == 0)) && [[ "${FUZZTIME:-5s}" != 0 ]]; then
 		op_log "go test -run '^\$' -fuzz '^${target#*:}\$' -fuzztime ${FUZZTIME:-5s} ${target%%:*}"
 		go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-5s}" "${target%%:*}"
 	done
+fi
+
+# d3. every Go benchmark once, on a full run: scripts/bench.sh runs them
+# for its section 6, and an assertion in one that no longer holds should
+# fail here, not in the middle of a 13-minute benchmark.
+if (($# == 0)); then
+	op_log "go test -run '^\$' -bench . -benchtime 1x ./..."
+	bench_out="$(go test -run '^$' -bench . -benchtime 1x ./... 2>&1)" || {
+		printf '%s\n' "$bench_out" >&2
+		op_die "a Go benchmark failed (output above)"
+	}
 fi
 
 # e. further hooks

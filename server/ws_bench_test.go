@@ -103,8 +103,10 @@ func BenchmarkFanOut(b *testing.B) {
 		bc.expect(b, "pong")
 	}
 	mem2, g2 := memory()
-	if st := srv.Resolver.LiveStats(); st.Subscriptions != subscribers || st.Topics != 1 {
-		b.Fatalf("live stats: %+v", st)
+	// One document for all: one shared execution (wsshare.go) feeds every
+	// operation.
+	if st, ws := srv.Resolver.LiveStats(), srv.App.WebSocketStats(); st.Subscriptions != 1 || st.Topics != 1 || ws.Operations != subscribers || ws.Shared != 1 {
+		b.Fatalf("live stats: %+v, WebSocket stats: %+v", st, ws)
 	}
 
 	// Every subscriber reads on its own goroutine and notes when the
