@@ -132,7 +132,10 @@ func newProjectFilter(status *string, organizationID *graphql.ID) (projectFilter
 func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFilter, afterID int64, limit, offset int32) ([]projectRow, error) {
 	var teams map[int64][]db.Employee
 	teamsDone := func() error { return nil }
-	if sel.has("teamMembers") && !r.cfg.NaiveLoading { // naive: benchmark only
+	// Only while the pool has a connection to spare: under load the
+	// second statement would wait for one anyway, and running the page
+	// twice costs throughput (20 projects at c=32: 5-20% fewer requests).
+	if sel.has("teamMembers") && !r.cfg.NaiveLoading && r.pool.Stat().IdleConns() > 0 { // naive: benchmark only
 		teamsDone = concurrently(func() error {
 			got, err := r.q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{
 				AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
