@@ -118,9 +118,13 @@ const maxFolded = 5
 type shape struct {
 	custom bool
 	params []int                    // argument index of each distinct "$n ... IS NULL", in order
-	tests  [][]int                  // nullTest submatch indexes in the text
+	tests  []nullTestAt             // where the text tests them
 	texts  []atomic.Pointer[string] // by mask of null params, built on first use
 }
+
+// nullTestAt is one "$n::type IS NULL" in a statement's text: its bytes, and
+// the bit of its parameter in a mask (its index in shape.params).
+type nullTestAt struct{ start, end, bit int }
 
 // shapes remembers the shape per statement text (the generated constants of
 // db/), up to maxRemembered texts; others are worked out on each call.
@@ -134,14 +138,15 @@ func shapeOf(sql string) *shape {
 	if v, ok := shapes.Load(sql); ok {
 		return v.(*shape)
 	}
-	st := &shape{tests: nullTest.FindAllStringSubmatchIndex(sql, -1)}
-	seen := map[int]int{}
-	for _, m := range st.tests {
+	st := &shape{}
+	for _, m := range nullTest.FindAllStringSubmatchIndex(sql, -1) {
 		n, _ := strconv.Atoi(sql[m[2]:m[3]])
-		if _, ok := seen[n-1]; !ok {
-			seen[n-1] = len(st.params)
+		bit := slices.Index(st.params, n-1)
+		if bit < 0 {
+			bit = len(st.params)
 			st.params = append(st.params, n-1)
 		}
+		st.tests = append(st.tests, nullTestAt{start: m[0], end: m[1], bit: bit})
 	}
 	st.custom = !strings.Contains(sql, genericMarker) && rangeOverParameter.MatchString(keysetCursor.ReplaceAllString(sql, ""))
 	if len(st.params) > maxFolded {
@@ -164,15 +169,14 @@ func (st *shape) variant(sql string, mask int) string {
 	}
 	var b strings.Builder
 	last := 0
-	for _, m := range st.tests {
-		n, _ := strconv.Atoi(sql[m[2]:m[3]])
-		b.WriteString(sql[last:m[0]])
-		if mask&(1<<slices.Index(st.params, n-1)) != 0 {
+	for _, t := range st.tests {
+		b.WriteString(sql[last:t.start])
+		if mask&(1<<t.bit) != 0 {
 			b.WriteString("TRUE")
 		} else {
 			b.WriteString("FALSE")
 		}
-		last = m[1]
+		last = t.end
 	}
 	b.WriteString(sql[last:])
 	text := b.String()

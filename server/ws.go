@@ -927,14 +927,6 @@ func (wc *wsConn) exec(opCtx context.Context, op *wsOp, query, opName string, va
 }
 
 func (wc *wsConn) sendResult(id string, r response) {
-	if len(r.Errors) > 0 || len(r.Data) == 0 {
-		typ := "next"
-		if wc.legacy {
-			typ = "data"
-		}
-		wc.send(wsOut{ID: id, Type: typ, Payload: r})
-		return
-	}
 	payload := wc.s.encodeResponse(r)
 	wc.sendEncoded(wc.resultMessage(id, payload[:len(payload)-1])) // without its newline
 }

@@ -116,12 +116,16 @@ func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName
 			return
 		}
 		g.mu.Unlock()
-		// Ending: it leaves the map in a moment; start a new one.
-		sh.mu.Lock()
-		if sh.groups[key] == g {
-			delete(sh.groups, key)
-		}
-		sh.mu.Unlock()
+		sh.drop(g) // ending: it leaves the map in a moment; start a new one
+	}
+}
+
+// drop takes g out of the map, unless a newer one took its place.
+func (sh *shares) drop(g *shared) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.groups[g.key] == g {
+		delete(sh.groups, g.key)
 	}
 }
 
@@ -156,14 +160,8 @@ func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.Subscrip
 			refusal = errs
 			continue
 		}
-		var payload []byte
-		if len(errs) == 0 && len(res.Data) > 0 {
-			payload = s.encodeResponse(response{Data: res.Data})
-			payload = payload[:len(payload)-1] // the newline
-		} else {
-			payload = s.encodeJSON(response{Data: res.Data, Errors: errs})
-			payload = payload[:len(payload)-1]
-		}
+		payload := s.encodeResponse(response{Data: res.Data, Errors: errs})
+		payload = payload[:len(payload)-1] // the newline
 		for _, m := range g.snapshot() {
 			if m.ctx.Err() != nil {
 				continue // completed by the client; it leaves the group on its own
@@ -205,11 +203,7 @@ func (s *Server) endShared(g *shared, errs []*gqlerrors.QueryError) {
 	members := g.members
 	g.members = nil
 	g.mu.Unlock()
-	s.shares.mu.Lock()
-	if s.shares.groups[g.key] == g {
-		delete(s.shares.groups, g.key)
-	}
-	s.shares.mu.Unlock()
+	s.shares.drop(g)
 	g.cancel()
 	for m := range members {
 		m.stop()
@@ -245,10 +239,6 @@ func (s *Server) leaveShared(g *shared, m *shareMember) {
 	if !last {
 		return
 	}
-	s.shares.mu.Lock()
-	if s.shares.groups[g.key] == g {
-		delete(s.shares.groups, g.key)
-	}
-	s.shares.mu.Unlock()
+	s.shares.drop(g)
 	g.cancel() // the pump drains and ends with no member left
 }

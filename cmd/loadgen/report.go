@@ -40,15 +40,19 @@ type opInfo struct {
 	key, title, query string
 	statements        int     // goal: the read-API table of README.md
 	claim             float64 // the original design's improvement claim; 0: none
+	// aggregate: it reads a whole window of samples, so its claim is
+	// measured against aggregating in Go (section 1b), and the scale goal,
+	// for indexed and keyset-paginated reads, does not cover it.
+	aggregate bool
 }
 
 var benchOps = []opInfo{
-	{"org", "single organization", "organization(id) { name industry isActive }", 1, 0},
-	{"employees50", "50 employees with their organization", "allEmployees(pageSize: 50) { name organization { name } }", 1, 16},
-	{"project", "one project with its 8-person team and organization", "project(id) { name organization { name } teamMembers { name } teamSize }", 2, 0},
-	{"projects20", "20 projects with organization and team", "allProjects(pageSize: 20) { name organization { name } teamMembers { name } }", 2, 20},
-	{"nested", "50 organizations, 50 employees each, their projects", "organizations(first: 50) { nodes { employees(first: 50) { nodes { projects { name } } } } }", 3, 0},
-	{"summary", "aggregation: performanceSummary (last 24 h)", `performanceSummary(metricType: "api_response") { count averageValue minValue maxValue p50 p95 p99 ... }`, 1, 10},
+	{"org", "single organization", "organization(id) { name industry isActive }", 1, 0, false},
+	{"employees50", "50 employees with their organization", "allEmployees(pageSize: 50) { name organization { name } }", 1, 16, false},
+	{"project", "one project with its 8-person team and organization", "project(id) { name organization { name } teamMembers { name } teamSize }", 2, 0, false},
+	{"projects20", "20 projects with organization and team", "allProjects(pageSize: 20) { name organization { name } teamMembers { name } }", 2, 20, false},
+	{"nested", "50 organizations, 50 employees each, their projects", "organizations(first: 50) { nodes { employees(first: 50) { nodes { projects { name } } } } }", 3, 0, false},
+	{"summary", "aggregation: performanceSummary (last 24 h)", `performanceSummary(metricType: "api_response") { count averageValue minValue maxValue p50 p95 p99 ... }`, 1, 10, true},
 }
 
 type report struct {
@@ -266,7 +270,7 @@ func (r *report) scenario1() {
 		}
 		claim := ""
 		switch {
-		case op.key == "summary":
+		case op.aggregate:
 			claim = "10x (in the database versus in the application): see below"
 		case op.claim > 0:
 			claim = fmt.Sprintf("%.0fx", op.claim)
@@ -277,7 +281,7 @@ func (r *report) scenario1() {
 			r.goal(fmt.Sprintf("statements per request, %s: exactly %d", op.title, op.statements),
 				fmt.Sprintf("%d (%s)", *so.SQLCount, strings.Join(so.Statements, ", ")), *so.SQLCount == op.statements)
 		}
-		if op.claim > 0 && op.key != "summary" {
+		if op.claim > 0 && !op.aggregate {
 			r.goal(fmt.Sprintf("optimized versus naive, %s: at least %.0fx", op.title, op.claim), fx(imp), imp >= op.claim)
 		}
 	}
@@ -400,9 +404,7 @@ func (r *report) scenario4() {
 		}
 		q := ratio(l.P50, s.P50)
 		r.printf("| %s | %s | %s | %s | %s | %s |\n", op.title, sqlCount(sq), lat(s), lat(l), fx(q), lat(lc))
-		if op.key == "summary" {
-			// The goal covers indexed and keyset-paginated reads, whose work
-			// is the page's; an aggregate reads every sample of its window.
+		if op.aggregate {
 			r.goals = append(r.goals, goalRow{fmt.Sprintf("scale, %s: not an indexed or keyset-paginated read (it aggregates every sample of the window, which grew with the table), so outside the scale goal", op.title),
 				fmt.Sprintf("%s (%s ms versus %s ms)", fx(q), fms(l.P50), fms(s.P50)), "not a goal"})
 			continue
