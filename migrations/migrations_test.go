@@ -21,12 +21,13 @@ import (
 var appTables = []string{"employees", "organizations", "performance_metrics", "project_members", "projects"}
 
 // appIndexes are every index the schema defines on appTables: the primary
-// keys and UNIQUE constraints PostgreSQL names itself, plus the 11 indexes
-// named in 00001_init.sql. Sorted.
+// keys and UNIQUE constraints PostgreSQL names itself, plus the indexes the
+// migrations name (00003 replaced employees (organization_id, is_active)).
+// Sorted.
 var appIndexes = []string{
 	"employees_department_salary_idx",
 	"employees_lower_email_key",
-	"employees_organization_id_is_active_idx",
+	"employees_organization_id_id_idx",
 	"employees_pkey",
 	"organizations_is_active_id_idx",
 	"organizations_name_key",

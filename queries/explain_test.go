@@ -213,7 +213,7 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 		{"ListEmployeesWithOrganization", "organization", func() error {
 			_, err := q.ListEmployeesWithOrganization(ctx, db.ListEmployeesWithOrganizationParams{OrganizationID: &orgIDs[0], LimitCount: 50})
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"ListEmployees", "department, after id", func() error {
 			_, err := q.ListEmployees(ctx, db.ListEmployeesParams{Department: &department, AfterID: employeeIDs[5], LimitCount: 20})
 			return err
@@ -221,7 +221,7 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 		{"CountEmployees", "organization", func() error {
 			_, err := q.CountEmployees(ctx, db.CountEmployeesParams{OrganizationID: &orgIDs[0]})
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"ListProjectsWithOrganization", "first page", func() error {
 			_, err := q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{LimitCount: 20})
 			return err
@@ -255,27 +255,27 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 				OrganizationIds: orgIDs, LimitCount: 10,
 			})
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"ListEmployeesByOrganizationIDs", "active, after id", func() error {
 			_, err := q.ListEmployeesByOrganizationIDs(ctx, db.ListEmployeesByOrganizationIDsParams{
 				OrganizationIds: orgIDs, AfterID: employeeIDs[5], IsActive: ptr(true), LimitCount: 10,
 			})
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"CountEmployeesByOrganizationIDs", "", func() error {
 			_, err := q.CountEmployeesByOrganizationIDs(ctx, db.CountEmployeesByOrganizationIDsParams{OrganizationIds: orgIDs})
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"CountEmployeesByOrganizationIDs", "active", func() error {
 			_, err := q.CountEmployeesByOrganizationIDs(ctx, db.CountEmployeesByOrganizationIDsParams{
 				OrganizationIds: orgIDs, IsActive: ptr(true),
 			})
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"GetEmployeeStats", "organization", func() error {
 			_, err := q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{OrganizationID: &orgIDs[0]})
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"GetEmployeeStats", "department", func() error {
 			_, err := q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{Department: &department})
 			return err
@@ -283,19 +283,19 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 		{"GetEmployeeStats", "organization and department", func() error {
 			_, err := q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{OrganizationID: &orgIDs[0], Department: &department})
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"ListDepartmentStats", "organization", func() error {
 			_, err := q.ListDepartmentStats(ctx, &orgIDs[0])
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"ListDepartmentStatsByOrganizationIDs", "", func() error {
 			_, err := q.ListDepartmentStatsByOrganizationIDs(ctx, orgIDs)
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"ListEmployeeStatsByOrganizationIDs", "", func() error {
 			_, err := q.ListEmployeeStatsByOrganizationIDs(ctx, orgIDs)
 			return err
-		}, "employees_organization_id_is_active_idx", ""},
+		}, "employees_organization_id_id_idx", ""},
 		{"ListProjectsByOrganizationIDs", "", func() error {
 			_, err := q.ListProjectsByOrganizationIDs(ctx, db.ListProjectsByOrganizationIDsParams{OrganizationIds: orgIDs})
 			return err
