@@ -778,9 +778,9 @@ type ListTeamMembersByProjectPageRow struct {
 
 // ListTeamMembersByProjectPage loads the teams of the page of projects that
 // ListProjects returns for the same arguments: it finds the page's ids
-// itself, so a page's teams load alongside the page instead of after it
-// (the latency of one round trip, not two, when the database is a network
-// hop away).
+// itself, so a page's teams go to the database with the page, in one
+// pipeline (postgres.Pipeline), instead of after it: one round trip, not
+// two.
 func (q *Queries) ListTeamMembersByProjectPage(ctx context.Context, arg ListTeamMembersByProjectPageParams) ([]ListTeamMembersByProjectPageRow, error) {
 	rows, err := q.db.Query(ctx, listTeamMembersByProjectPage,
 		arg.AfterID,

@@ -137,9 +137,9 @@ type Querier interface {
 	ListTeamMembersByProjectIDs(ctx context.Context, projectIds []int64) ([]ListTeamMembersByProjectIDsRow, error)
 	// ListTeamMembersByProjectPage loads the teams of the page of projects that
 	// ListProjects returns for the same arguments: it finds the page's ids
-	// itself, so a page's teams load alongside the page instead of after it
-	// (the latency of one round trip, not two, when the database is a network
-	// hop away).
+	// itself, so a page's teams go to the database with the page, in one
+	// pipeline (postgres.Pipeline), instead of after it: one round trip, not
+	// two.
 	ListTeamMembersByProjectPage(ctx context.Context, arg ListTeamMembersByProjectPageParams) ([]ListTeamMembersByProjectPageRow, error)
 	// RemoveTeamMember takes an employee off a project's team.
 	RemoveTeamMember(ctx context.Context, arg RemoveTeamMemberParams) (int64, error)

@@ -20,6 +20,9 @@ type Statement struct {
 	SQL        string  `json:"statement"`
 	DurationMs float64 `json:"durationMs"`
 	Rows       int64   `json:"rows"`
+	// Pipelined marks a statement sent with others in one round trip
+	// (postgres.Pipeline); its duration runs from the previous result.
+	Pipelined bool `json:"pipelined,omitempty"`
 }
 
 // RequestStats collects what one request did. It is safe for concurrent use

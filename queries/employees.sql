@@ -78,9 +78,9 @@ ORDER BY pm.project_id, e.id;
 -- name: ListTeamMembersByProjectPage :many
 -- ListTeamMembersByProjectPage loads the teams of the page of projects that
 -- ListProjects returns for the same arguments: it finds the page's ids
--- itself, so a page's teams load alongside the page instead of after it
--- (the latency of one round trip, not two, when the database is a network
--- hop away).
+-- itself, so a page's teams go to the database with the page, in one
+-- pipeline (postgres.Pipeline), instead of after it: one round trip, not
+-- two.
 SELECT pm.project_id, sqlc.embed(e)
 FROM (SELECT p.id
       FROM projects p

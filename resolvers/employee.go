@@ -7,6 +7,7 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 
 	"orgpulse/db"
+	"orgpulse/postgres"
 )
 
 // EmployeeResolver resolves the fields of Employee.
@@ -102,49 +103,66 @@ func (r *Resolver) Employee(ctx context.Context, args struct{ ID graphql.ID }) (
 		return nil, err
 	}
 	sel, l := lookahead(ctx), r.loaders(ctx)
-	// The projects are keyed by the id the client gave: load them
-	// alongside the employee, not after.
-	projects := func() error { return nil }
+	var row employeeRow
+	var found bool
+	get := r.getEmployee(ctx, id, sel.has("organization"), &row, &found)
 	if sel.has("projects") && !r.cfg.NaiveLoading { // naive: benchmark only
-		projects = concurrently(func() error {
-			_, err := l.employeeProjectsFor(sel.has("projects.teamSize")).prefetch(ctx, []int64{id}, false)
+		// The projects are keyed by the id the client gave: they go to the
+		// database with the employee, not after (one round trip).
+		teamSize := sel.has("projects.teamSize")
+		var projects map[int64][]projectRow
+		err = postgres.Pipeline(ctx, r.pool, get, func(q *db.Queries) (err error) {
+			projects, err = projectsByEmployeeIDs(ctx, q, []int64{id}, teamSize)
 			return err
 		})
-	}
-	e, org, found, err := r.getEmployee(ctx, id, sel.has("organization"))
-	if err := projects(); err != nil && found {
-		return nil, err
+		if err == nil && found {
+			l.employeeProjectsFor(teamSize).keep(projects, []int64{id})
+		}
+	} else {
+		err = get(r.q)
 	}
 	if err != nil || !found {
 		return nil, err
 	}
-	if err := l.prefetchEmployees(ctx, sel, []db.Employee{e}, orgList(org)); err != nil {
+	if err := l.prefetchEmployees(ctx, sel, []db.Employee{row.employee}, orgList(row.org)); err != nil {
 		return nil, err
 	}
-	return l.employee(e, org), nil
+	return l.employee(row.employee, row.org), nil
 }
 
-// getEmployee loads one employee, and their employer JOINed when
-// withOrganization.
-func (r *Resolver) getEmployee(ctx context.Context, id int64, withOrganization bool) (db.Employee, *db.Organization, bool, error) {
+// employeeRow is an employee and, when JOINed, their employer.
+type employeeRow struct {
+	employee db.Employee
+	org      *db.Organization
+}
+
+// getEmployee is the step that loads one employee, and their employer
+// JOINed when withOrganization, into row; found reports whether they exist.
+func (r *Resolver) getEmployee(ctx context.Context, id int64, withOrganization bool, row *employeeRow, found *bool) postgres.Step {
 	if withOrganization && !r.cfg.NaiveLoading { // naive: benchmark only
-		row, err := r.q.GetEmployeeWithOrganization(ctx, id)
+		return func(q *db.Queries) error {
+			got, err := q.GetEmployeeWithOrganization(ctx, id)
+			if notFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("get employee with organization: %w", err)
+			}
+			*row, *found = employeeRow{employee: got.Employee, org: &got.Organization}, true
+			return nil
+		}
+	}
+	return func(q *db.Queries) error {
+		got, err := q.GetEmployee(ctx, id)
 		if notFound(err) {
-			return db.Employee{}, nil, false, nil
+			return nil
 		}
 		if err != nil {
-			return db.Employee{}, nil, false, fmt.Errorf("get employee with organization: %w", err)
+			return fmt.Errorf("get employee: %w", err)
 		}
-		return row.Employee, &row.Organization, true, nil
+		*row, *found = employeeRow{employee: got}, true
+		return nil
 	}
-	e, err := r.q.GetEmployee(ctx, id)
-	if notFound(err) {
-		return db.Employee{}, nil, false, nil
-	}
-	if err != nil {
-		return db.Employee{}, nil, false, fmt.Errorf("get employee: %w", err)
-	}
-	return e, nil, true, nil
 }
 
 func orgList(org *db.Organization) []db.Organization {

@@ -204,15 +204,6 @@ func (b *batch[V]) prefetchNaive(ctx context.Context, ids []int64) (map[int64]V,
 	return m, nil
 }
 
-// concurrently runs fn on a goroutine of its own and returns a function
-// that waits for it and returns its error. Call the function on every
-// path: fn may use the request's context until it returns.
-func concurrently(fn func() error) func() error {
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
-	return func() error { return <-done }
-}
-
 func uniqueIDs(ids []int64) []int64 {
 	seen := make(map[int64]struct{}, len(ids))
 	out := ids[:0:0]
@@ -318,29 +309,13 @@ func newLoaders(r *Resolver) *loaders {
 		}), nil
 	}))
 	l.teamMembers = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]db.Employee, error) {
-		rows, err := q.ListTeamMembersByProjectIDs(ctx, ids)
-		if err != nil {
-			return nil, fmt.Errorf("list team members by project ids: %w", err)
-		}
-		return groupBy(rows, func(r db.ListTeamMembersByProjectIDsRow) (int64, db.Employee) { return r.ProjectID, r.Employee }), nil
+		return teamsByProjectIDs(ctx, q, ids)
 	})
 	l.employeeProjects = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]projectRow, error) {
-		rows, err := q.ListProjectsByEmployeeIDs(ctx, ids)
-		if err != nil {
-			return nil, fmt.Errorf("list projects by employee ids: %w", err)
-		}
-		return groupBy(rows, func(r db.ListProjectsByEmployeeIDsRow) (int64, projectRow) {
-			return r.EmployeeID, projectRow{project: r.Project, teamSize: r.TeamSize}
-		}), nil
+		return projectsByEmployeeIDs(ctx, q, ids, true)
 	})
 	l.employeeProjectsBare = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]projectRow, error) {
-		rows, err := q.ListProjectsByEmployeeIDsWithoutTeamSize(ctx, ids)
-		if err != nil {
-			return nil, fmt.Errorf("list projects by employee ids: %w", err)
-		}
-		return groupBy(rows, func(r db.ListProjectsByEmployeeIDsWithoutTeamSizeRow) (int64, projectRow) {
-			return r.EmployeeID, projectRow{project: r.Project}
-		}), nil
+		return projectsByEmployeeIDs(ctx, q, ids, false)
 	})
 	return l
 }
@@ -732,9 +707,39 @@ func (l *loaders) prefetchProjects(ctx context.Context, sel selection, projects 
 	return nil
 }
 
+// projectsByEmployeeIDs loads the projects of employees ids, each in id
+// order, with each project's team size only when teamSize.
+func projectsByEmployeeIDs(ctx context.Context, q *db.Queries, ids []int64, teamSize bool) (map[int64][]projectRow, error) {
+	if !teamSize {
+		rows, err := q.ListProjectsByEmployeeIDsWithoutTeamSize(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("list projects by employee ids: %w", err)
+		}
+		return groupBy(rows, func(r db.ListProjectsByEmployeeIDsWithoutTeamSizeRow) (int64, projectRow) {
+			return r.EmployeeID, projectRow{project: r.Project}
+		}), nil
+	}
+	rows, err := q.ListProjectsByEmployeeIDs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list projects by employee ids: %w", err)
+	}
+	return groupBy(rows, func(r db.ListProjectsByEmployeeIDsRow) (int64, projectRow) {
+		return r.EmployeeID, projectRow{project: r.Project, teamSize: r.TeamSize}
+	}), nil
+}
+
+// teamsByProjectIDs loads the teams of projects ids, each in id order.
+func teamsByProjectIDs(ctx context.Context, q *db.Queries, ids []int64) (map[int64][]db.Employee, error) {
+	rows, err := q.ListTeamMembersByProjectIDs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list team members by project ids: %w", err)
+	}
+	return groupBy(rows, func(r db.ListTeamMembersByProjectIDsRow) (int64, db.Employee) { return r.ProjectID, r.Employee }), nil
+}
+
 // keepPageTeams records the teams ListTeamMembersByProjectPage found for a
 // page of projects. That statement and the page's ran in separate
-// snapshots: a project inserted or deleted in between shifts the page, so a
+// snapshots (one pipeline, two statements): a project inserted or deleted in between shifts the page, so a
 // project of the page whose team it did not return, though the page's
 // team_size says there is one, is left for prefetchProjects to load by id
 // (a third statement, only then).

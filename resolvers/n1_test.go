@@ -87,7 +87,7 @@ func TestForeignKeyJoinOnlyWhenSelected(t *testing.T) {
 		{`{ allEmployees { name } }`, "/* ListEmployees */", "WithOrganization"},
 		{`{ allProjects { name organization { name } } }`, "ListProjectsWithOrganization", "/* ListProjects */"},
 		{`{ allProjects { name } }`, "/* ListProjects */", "WithOrganization"},
-		// A page's teams load alongside the page, found by its arguments.
+		// A page's teams are found by the page's arguments.
 		{`{ allProjects { name teamMembers { name } } }`, "ListTeamMembersByProjectPage", "ListTeamMembersByProjectIDs"},
 		{`{ projects(first: 5) { nodes { name teamMembers { name } } } }`, "ListTeamMembersByProjectPage", "ListTeamMembersByProjectIDs"},
 		{`{ employee(id: 1) { name organization { name } } }`, "GetEmployeeWithOrganization", "ListOrganizationsByIDs"},
@@ -102,6 +102,48 @@ func TestForeignKeyJoinOnlyWhenSelected(t *testing.T) {
 		list := statementList(res)
 		if !strings.Contains(list, tt.want) || strings.Contains(list, tt.notWant) {
 			t.Errorf("%s: want a statement %q and none %q; ran:\n%s", tt.query, tt.want, tt.notWant, list)
+		}
+	}
+}
+
+// TestChildrenKeyedByArgumentsShareARoundTrip: when a child list is found
+// by the request's own arguments (a project's team by the project's id, a
+// page's teams by the page's arguments), both statements go to PostgreSQL
+// in one pipeline, so a database a hop away costs one round trip, not two.
+func TestChildrenKeyedByArgumentsShareARoundTrip(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartServer(t, db, testsupport.NoCache)
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{`{ project(id: 1) { name organization { name } teamMembers { name } } }`,
+			[]string{"GetProjectWithOrganization", "ListTeamMembersByProjectIDs"}},
+		{`{ project(id: 1) { name teamMembers { name } } }`,
+			[]string{"/* GetProject */", "ListTeamMembersByProjectIDs"}},
+		{`{ employee(id: 1) { name organization { name } projects { name } } }`,
+			[]string{"GetEmployeeWithOrganization", "ListProjectsByEmployeeIDsWithoutTeamSize"}},
+		{`{ employee(id: 1) { name projects { teamSize } } }`,
+			[]string{"/* GetEmployee */", "/* ListProjectsByEmployeeIDs */"}},
+		{`{ allProjects(pageSize: 20) { name organization { name } teamMembers { name } } }`,
+			[]string{"ListProjectsWithOrganization", "ListTeamMembersByProjectPage"}},
+		{`{ projects(first: 5, status: "active") { nodes { teamMembers { name } } } }`,
+			[]string{"/* ListProjects */", "ListTeamMembersByProjectPage"}},
+	}
+	for _, tt := range tests {
+		res := srv.Query(t, tt.query, nil)
+		if len(res.Errors) > 0 || res.Extensions.Debug == nil {
+			t.Fatalf("%s: %s", tt.query, res.Raw)
+		}
+		got := res.Extensions.Debug.SQL
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: ran %d statements, want %d:\n%s", tt.query, len(got), len(tt.want), statementList(res))
+			continue
+		}
+		for i, want := range tt.want {
+			if !strings.Contains(got[i].SQL, want) || !got[i].Pipelined {
+				t.Errorf("%s: statement %d = %q (pipelined %v), want %q pipelined", tt.query, i, got[i].SQL, got[i].Pipelined, want)
+			}
 		}
 	}
 }

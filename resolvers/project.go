@@ -7,6 +7,7 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 
 	"orgpulse/db"
+	"orgpulse/postgres"
 )
 
 // ProjectResolver resolves the fields of Project.
@@ -66,18 +67,23 @@ func (r *Resolver) Project(ctx context.Context, args struct{ ID graphql.ID }) (*
 		return nil, err
 	}
 	sel, l := lookahead(ctx), r.loaders(ctx)
-	// The team is keyed by the id the client gave: load it alongside the
-	// project, not after it (two statements, the latency of one).
-	team := func() error { return nil }
+	var row projectRow
+	var found bool
+	get := r.getProject(ctx, id, sel.has("organization"), &row, &found)
 	if sel.has("teamMembers") && !r.cfg.NaiveLoading { // naive: benchmark only
-		team = concurrently(func() error {
-			_, err := l.teamMembers.prefetch(ctx, []int64{id}, false)
+		// The team is keyed by the id the client gave: it goes to the
+		// database with the project, not after it (two statements, one
+		// round trip).
+		var team map[int64][]db.Employee
+		err = postgres.Pipeline(ctx, r.pool, get, func(q *db.Queries) (err error) {
+			team, err = teamsByProjectIDs(ctx, q, []int64{id})
 			return err
 		})
-	}
-	row, found, err := r.getProject(ctx, id, sel.has("organization"))
-	if err := team(); err != nil && found {
-		return nil, err
+		if err == nil && found {
+			l.teamMembers.keep(team, []int64{id})
+		}
+	} else {
+		err = get(r.q)
 	}
 	if err != nil || !found {
 		return nil, err
@@ -88,27 +94,34 @@ func (r *Resolver) Project(ctx context.Context, args struct{ ID graphql.ID }) (*
 	return l.project(row), nil
 }
 
-// getProject loads one project with its team size, and its owner JOINed
-// when withOrganization.
-func (r *Resolver) getProject(ctx context.Context, id int64, withOrganization bool) (projectRow, bool, error) {
+// getProject is the step that loads one project with its team size, and
+// its owner JOINed when withOrganization, into row; found reports whether
+// it exists.
+func (r *Resolver) getProject(ctx context.Context, id int64, withOrganization bool, row *projectRow, found *bool) postgres.Step {
 	if withOrganization && !r.cfg.NaiveLoading { // naive: benchmark only
-		got, err := r.q.GetProjectWithOrganization(ctx, id)
+		return func(q *db.Queries) error {
+			got, err := q.GetProjectWithOrganization(ctx, id)
+			if notFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("get project with organization: %w", err)
+			}
+			*row, *found = projectRow{project: got.Project, teamSize: got.TeamSize, org: &got.Organization}, true
+			return nil
+		}
+	}
+	return func(q *db.Queries) error {
+		got, err := q.GetProject(ctx, id)
 		if notFound(err) {
-			return projectRow{}, false, nil
+			return nil
 		}
 		if err != nil {
-			return projectRow{}, false, fmt.Errorf("get project with organization: %w", err)
+			return fmt.Errorf("get project: %w", err)
 		}
-		return projectRow{project: got.Project, teamSize: got.TeamSize, org: &got.Organization}, true, nil
+		*row, *found = projectRow{project: got.Project, teamSize: got.TeamSize}, true
+		return nil
 	}
-	got, err := r.q.GetProject(ctx, id)
-	if notFound(err) {
-		return projectRow{}, false, nil
-	}
-	if err != nil {
-		return projectRow{}, false, fmt.Errorf("get project: %w", err)
-	}
-	return projectRow{project: got.Project, teamSize: got.TeamSize}, true, nil
 }
 
 // projectFilter is what every project list filters on.
@@ -128,16 +141,15 @@ func newProjectFilter(status *string, organizationID *graphql.ID) (projectFilter
 // listProjects runs one statement for a page of projects, JOINing their
 // owners when sel selects organization, then prefetches what sel selects
 // below them. A page's teams are found by the same arguments as the page,
-// so they load alongside it (two statements, the latency of one).
+// so they go to the database with it (two statements, one round trip).
 func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFilter, afterID int64, limit, offset int32) ([]projectRow, error) {
+	var rows []projectRow
+	page := r.listProjectPage(ctx, sel, f, afterID, limit, offset, &rows)
 	var teams map[int64][]db.Employee
-	teamsDone := func() error { return nil }
-	// Only while the pool has a connection to spare: under load the
-	// second statement would wait for one anyway, and running the page
-	// twice costs throughput (20 projects at c=32: 5-20% fewer requests).
-	if sel.has("teamMembers") && !r.cfg.NaiveLoading && r.pool.Stat().IdleConns() > 0 { // naive: benchmark only
-		teamsDone = concurrently(func() error {
-			got, err := r.q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{
+	var err error
+	if sel.has("teamMembers") && !r.cfg.NaiveLoading { // naive: benchmark only
+		err = postgres.Pipeline(ctx, r.pool, page, func(q *db.Queries) error {
+			got, err := q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{
 				AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
 			})
 			if err != nil {
@@ -146,10 +158,8 @@ func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFil
 			teams = groupBy(got, func(r db.ListTeamMembersByProjectPageRow) (int64, db.Employee) { return r.ProjectID, r.Employee })
 			return nil
 		})
-	}
-	rows, err := r.listProjectPage(ctx, sel, f, afterID, limit, offset)
-	if terr := teamsDone(); err == nil {
-		err = terr
+	} else {
+		err = page(r.q)
 	}
 	if err != nil {
 		return nil, err
@@ -164,31 +174,36 @@ func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFil
 	return rows, nil
 }
 
-func (r *Resolver) listProjectPage(ctx context.Context, sel selection, f projectFilter, afterID int64, limit, offset int32) ([]projectRow, error) {
+// listProjectPage is the step that loads a page of projects into rows.
+func (r *Resolver) listProjectPage(ctx context.Context, sel selection, f projectFilter, afterID int64, limit, offset int32, rows *[]projectRow) postgres.Step {
 	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
-		got, err := r.q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{
+		return func(q *db.Queries) error {
+			got, err := q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{
+				AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
+			})
+			if err != nil {
+				return fmt.Errorf("list projects with organization: %w", err)
+			}
+			*rows = make([]projectRow, len(got))
+			for i := range got {
+				(*rows)[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize, org: &got[i].Organization}
+			}
+			return nil
+		}
+	}
+	return func(q *db.Queries) error {
+		got, err := q.ListProjects(ctx, db.ListProjectsParams{
 			AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("list projects with organization: %w", err)
+			return fmt.Errorf("list projects: %w", err)
 		}
-		rows := make([]projectRow, len(got))
+		*rows = make([]projectRow, len(got))
 		for i := range got {
-			rows[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize, org: &got[i].Organization}
+			(*rows)[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize}
 		}
-		return rows, nil
+		return nil
 	}
-	got, err := r.q.ListProjects(ctx, db.ListProjectsParams{
-		AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list projects: %w", err)
-	}
-	rows := make([]projectRow, len(got))
-	for i := range got {
-		rows[i] = projectRow{project: got[i].Project, teamSize: got[i].TeamSize}
-	}
-	return rows, nil
 }
 
 // AllProjectsArgs are the arguments of Query.allProjects.
