@@ -80,7 +80,7 @@ fi
 
 # d3. every Go benchmark once, on a full run: scripts/bench.sh runs them
 # for its section 6, and an assertion in one that no longer holds should
-# fail here, not in the middle of a 13-minute benchmark.
+# fail here, not in the middle of a 15-minute benchmark.
 if (($# == 0)); then
 	op_log "go test -run '^\$' -bench . -benchtime 1x ./..."
 	bench_out="$(go test -run '^$' -bench . -benchtime 1x ./... 2>&1)" || {

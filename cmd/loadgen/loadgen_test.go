@@ -1,7 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -39,5 +44,31 @@ func TestSummarize(t *testing.T) {
 	r.summarize(d, 2*time.Second)
 	if r.Count != 100 || r.RPS != 50 || r.P50 != 50 || r.P90 != 90 || r.P99 != 99 || r.Max != 100 || r.Mean != 50.5 {
 		t.Fatalf("summarize: %+v", r)
+	}
+}
+
+// The report compares servers by their median round; round 10 sorts after
+// round 2.
+func TestLoadRoundsTakesTheMedianRound(t *testing.T) {
+	dir := t.TempDir()
+	for round, res := range map[int]Result{1: {RPS: 300, P99: 3}, 2: {RPS: 100, P99: 1}, 10: {RPS: 200, P99: 2}} {
+		b, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("c32.pg.org.r%d.json", round)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &report{dir: dir}
+	got, rates := loadRounds(r, "c32.pg.org")
+	if len(r.errs) > 0 || got == nil {
+		t.Fatalf("loadRounds: %v", r.errs)
+	}
+	if got.RPS != 200 || got.P99 != 2 {
+		t.Errorf("median round = %+v, want the one at 200 rps", *got)
+	}
+	if want := []float64{300, 100, 200}; !slices.Equal(rates, want) {
+		t.Errorf("rates = %v, want %v (round order)", rates, want)
 	}
 }

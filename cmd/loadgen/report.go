@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -82,6 +84,58 @@ func loadResult[T any](r *report, name string) *T {
 		return nil
 	}
 	return v
+}
+
+// loadRounds reads the rounds of one concurrency-32 measurement (name.r1,
+// name.r2, ...: bench.sh runs the servers in turn, round after round) and
+// returns the round with the median requests per second, and every round's
+// rate in round order. A single name.json counts as one round.
+func loadRounds(r *report, name string) (*Result, []float64) {
+	files, _ := filepath.Glob(filepath.Join(r.dir, name+".r*.json"))
+	if len(files) == 0 {
+		return loadResult[Result](r, name), nil
+	}
+	sort.Slice(files, func(i, j int) bool { return roundOf(files[i]) < roundOf(files[j]) })
+	var all []*Result
+	var rates []float64
+	for _, f := range files {
+		res := loadResult[Result](r, strings.TrimSuffix(strings.TrimPrefix(f, r.dir+string(filepath.Separator)), ".json"))
+		if res == nil {
+			return nil, nil
+		}
+		all = append(all, res)
+		rates = append(rates, res.RPS)
+	}
+	byRate := slices.Clone(all)
+	sort.Slice(byRate, func(i, j int) bool { return byRate[i].RPS < byRate[j].RPS })
+	return byRate[(len(byRate)-1)/2], rates
+}
+
+// warmRate is the rate of a measurement's warm-up run, when it was kept.
+func warmRate(r *report, name string) string {
+	if _, err := os.Stat(filepath.Join(r.dir, name+".warm.json")); err != nil {
+		return ""
+	}
+	if w := loadResult[Result](r, name+".warm"); w != nil {
+		return frps(w.RPS)
+	}
+	return ""
+}
+
+// roundOf is the round number in a file name ending in .rN.json.
+func roundOf(file string) int {
+	base := strings.TrimSuffix(file, ".json")
+	n, _ := strconv.Atoi(base[strings.LastIndex(base, ".r")+2:])
+	return n
+}
+
+// fRounds lists each round's rate, for the reader to see the spread.
+func fRounds(rates []float64) string {
+	var parts []string
+	for _, v := range rates {
+		parts = append(parts, frps(v))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r *report) readMeta() error {
@@ -217,7 +271,11 @@ func (r *report) render() (string, error) {
 		m["go"], m["postgres"], m["redis"], m["node"], m["postgraphile"], m["pg_aggregates"], m["connection_filter"], m["commit"])
 	r.printf("| sample data (`orgpulse seed --reset`) | %s |\n", m["rows_orgpulse_bench"])
 	r.printf("| large data (`%s`) | %s |\n", m["large_seed"], m["rows_orgpulse_bench_large"])
-	r.printf("| iterations | concurrency 1: `loadgen http %s`; concurrency 32: `%s`; pgbench `%s` |\n\n", m["c1"], m["c32"], m["pgbench"])
+	c32 := "`" + m["c32"] + "`"
+	if rounds := m["c32_rounds"]; rounds != "" {
+		c32 = fmt.Sprintf("`%s` (section 1); sections 2 and 3: %s", m["c32"], rounds)
+	}
+	r.printf("| iterations | concurrency 1: `loadgen http %s`; concurrency 32: %s; pgbench `%s` |\n\n", m["c1"], c32, m["pgbench"])
 	r.printf("**Caveat.** PostgreSQL, Redis, the server under test (orgpulse or PostGraphile) and the load generator all share this machine's %s cores, ", m["cores"])
 	r.printf("and the machine was shared with other work (the load averages above count the benchmark's own processes too: a run at concurrency 32 alone keeps 2 to 4 of them runnable). Absolute numbers are this machine's; ")
 	r.printf("the ratios between figures of the same run are what carries over. Latency is what the client sees over loopback HTTP: ")
@@ -317,11 +375,11 @@ func (r *report) scenario1() {
 
 func (r *report) scenario2() {
 	r.printf("## 2. Throughput at concurrency 32 (sample data)\n\n")
-	r.printf("Requests per second and p99 (ms) with 32 concurrent clients for the duration given above.\n\n")
+	r.printf("Requests per second and p99 (ms) with 32 concurrent clients: the round with the median rate of the rounds given above (per round, section 3).\n\n")
 	r.printf("| operation | uncached rps | uncached p99 | cached rps | cached p99 | cached / uncached |\n|---|---|---|---|---|---|\n")
 	for _, op := range benchOps {
-		u := loadResult[Result](r, "c32.nocache."+op.key)
-		c := loadResult[Result](r, "c32.cache."+op.key)
+		u, _ := loadRounds(r, "c32.nocache."+op.key)
+		c, _ := loadRounds(r, "c32.cache."+op.key)
 		if u == nil || c == nil {
 			continue
 		}
@@ -358,21 +416,35 @@ func (r *report) scenario3() {
 	r.printf("The PostGraphile aggregation returns count, average, min and max only: `@graphile/pg-aggregates` has no percentile, so PostGraphile does less work in that row.\n\n")
 	r.printf("| operation | orgpulse p50 | PostGraphile p50 | p50 ratio | orgpulse rps uncached | orgpulse rps cached | PostGraphile rps | rps ratio uncached | rps ratio cached |\n")
 	r.printf("|---|---|---|---|---|---|---|---|---|\n")
+	var spread []string
 	for _, op := range benchOps {
 		o := loadResult[Result](r, "c1.opt."+op.key)
 		pg := loadResult[Result](r, "c1.pg."+op.key)
-		u := loadResult[Result](r, "c32.nocache."+op.key)
-		c := loadResult[Result](r, "c32.cache."+op.key)
-		pgt := loadResult[Result](r, "c32.pg."+op.key)
+		u, uRounds := loadRounds(r, "c32.nocache."+op.key)
+		c, _ := loadRounds(r, "c32.cache."+op.key)
+		pgt, pgRounds := loadRounds(r, "c32.pg."+op.key)
 		if o == nil || pg == nil || u == nil || c == nil || pgt == nil {
 			continue
 		}
 		pr, ur, cr := ratio(o.P50, pg.P50), ratio(u.RPS, pgt.RPS), ratio(c.RPS, pgt.RPS)
 		r.printf("| %s | %s | %s%s | %s | %s | %s | %s%s | %s | %s |\n", op.title, fms(o.P50), fms(pg.P50), errNote(pg), fmt.Sprintf("%.2f", pr),
 			frps(u.RPS), frps(c.RPS), frps(pgt.RPS), errNote(pgt), fmt.Sprintf("%.2f", ur), fmt.Sprintf("%.2f", cr))
+		if len(uRounds) > 1 {
+			spread = append(spread, fmt.Sprintf("| %s | %s | %s | %s | %s |\n", op.title,
+				warmRate(r, "c32.nocache."+op.key), fRounds(uRounds), warmRate(r, "c32.pg."+op.key), fRounds(pgRounds)))
+		}
 		r.goal(fmt.Sprintf("p50 versus PostGraphile, %s: no worse (ratio at most 1)", op.title), fmt.Sprintf("%.2f (%s ms versus %s ms)", pr, fms(o.P50), fms(pg.P50)), pr <= 1)
 		r.goal(fmt.Sprintf("rps at c=32 versus PostGraphile, %s: at least 1.5x uncached", op.title), fmt.Sprintf("%.2fx (%s versus %s)", ur, frps(u.RPS), frps(pgt.RPS)), ur >= 1.5)
 		r.goal(fmt.Sprintf("rps at c=32 versus PostGraphile, %s: at least 3x cached", op.title), fmt.Sprintf("%.2fx (%s versus %s)", cr, frps(c.RPS), frps(pgt.RPS)), cr >= 3)
+	}
+	if len(spread) > 0 {
+		r.printf("\nThe rate of every round at concurrency 32, in the order run: each round runs orgpulse uncached, orgpulse cached and PostGraphile one after the other, ")
+		r.printf("so a slow spell of the shared machine falls on all of them; the tables use the median round. Before its rounds every server ran each operation once for the warm-up given above (its rate is the warm-up column): ")
+		r.printf("PostGraphile's Node.js compiles its hot code while it runs and gets faster for seconds, orgpulse's compiled Go does not, so measuring either cold would misstate the comparison.\n\n")
+		r.printf("| operation | orgpulse uncached, warm-up | orgpulse uncached, rps per round | PostGraphile, warm-up | PostGraphile, rps per round |\n|---|---|---|---|---|\n")
+		for _, line := range spread {
+			r.printf("%s", line)
+		}
 	}
 	r.printf("\nThe floor: the best single hand-written SQL statement per operation (`bench/ops/*.sql`), run by pgbench at concurrency 1 with prepared statements, ")
 	r.printf("next to orgpulse's p50 at concurrency 1 (uncached and cached).\n\n")
