@@ -218,7 +218,7 @@ done
 meta large_seed "orgpulse seed ${LARGE_SEED[*]}"
 meta c1 "-n $C1_N -d $C1_D (naive: -n $NAIVE_N)"
 meta c32 "-d $C32_D"
-meta c32_rounds "$ROUNDS rounds of -d $C32_D per server, after -d $WARM_D of warm-up"
+meta c32_rounds "$ROUNDS round(s) of -d $C32_D per server, after -d $WARM_D of warm-up"
 meta pgbench "-T $PGB_T"
 
 # ---------------------------------------------------------------- servers
