@@ -60,9 +60,14 @@ type Stats struct {
 // goes to the database.
 type Cache struct {
 	rdb redis.UniversalClient
-	cfg Config
-	sf  singleflight.Group
-	log *slog.Logger
+	// pipelined runs lookups that overlap others: go-redis's autopipeliner
+	// batches concurrent callers' commands into shared round trips (nil
+	// when the client has none).
+	pipelined redis.Scripter
+	inFlight  atomic.Int32
+	cfg       Config
+	sf        singleflight.Group
+	log       *slog.Logger
 
 	// lost is set when an invalidation could not reach Redis. Until the
 	// generation has moved on, the cache is bypassed.
@@ -93,7 +98,11 @@ func New(rdb redis.UniversalClient, cfg Config) *Cache {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Cache{rdb: rdb, cfg: cfg, log: cfg.Logger}
+	c := &Cache{rdb: rdb, cfg: cfg, log: cfg.Logger}
+	if ap, err := rdb.AutoPipeline(); err == nil {
+		c.pipelined = ap
+	}
+	return c
 }
 
 // Stats returns the counters.
@@ -173,7 +182,18 @@ func (c *Cache) lookup(ctx context.Context, keys []Key) ([]slot, bool) {
 	for _, k := range keys {
 		redisKeys = append(redisKeys, c.versionKey(k.Version), c.cfg.Prefix+k.Name)
 	}
-	res, err := lookupScript.Run(ctx, c.rdb, redisKeys).Slice()
+	// A lookup alone goes straight to Redis: the autopipeliner's hand-off
+	// to its flusher goroutine added ~60 us to an idle round trip (cached
+	// single organization at c=1: p50 0.26-0.30 -> 0.33-0.36 ms). Lookups
+	// that overlap share pipelines: one write and one read for many, here
+	// and in Redis (the same at c=32: 6,900-10,100 -> 9,900-11,300 rps,
+	// Redis CPU per lookup 31-44 -> 14-17 us; loadgen http A/B runs).
+	var rdb redis.Scripter = c.rdb
+	if c.inFlight.Add(1) > 1 && c.pipelined != nil {
+		rdb = c.pipelined
+	}
+	res, err := lookupScript.Run(ctx, rdb, redisKeys).Slice()
+	c.inFlight.Add(-1)
 	if err != nil {
 		// This replica may also have missed invalidations of others while
 		// Redis was away: retire everything before trusting it again.

@@ -640,3 +640,86 @@ func TestEvictedCounterKeyDoesNotResurrectOldValue(t *testing.T) {
 		})
 	}
 }
+
+// lookupHook counts the cache's lookup scripts that go-redis runs as plain
+// commands on the caller's context (marked), the path of a lookup sent
+// alone, and holds the first until released. The autopipeliner runs
+// commands on contexts of its own.
+type lookupHook struct {
+	mu            sync.Mutex
+	alone         int
+	held, release chan struct{}
+}
+
+type callerKey struct{}
+
+func (h *lookupHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *lookupHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if ctx.Value(callerKey{}) != nil && (cmd.Name() == "evalsha" || cmd.Name() == "eval") {
+			h.mu.Lock()
+			h.alone++
+			first := h.alone == 1
+			h.mu.Unlock()
+			if first {
+				close(h.held)
+				<-h.release
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *lookupHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *lookupHook) sentAlone() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.alone
+}
+
+// A lookup alone goes straight to Redis (lowest latency); lookups that
+// overlap another go through the autopipeliner, which shares round trips
+// between them. Both read the same values.
+func TestOverlappingLookupsArePipelined(t *testing.T) {
+	rdb, prefix := testsupport.MustRedisClient(t)
+	hook := &lookupHook{held: make(chan struct{}), release: make(chan struct{})}
+	rdb.AddHook(hook)
+	c := cache.New(rdb, cache.Config{Prefix: prefix, Logger: slog.New(slog.DiscardHandler)})
+	key := cache.Key{Name: "response:x", Version: "responses"}
+	ctx := context.WithValue(ctx, callerKey{}, true)
+
+	first := make(chan cache.Entry)
+	go func() { first <- c.Lookup(ctx, key) }()
+	<-hook.held // the first lookup is in flight, alone
+
+	const overlapping = 4
+	var wg sync.WaitGroup
+	for range overlapping {
+		wg.Go(func() {
+			if e := c.Lookup(ctx, key); e.Value != nil {
+				t.Errorf("overlapping lookup hit %q before anything was stored", e.Value)
+			}
+		})
+	}
+	wg.Wait()
+	close(hook.release)
+	e := <-first
+	if e.Value != nil {
+		t.Fatalf("first lookup hit %q before anything was stored", e.Value)
+	}
+	if got, want := hook.sentAlone(), 1; got != want {
+		t.Fatalf("lookups sent alone = %d with %d overlapping the first, want %d", got, overlapping, want)
+	}
+
+	c.Put(ctx, e, []byte("answer"), time.Minute)
+	if got, want := string(c.Lookup(ctx, key).Value), "answer"; got != want {
+		t.Errorf("lone lookup after Put = %q, want %q", got, want)
+	}
+	if got, want := hook.sentAlone(), 2; got != want {
+		t.Errorf("lookups sent alone = %d after a lone lookup, want %d", got, want)
+	}
+}
