@@ -72,3 +72,15 @@ func TestLoadRoundsTakesTheMedianRound(t *testing.T) {
 		t.Errorf("rates = %v, want %v (round order)", rates, want)
 	}
 }
+
+// Rounds ran back to back are compared round by round: the median of the
+// ratios, not the ratio of the medians.
+func TestPairedRatio(t *testing.T) {
+	got, ratios := pairedRatio(1552, 1060, []float64{1552, 1784, 1505}, []float64{1060, 1134, 896})
+	if math.Abs(got-1784.0/1134) > 1e-9 || len(ratios) != 3 {
+		t.Errorf("pairedRatio = %v %v, want the middle round ratio %v", got, ratios, 1784.0/1134)
+	}
+	if got, ratios := pairedRatio(10, 4, nil, nil); got != 2.5 || ratios != nil {
+		t.Errorf("pairedRatio without rounds = %v %v, want 2.5 (the rates' ratio)", got, ratios)
+	}
+}
