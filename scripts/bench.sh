@@ -55,7 +55,7 @@ BIN="$BENCH_DIR/bin"
 if ((QUICK)); then
 	RES="$BENCH_DIR/results-quick"
 	OUT="${OUT:-$BENCH_DIR/BENCHMARKS-quick.md}"
-	C1_N=300 C1_D=1s C32_D=2s WARM_D=1s ROUNDS=1 PGB_T=1 NAIVE_N=30 HOP_N=30
+	C1_N=300 C1_D=1s C32_D=2s WARM_D=0 ROUNDS=1 PGB_T=1 NAIVE_N=30 HOP_N=30
 	LARGE_ORGS=250 LARGE_METRICS=100000
 	FANOUT_SUBS=1000 FANOUT_EVENTS=3
 	GB_OPS=20x GB_FANOUT=2x GB_REC=300x GB_LOADER=100x
@@ -218,7 +218,7 @@ done
 meta large_seed "orgpulse seed ${LARGE_SEED[*]}"
 meta c1 "-n $C1_N -d $C1_D (naive: -n $NAIVE_N)"
 meta c32 "-d $C32_D"
-meta c32_rounds "$ROUNDS round(s) of -d $C32_D per server, after -d $WARM_D of warm-up"
+meta c32_rounds "$ROUNDS round(s) of -d $C32_D per server$([[ $WARM_D != 0 ]] && echo ", after -d $WARM_D of warm-up")"
 meta pgbench "-T $PGB_T"
 
 # ---------------------------------------------------------------- servers
@@ -266,9 +266,11 @@ c32() { # URL FILE VARS DURATION OUT
 }
 for op in "${OPS[@]}"; do
 	f="bench/ops/$op.graphql" pf="bench/ops/$op.postgraphile.graphql" pv="$(pg_vars "$op")"
-	c32 "$URL_OPT" "$f" '{}' "$WARM_D" "$RES/c32.nocache.$op.warm.json"
-	c32 "$URL_CACHE" "$f" '{}' "$WARM_D" "$RES/c32.cache.$op.warm.json"
-	c32 "$URL_PG" "$pf" "$pv" "$WARM_D" "$RES/c32.pg.$op.warm.json"
+	if [[ $WARM_D != 0 ]]; then # --quick checks the harness: no warm-up
+		c32 "$URL_OPT" "$f" '{}' "$WARM_D" "$RES/c32.nocache.$op.warm.json"
+		c32 "$URL_CACHE" "$f" '{}' "$WARM_D" "$RES/c32.cache.$op.warm.json"
+		c32 "$URL_PG" "$pf" "$pv" "$WARM_D" "$RES/c32.pg.$op.warm.json"
+	fi
 	for ((round = 1; round <= ROUNDS; round++)); do
 		c32 "$URL_OPT" "$f" '{}' "$C32_D" "$RES/c32.nocache.$op.r$round.json"
 		c32 "$URL_CACHE" "$f" '{}' "$C32_D" "$RES/c32.cache.$op.r$round.json"
