@@ -739,10 +739,10 @@ func teamsByProjectIDs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 
 // keepPageTeams records the teams ListTeamMembersByProjectPage found for a
 // page of projects. That statement and the page's ran in separate
-// snapshots (one pipeline, two statements): a project inserted or deleted in between shifts the page, so a
-// project of the page whose team it did not return, though the page's
-// team_size says there is one, is left for prefetchProjects to load by id
-// (a third statement, only then).
+// snapshots (one pipeline, two statements): a project inserted or deleted
+// in between shifts the page, so a project of the page whose team it did
+// not return, though the page's team_size says there is one, is left for
+// prefetchProjects to load by id (a third statement, only then).
 func (l *loaders) keepPageTeams(projects []projectRow, teams map[int64][]db.Employee) {
 	ids := make([]int64, 0, len(projects))
 	m := make(map[int64][]db.Employee, len(projects))

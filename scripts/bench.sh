@@ -259,7 +259,7 @@ lg goagg -db "$(op_local_db_url "$DB_LARGE")" -n "$C1_N" -d "$C1_D" -o "$RES/goa
 # Node.js gets faster for seconds as its JIT compiles), then ROUNDS rounds
 # run the three servers in turn, so a slow spell of this shared machine
 # falls on all of them; the report takes each server's median round.
-op_log "2. throughput at concurrency 32: uncached, cached, PostGraphile ($ROUNDS rounds of $C32_D after $WARM_D of warm-up)"
+op_log "2. throughput at concurrency 32: uncached, cached, PostGraphile ($ROUNDS round(s) of $C32_D each)"
 note_load "2. throughput"
 c32() { # URL FILE VARS DURATION OUT
 	lg http -url "$1" -file "$2" -vars "$3" -c 32 -d "$4" -warmup 32 -o "$5"
