@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,5 +83,67 @@ func TestPairedRatio(t *testing.T) {
 	}
 	if got, ratios := pairedRatio(10, 4, nil, nil); got != 2.5 || ratios != nil {
 		t.Errorf("pairedRatio without rounds = %v %v, want 2.5 (the rates' ratio)", got, ratios)
+	}
+}
+
+// The hop comparison runs in rounds, optimized then naive: its goal takes
+// the median of the rounds' own improvements, and a round where the
+// optimized server hit a slow spell counts only as one of three.
+func TestHopTableComparesRoundByRound(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, res Result) {
+		t.Helper()
+		b, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// projects20: improvements 60/3 = 20, 66/3 = 22, 62/4.4 = 14.1.
+	for i, p := range [][2]float64{{3, 60}, {3, 66}, {4.4, 62}} {
+		write(fmt.Sprintf("hop.opt.projects20.r%d", i+1), Result{Count: 1000, P50: p[0], P99: p[0] * 2})
+		write(fmt.Sprintf("hop.naive.projects20.r%d", i+1), Result{Count: 150, P50: p[1], P99: p[1] * 2})
+	}
+	// employees50: one round only (a --quick run).
+	write("hop.opt.employees50.r1", Result{Count: 30, P50: 4, P99: 5})
+	write("hop.naive.employees50.r1", Result{Count: 30, P50: 60, P99: 70})
+	r := &report{dir: dir, meta: map[string]string{"ping_hop": "1.3 ms", "rtt_set": "1ms", "hop_rounds": "3 round(s)"}}
+	r.hopTable()
+
+	goals := map[string]goalRow{}
+	for _, g := range r.goals {
+		goals[g.goal] = g
+	}
+	p := goals["optimized versus naive with the database a hop away (1.3 ms per round trip), 20 projects with organization and team: at least 20x"]
+	if got, want := p.verdict, "met"; got != want {
+		t.Errorf("projects20 verdict = %q (%s), want %q: the median round's improvement is 20x", got, p.measured, want)
+	}
+	if !strings.Contains(p.measured, "median of 3 rounds") {
+		t.Errorf("projects20 measured = %q, want it to say the rounds were paired", p.measured)
+	}
+	e := goals["optimized versus naive with the database a hop away (1.3 ms per round trip), 50 employees with their organization: at least 16x"]
+	if got, want := e.verdict, "**missed**"; got != want {
+		t.Errorf("employees50 verdict = %q (%s), want %q (15x)", got, e.measured, want)
+	}
+	if !strings.Contains(r.b.String(), "| 20.00, 22.00, 14.09 |") {
+		t.Errorf("hop table does not list the improvement of every round:\n%s", r.b.String())
+	}
+}
+
+// The ceiling divides the naive p50 by the floor's, when the floor ran.
+func TestCeiling(t *testing.T) {
+	dir := t.TempDir()
+	b, _ := json.Marshal(Result{Count: 100, P50: 0.25})
+	if err := os.WriteFile(filepath.Join(dir, "floor.projects20.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &report{dir: dir}
+	if got, want := r.ceiling("projects20", 5), 20.0; got != want {
+		t.Errorf("ceiling = %v, want %v", got, want)
+	}
+	if got := r.ceiling("employees50", 5); got != 0 || len(r.errs) != 0 {
+		t.Errorf("ceiling without a floor = %v (errors %v), want 0 and no error", got, r.errs)
 	}
 }

@@ -91,24 +91,29 @@ func loadResult[T any](r *report, name string) *T {
 // returns the round with the median requests per second, and every round's
 // rate in round order. A single name.json counts as one round.
 func loadRounds(r *report, name string) (*Result, []float64) {
+	return loadRoundsBy(r, name, func(res *Result) float64 { return res.RPS })
+}
+
+// loadRoundsBy is loadRounds with the rounds ranked, and listed, by key.
+func loadRoundsBy(r *report, name string, key func(*Result) float64) (*Result, []float64) {
 	files, _ := filepath.Glob(filepath.Join(r.dir, name+".r*.json"))
 	if len(files) == 0 {
 		return loadResult[Result](r, name), nil
 	}
 	sort.Slice(files, func(i, j int) bool { return roundOf(files[i]) < roundOf(files[j]) })
 	var all []*Result
-	var rates []float64
+	var keys []float64
 	for _, f := range files {
 		res := loadResult[Result](r, strings.TrimSuffix(strings.TrimPrefix(f, r.dir+string(filepath.Separator)), ".json"))
 		if res == nil {
 			return nil, nil
 		}
 		all = append(all, res)
-		rates = append(rates, res.RPS)
+		keys = append(keys, key(res))
 	}
-	byRate := slices.Clone(all)
-	sort.Slice(byRate, func(i, j int) bool { return byRate[i].RPS < byRate[j].RPS })
-	return byRate[(len(byRate)-1)/2], rates
+	byKey := slices.Clone(all)
+	sort.Slice(byKey, func(i, j int) bool { return key(byKey[i]) < key(byKey[j]) })
+	return byKey[(len(byKey)-1)/2], keys
 }
 
 // warmRate is the rate of a measurement's warm-up run, when it was kept.
@@ -373,9 +378,14 @@ func (r *report) scenario1() {
 				fmt.Sprintf("%d (%s)", *so.SQLCount, strings.Join(so.Statements, ", ")), *so.SQLCount == op.statements)
 		}
 		if op.claim > 0 && !op.aggregate {
-			r.goal(fmt.Sprintf("optimized versus naive, %s: at least %.0fx", op.title, op.claim), fx(imp), imp >= op.claim)
+			measured := fx(imp)
+			if c := r.ceiling(op.key, p50(cn)); c > 0 {
+				measured += fmt.Sprintf(" (ceiling on this machine %s: naive p50 over the floor's, section 3)", fx(c))
+			}
+			r.goal(fmt.Sprintf("optimized versus naive, %s: at least %.0fx", op.title, op.claim), measured, imp >= op.claim)
 		}
 	}
+	r.printf("\nThe ceiling in the goals above is the naive p50 over the floor's p50 (section 3: pgbench running the one hand-written statement, no HTTP, no GraphQL, no JSON): the improvement no server could pass on this machine even if answering the request cost nothing but that statement.\n")
 	r.printf("\nThe last column runs both servers at concurrency 32 for the throughput duration: with the machine's cores busy, the naive statements can no longer overlap, and what they cost shows in full.\n")
 	r.printf("\nThe statements each optimized request ran, and the naive ones:\n\n")
 	r.printf("| operation | optimized | naive |\n|---|---|---|\n")
@@ -401,9 +411,14 @@ func (r *report) scenario1() {
 			continue
 		}
 		r.printf("| %s | %d | %s | %s | %s | 10x |\n", ds.name, a.Rows, lat(a.InDatabase), lat(a.InGo), fx(a.Ratio))
-		r.goal(fmt.Sprintf("aggregation in the database versus in Go, %s data (%d rows): at least 10x", ds.name, a.Rows), fx(a.Ratio), a.Ratio >= 10)
+		measured := fx(a.Ratio)
+		if c := r.ceiling("summary", p50(a.InGo)); c > 0 && ds.key == "sample" {
+			// The floor ran on the sample data: the same statement and window.
+			measured += fmt.Sprintf(" (ceiling on this machine %s: in Go p50 over the floor's, section 3)", fx(c))
+		}
+		r.goal(fmt.Sprintf("aggregation in the database versus in Go, %s data (%d rows): at least 10x", ds.name, a.Rows), measured, a.Ratio >= 10)
 	}
-	r.printf("\n")
+	r.printf("\nIn the database is already the one statement the floor runs (section 3), so on the sample data the improvement cannot pass the Go variant's p50 over the floor's p50 (the ceiling in the goals); Go decodes and aggregates a few hundred rows in well under a millisecond, where the original design's 10x was measured with an ORM building an object per row (its select_related and prefetch_related are Django's).\n\n")
 }
 
 func (r *report) scenario2() {
@@ -609,6 +624,20 @@ func (r *report) scenario6() {
 	r.printf("```\n%s```\n", strings.TrimLeft(string(b), "\n"))
 }
 
+// ceiling is the improvement over a naive p50 that the floor of op (the
+// hand-written statement under pgbench, section 3) leaves possible, or 0
+// without a floor.
+func (r *report) ceiling(op string, naiveP50 float64) float64 {
+	if _, err := os.Stat(filepath.Join(r.dir, "floor."+op+".json")); err != nil {
+		return 0
+	}
+	f := loadResult[Result](r, "floor."+op)
+	if f == nil || f.P50 <= 0 {
+		return 0
+	}
+	return ratio(naiveP50, f.P50)
+}
+
 // hopTable is the N+1 comparison again with the pool's connections going
 // through loadgen delayproxy: the database a network hop away.
 func (r *report) hopTable() {
@@ -619,21 +648,30 @@ func (r *report) hopTable() {
 	r.printf("On loopback one statement's round trip costs about %s (pgbench `SELECT 1`), so 51 statements cost little more than one; ", r.meta["ping_direct"])
 	r.printf("the original design's ratios were measured with the database across a network. Here both servers run again with their pool going through `loadgen delayproxy` (`cmd/loadgen/delayproxy.go`), ")
 	r.printf("which holds every reply from PostgreSQL for %s before passing it on; Go's timers round so short a sleep up, and the same `SELECT 1` through it took %s: ", r.meta["rtt_set"], r.meta["ping_hop"])
-	r.printf("about what a database in another availability zone adds. Same binary, same data, concurrency 1.\n\n")
-	r.printf("| operation | statements, optimized / naive | optimized p50 / p99 | naive p50 / p99 | improvement | original design's claim |\n|---|---|---|---|---|---|\n")
+	r.printf("about what a database in another availability zone adds. Same binary, same data, concurrency 1")
+	if rounds := r.meta["hop_rounds"]; rounds != "" {
+		r.printf(", %s: each round runs the optimized server, then the naive one, so a slow spell of the shared machine falls on both; the table shows each server's median round and the median of the rounds' own improvements", rounds)
+	}
+	r.printf(".\n\n")
+	r.printf("| operation | statements, optimized / naive | optimized p50 / p99 | naive p50 / p99 | improvement | original design's claim | improvement per round |\n|---|---|---|---|---|---|---|\n")
 	for _, op := range benchOps {
 		if op.claim == 0 || op.aggregate {
 			continue // scripts/bench.sh runs the hop for the rows with a loading claim (HOP_OPS)
 		}
-		ho := loadResult[Result](r, "hop.opt."+op.key)
-		hn := loadResult[Result](r, "hop.naive."+op.key)
+		ho, oP50s := loadRoundsBy(r, "hop.opt."+op.key, p50)
+		hn, nP50s := loadRoundsBy(r, "hop.naive."+op.key, p50)
 		if ho == nil || hn == nil {
 			continue
 		}
 		so := loadResult[Result](r, "sql.opt."+op.key)
 		sn := loadResult[Result](r, "sql.naive."+op.key)
-		imp := ratio(p50(hn), p50(ho))
-		r.printf("| %s | %s / %s | %s | %s | %s | %.0fx |\n", op.title, sqlCount(so), sqlCount(sn), lat(ho), lat(hn), fx(imp), op.claim)
-		r.goal(fmt.Sprintf("optimized versus naive with the database a hop away (%s per round trip), %s: at least %.0fx", r.meta["ping_hop"], op.title, op.claim), fx(imp), imp >= op.claim)
+		imp, ratios := pairedRatio(p50(hn), p50(ho), nP50s, oP50s)
+		perRound, measured := fx(imp), fx(imp)
+		if ratios != nil {
+			perRound = fRatios(ratios)
+			measured = fmt.Sprintf("%s (median of %d rounds' ratios; median rounds %s versus %s ms)", fx(imp), len(ratios), fms(p50(hn)), fms(p50(ho)))
+		}
+		r.printf("| %s | %s / %s | %s | %s | %s | %.0fx | %s |\n", op.title, sqlCount(so), sqlCount(sn), lat(ho), lat(hn), fx(imp), op.claim, perRound)
+		r.goal(fmt.Sprintf("optimized versus naive with the database a hop away (%s per round trip), %s: at least %.0fx", r.meta["ping_hop"], op.title, op.claim), measured, imp >= op.claim)
 	}
 }
