@@ -418,7 +418,7 @@ func (r *report) scenario1() {
 		}
 		r.goal(fmt.Sprintf("aggregation in the database versus in Go, %s data (%d rows): at least 10x", ds.name, a.Rows), measured, a.Ratio >= 10)
 	}
-	r.printf("\nIn the database is already the one statement the floor runs (section 3), so on the sample data the improvement cannot pass the Go variant's p50 over the floor's p50 (the ceiling in the goals); Go decodes and aggregates a few hundred rows in well under a millisecond, where the original design's 10x was measured with an ORM building an object per row (its select_related and prefetch_related are Django's).\n\n")
+	r.printf("\nIn the database is already the one statement the floor runs (section 3), so on the sample data the improvement cannot pass the Go variant's p50 over the floor's p50 (the ceiling in the goals); Go decodes and aggregates a few hundred rows in well under a millisecond, where the ORM the original design's patterns come from (select_related and prefetch_related are Django's) makes a Python object of every row.\n\n")
 }
 
 func (r *report) scenario2() {
