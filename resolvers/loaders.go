@@ -58,7 +58,7 @@ type batch[V any] struct {
 	// of its loaders, and making all of them up front was 4% of the
 	// server's CPU answering a single organization at c=32.
 	once sync.Once
-	dl   *dataloader.Loader[int64, V]
+	dl   atomic.Pointer[dataloader.Loader[int64, V]]
 
 	mu  sync.Mutex
 	got map[int64]V // made by keep
@@ -99,16 +99,16 @@ func (b *batch[V]) loader() *dataloader.Loader[int64, V] {
 			// Benchmark demonstration of N+1 (Config.NaiveLoading): every
 			// key is its own statement, and a key loaded twice is loaded
 			// twice.
-			b.dl = dataloader.NewBatchedLoader(fn,
+			b.dl.Store(dataloader.NewBatchedLoader(fn,
 				dataloader.WithBatchCapacity[int64, V](1),
-				dataloader.WithCache[int64, V](&dataloader.NoCache[int64, V]{}))
+				dataloader.WithCache[int64, V](&dataloader.NoCache[int64, V]{})))
 			return
 		}
-		b.dl = dataloader.NewBatchedLoader(fn,
+		b.dl.Store(dataloader.NewBatchedLoader(fn,
 			dataloader.WithWait[int64, V](b.opts.wait),
-			dataloader.WithBatchCapacity[int64, V](maxBatch))
+			dataloader.WithBatchCapacity[int64, V](maxBatch)))
 	})
-	return b.dl
+	return b.dl.Load()
 }
 
 // cached returns the value of id if this request loaded it.
@@ -192,9 +192,15 @@ func (b *batch[V]) prefetch(ctx context.Context, ids []int64, shared bool) (map[
 		if err != nil {
 			return nil, err
 		}
+		// Loads waiting in the dataloader, if a sibling made it, get these
+		// values instead of a statement of their own; later ones find
+		// them kept.
+		dl := b.dl.Load()
 		for _, id := range chunk {
 			m[id] = got[id]
-			b.loader().Prime(ctx, id, got[id])
+			if dl != nil {
+				dl.Prime(ctx, id, got[id])
+			}
 		}
 		b.keep(m, chunk)
 	}
