@@ -269,6 +269,7 @@ func TestBadInputs(t *testing.T) {
 		{name: "malformed JSON", body: `{"query": "{ __typename }"`, status: 400, code: "BAD_REQUEST"},
 		{name: "not JSON at all", body: `query { __typename }`, status: 400, code: "BAD_REQUEST"},
 		{name: "empty body", body: ``, status: 400, code: "BAD_REQUEST"},
+		{name: "data after the JSON object", body: `{"query": "{ __typename }"} {"query": "{ x }"}`, status: 400, code: "BAD_REQUEST"},
 		{name: "JSON null", body: `null`, status: 400, code: "BAD_REQUEST"},
 		{name: "JSON string", body: `"{ __typename }"`, status: 400, code: "BAD_REQUEST"},
 		{name: "batch", body: `[{"query":"{ __typename }"},{"query":"{ __typename }"}]`, status: 400, code: "BAD_REQUEST"},
