@@ -302,7 +302,7 @@ stop_servers
 # ---------------------------------------------------------------- 1c. the database a hop away
 
 # On loopback a statement's round trip costs ~0.1 ms, so N+1 costs little;
-# the original design measured with the database across a network. The
+# a production database is usually across a network. The
 # same two servers again, their pool going through loadgen delayproxy,
 # which holds every reply for RTT_ADDED (the timers of Go on Linux round
 # sleeps this short up, so the added time actually measured with pgbench

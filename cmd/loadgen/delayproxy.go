@@ -17,8 +17,8 @@ import (
 // every chunk the target sends back for -rtt before passing it on: a
 // database one network hop away, for the N+1 comparison. On loopback a
 // statement's round trip costs about 0.1 ms, so 51 statements cost little
-// more than one; the original design's ratios were measured with the
-// database across a network, where each round trip adds its latency.
+// more than one; a production database is usually across a network,
+// where each round trip adds its latency.
 // Only the target-to-client direction is delayed, so the added latency is
 // one -rtt per request-response exchange; bytes are never reordered or
 // throttled.

@@ -646,7 +646,7 @@ func (r *report) hopTable() {
 	}
 	r.printf("\n### The same comparison with the database a network hop away\n\n")
 	r.printf("On loopback one statement's round trip costs about %s (pgbench `SELECT 1`), so 51 statements cost little more than one; ", r.meta["ping_direct"])
-	r.printf("the original design's ratios were measured with the database across a network. Here both servers run again with their pool going through `loadgen delayproxy` (`cmd/loadgen/delayproxy.go`), ")
+	r.printf("a production database is usually across a network, where every statement pays a round trip. Here both servers run again with their pool going through `loadgen delayproxy` (`cmd/loadgen/delayproxy.go`), ")
 	r.printf("which holds every reply from PostgreSQL for %s before passing it on; Go's timers round so short a sleep up, and the same `SELECT 1` through it took %s: ", r.meta["rtt_set"], r.meta["ping_hop"])
 	r.printf("about what a database in another availability zone adds. Same binary, same data, concurrency 1")
 	if rounds := r.meta["hop_rounds"]; rounds != "" {
