@@ -140,29 +140,17 @@ type employeeRow struct {
 // JOINed when withOrganization, into row; found reports whether they exist.
 func (r *Resolver) getEmployee(ctx context.Context, id int64, withOrganization bool, row *employeeRow, found *bool) postgres.Step {
 	if withOrganization && !r.cfg.NaiveLoading { // naive: benchmark only
-		return func(q *db.Queries) error {
-			got, err := q.GetEmployeeWithOrganization(ctx, id)
-			if notFound(err) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("get employee with organization: %w", err)
-			}
-			*row, *found = employeeRow{employee: got.Employee, org: &got.Organization}, true
-			return nil
-		}
+		return getStep("get employee with organization", found,
+			func(q *db.Queries) (db.GetEmployeeWithOrganizationRow, error) {
+				return q.GetEmployeeWithOrganization(ctx, id)
+			},
+			func(got db.GetEmployeeWithOrganizationRow) {
+				*row = employeeRow{employee: got.Employee, org: &got.Organization}
+			})
 	}
-	return func(q *db.Queries) error {
-		got, err := q.GetEmployee(ctx, id)
-		if notFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("get employee: %w", err)
-		}
-		*row, *found = employeeRow{employee: got}, true
-		return nil
-	}
+	return getStep("get employee", found,
+		func(q *db.Queries) (db.Employee, error) { return q.GetEmployee(ctx, id) },
+		func(got db.Employee) { *row = employeeRow{employee: got} })
 }
 
 func orgList(org *db.Organization) []db.Organization {

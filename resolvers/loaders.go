@@ -52,7 +52,6 @@ type fetchFunc[V any] func(ctx context.Context, ids []int64) (map[int64]V, error
 type batch[V any] struct {
 	opts  batchOpts
 	fetch fetchFunc[V]
-	naive bool
 
 	// The dataloader is made on first use: a request touches one or two
 	// of its loaders, and making all of them up front was 4% of the
@@ -77,7 +76,7 @@ type batchOpts struct {
 }
 
 func newBatch[V any](opts batchOpts, fetch fetchFunc[V]) *batch[V] {
-	return &batch[V]{opts: opts, fetch: fetch, naive: opts.naive}
+	return &batch[V]{opts: opts, fetch: fetch}
 }
 
 // loader is the batch's dataloader, made on the first call.
@@ -95,7 +94,7 @@ func (b *batch[V]) loader() *dataloader.Loader[int64, V] {
 			}
 			return out
 		}
-		if b.naive {
+		if b.opts.naive {
 			// Benchmark demonstration of N+1 (Config.NaiveLoading): every
 			// key is its own statement, and a key loaded twice is loaded
 			// twice.
@@ -129,7 +128,7 @@ func (b *batch[V]) keep(m map[int64]V, ids []int64) {
 		b.got = make(map[int64]V, len(ids))
 	}
 	for _, id := range ids {
-		if v, ok := b.got[id]; ok && !b.naive {
+		if v, ok := b.got[id]; ok && !b.opts.naive {
 			m[id] = v
 		} else {
 			b.got[id] = m[id]
@@ -140,7 +139,7 @@ func (b *batch[V]) keep(m map[int64]V, ids []int64) {
 // load returns the value of id, through the dataloader when this request
 // has not loaded it yet: concurrent loads are batched into one statement.
 func (b *batch[V]) load(ctx context.Context, id int64) (V, error) {
-	if v, ok := b.cached(id); ok && !b.naive {
+	if v, ok := b.cached(id); ok && !b.opts.naive {
 		return v, nil
 	}
 	v, err := b.loader().Load(ctx, id)()
@@ -157,7 +156,7 @@ func (b *batch[V]) load(ctx context.Context, id int64) (V, error) {
 // with part of the ids) the misses go through the dataloader, which batches
 // them across siblings; otherwise they run now, in one statement.
 func (b *batch[V]) prefetch(ctx context.Context, ids []int64, shared bool) (map[int64]V, error) {
-	if b.naive {
+	if b.opts.naive {
 		return b.prefetchNaive(ctx, ids)
 	}
 	ids = uniqueIDs(ids)

@@ -99,29 +99,17 @@ func (r *Resolver) Project(ctx context.Context, args struct{ ID graphql.ID }) (*
 // it exists.
 func (r *Resolver) getProject(ctx context.Context, id int64, withOrganization bool, row *projectRow, found *bool) postgres.Step {
 	if withOrganization && !r.cfg.NaiveLoading { // naive: benchmark only
-		return func(q *db.Queries) error {
-			got, err := q.GetProjectWithOrganization(ctx, id)
-			if notFound(err) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("get project with organization: %w", err)
-			}
-			*row, *found = projectRow{project: got.Project, teamSize: got.TeamSize, org: &got.Organization}, true
-			return nil
-		}
+		return getStep("get project with organization", found,
+			func(q *db.Queries) (db.GetProjectWithOrganizationRow, error) {
+				return q.GetProjectWithOrganization(ctx, id)
+			},
+			func(got db.GetProjectWithOrganizationRow) {
+				*row = projectRow{project: got.Project, teamSize: got.TeamSize, org: &got.Organization}
+			})
 	}
-	return func(q *db.Queries) error {
-		got, err := q.GetProject(ctx, id)
-		if notFound(err) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("get project: %w", err)
-		}
-		*row, *found = projectRow{project: got.Project, teamSize: got.TeamSize}, true
-		return nil
-	}
+	return getStep("get project", found,
+		func(q *db.Queries) (db.GetProjectRow, error) { return q.GetProject(ctx, id) },
+		func(got db.GetProjectRow) { *row = projectRow{project: got.Project, teamSize: got.TeamSize} })
 }
 
 // projectFilter is what every project list filters on.

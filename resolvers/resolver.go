@@ -5,6 +5,7 @@ package resolvers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,3 +91,20 @@ func (r *Resolver) ResponseCacheable(ctx context.Context) bool {
 // notFound turns pgx's no-rows error into (nil, nil): an unknown id in a
 // single lookup is null, not an error.
 func notFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// getStep is the pipeline step of a single-row lookup: get runs the
+// statement, keep takes its row; a missing row leaves found false.
+func getStep[T any](what string, found *bool, get func(*db.Queries) (T, error), keep func(T)) postgres.Step {
+	return func(q *db.Queries) error {
+		got, err := get(q)
+		if notFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		keep(got)
+		*found = true
+		return nil
+	}
+}
