@@ -1,5 +1,3 @@
-// Package postgres opens the PostgreSQL connection pool with the settings
-// every orgpulse process shares.
 package postgres
 
 import (
