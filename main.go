@@ -455,7 +455,7 @@ func runSeed(ctx context.Context, args []string) error {
 	emps := f.int("employees-per-org", "SEED_EMPLOYEES_PER_ORG", 50, "employees per organization")
 	projects := f.int("projects-per-org", "SEED_PROJECTS_PER_ORG", 20, "projects per organization")
 	members := f.int("members-per-project", "SEED_MEMBERS_PER_PROJECT", 8, "team members per project, from the same organization")
-	metrics := f.int("metrics", "SEED_METRICS", 10000, "performance samples over the last 7 days")
+	metrics := f.int("metrics", "SEED_METRICS", 10000, "performance samples over the last 6 days")
 	reset := f.bool("reset", "SEED_RESET", false, "delete all data first")
 	redisURL := f.string("redis-url", "REDIS_URL", "", "Redis of the servers using this database: their cache is retired after seeding (empty: none)")
 	redisPrefix := f.string("redis-prefix", "REDIS_PREFIX", "orgpulse:", "the servers' Redis prefix")
