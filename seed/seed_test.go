@@ -117,8 +117,8 @@ func TestRunDefaults(t *testing.T) {
 			SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY value)::bigint FROM performance_metrics
 			WHERE metric_type = 'cache_hit'`, 75, 98},
 		{"days with metrics", `
-			SELECT count(DISTINCT least(6, floor(extract(epoch FROM $1::timestamptz - recorded_at) / 86400)))
-			FROM performance_metrics`, 7, 7},
+			SELECT count(DISTINCT least(5, floor(extract(epoch FROM $1::timestamptz - recorded_at) / 86400)))
+			FROM performance_metrics`, 6, 6},
 	}
 	for _, c := range between {
 		if n := queryInt64(t, d, c.sql); n < c.lo || n > c.hi {
