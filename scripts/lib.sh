@@ -527,7 +527,9 @@ op_stop_started() {
 		OP_STARTED_PG=0
 	fi
 	if [[ "$redis" == 1 ]] && ! op__redis_ours; then
-		op_warn "redis on 127.0.0.1:$OP_REDIS_PORT is not the one this checkout started; leaving it alone"
+		if op__port_busy "$OP_REDIS_PORT"; then
+			op_warn "redis on 127.0.0.1:$OP_REDIS_PORT is not the one this checkout started; leaving it alone"
+		fi
 		redis=0
 		rm -f "$OP_DATA_DIR/redis.started"
 		OP_STARTED_REDIS=0
