@@ -91,7 +91,7 @@ func seedSettings(o *seed.Options) []setting {
 		{"employees-per-org", "SEED_EMPLOYEES_PER_ORG", "employees per organization", n(&o.EmployeesPerOrg)},
 		{"projects-per-org", "SEED_PROJECTS_PER_ORG", "projects per organization", n(&o.ProjectsPerOrg)},
 		{"members-per-project", "SEED_MEMBERS_PER_PROJECT", "team members per project, from the same organization", n(&o.MembersPerProject)},
-		{"metrics", "SEED_METRICS", "performance samples over the last 7 days", func(*Config) flag.Value { return intValue{&o.Metrics, 0, 100_000_000} }},
+		{"metrics", "SEED_METRICS", "performance samples over the last 6 days (inside the default METRICS_RETENTION)", func(*Config) flag.Value { return intValue{&o.Metrics, 0, 100_000_000} }},
 		{"reset", "SEED_RESET", "delete all data first", func(*Config) flag.Value { return boolValue{&o.Reset} }},
 	}
 }

@@ -511,14 +511,30 @@ MSG
 
 cluster_status() {
 	cluster_load_state
-	local i pid state
-	printf 'nginx      http://127.0.0.1:%s  pid %s  /healthz %s\n' "$CLUSTER_PORT" "$(cat "$CLUSTER_DIR/nginx.pid" 2>/dev/null || echo -)" \
-		"$(cluster__http_status "$CLUSTER_PORT" /healthz)"
+	local i pid state running=0
+	# A pid file left behind (by `down`, or a process that died) names a
+	# process that is gone, or a pid now reused: only a live process whose
+	# command line is ours counts.
+	pid="$(cat "$CLUSTER_DIR/nginx.pid" 2>/dev/null || true)"
+	if cluster__ours "$pid" "$CLUSTER_NGINX_PREFIX"; then
+		running=1
+		printf 'nginx      http://127.0.0.1:%s  pid %s  /healthz %s\n' "$CLUSTER_PORT" "$pid" "$(cluster__http_status "$CLUSTER_PORT" /healthz)"
+	else
+		printf 'nginx      http://127.0.0.1:%s  not running\n' "$CLUSTER_PORT"
+	fi
 	for ((i = 1; i <= CLUSTER_N; i++)); do
-		pid="$(cat "$CLUSTER_DIR/replica-$i.pid" 2>/dev/null || echo -)"
-		state="$(cluster__http_status "$(cluster_replica_port "$i")" /readyz)"
-		printf 'replica-%s  http://127.0.0.1:%s  pid %s  /readyz %s\n' "$i" "$(cluster_replica_port "$i")" "$pid" "$state"
+		pid="$(cat "$CLUSTER_DIR/replica-$i.pid" 2>/dev/null || true)"
+		if cluster__ours "$pid" "$CLUSTER_BIN"; then
+			running=1
+			state="$(cluster__http_status "$(cluster_replica_port "$i")" /readyz)"
+			printf 'replica-%s  http://127.0.0.1:%s  pid %s  /readyz %s\n' "$i" "$(cluster_replica_port "$i")" "$pid" "$state"
+		else
+			printf 'replica-%s  http://127.0.0.1:%s  not running\n' "$i" "$(cluster_replica_port "$i")"
+		fi
 	done
+	if ((running == 0)); then
+		printf 'the cluster in %s is not running (start it with: scripts/cluster.sh up)\n' "$CLUSTER_DIR"
+	fi
 }
 
 # cluster_rolling_restart: a deployment. Build the current code, migrate,

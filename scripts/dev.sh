@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # scripts/dev.sh [serve args...] - run orgpulse locally with everything it needs.
 #
-# Starts (or reuses) a project-local PostgreSQL on 127.0.0.1:55432 and Redis on
-# 127.0.0.1:56379 under .data/, unless DATABASE_URL / REDIS_URL are given;
+# Starts (or reuses) a project-local PostgreSQL on 127.0.0.1:15432 and Redis on
+# 127.0.0.1:16379 under .data/, unless DATABASE_URL / REDIS_URL are given;
 # builds .data/orgpulse, migrates, seeds, then serves in the foreground.
 # On exit it stops only what it started.
+#
+# It listens on 127.0.0.1:8080 only: DEBUG (SQL in responses) and
+# introspection are on. ADDR=:8080 scripts/dev.sh opens it to the network.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -42,16 +45,22 @@ export API_TOKEN
 export DEBUG="${DEBUG:-1}"
 export LOG_FORMAT="${LOG_FORMAT:-text}"
 
-op_log "go build -o .data/orgpulse ."
+op_log "go build -o .data/orgpulse . (the first build compiles every dependency, silently)"
 go build -o "$OP_DATA_DIR/orgpulse" .
 op_log "orgpulse migrate up"
 "$OP_DATA_DIR/orgpulse" migrate up
 op_log "orgpulse seed"
 "$OP_DATA_DIR/orgpulse" seed
 
-addr="${ADDR:-:8080}"
-port="${addr##*:}"
+# Loopback only unless ADDR says otherwise: DEBUG answers with the SQL each
+# request ran, and introspection is on.
+export ADDR="${ADDR:-127.0.0.1:8080}"
+port="${ADDR##*:}"
 base="http://localhost:${port:-8080}"
+case "$ADDR" in
+127.0.0.1:* | localhost:* | "[::1]:"*) reach="this machine only; ADDR=:8080 scripts/dev.sh listens on every interface" ;;
+*) reach="open to the network, with DEBUG and introspection on: anyone who reaches it sees SQL and the schema" ;;
+esac
 cat >&2 <<MSG
 ==> orgpulse is starting:
       GraphiQL  $base/graphiql
@@ -61,6 +70,7 @@ cat >&2 <<MSG
       token     $API_TOKEN
       database  $DATABASE_URL
       redis     $REDIS_URL
+      listening $ADDR ($reach)
 ==> Ctrl-C to stop
 MSG
 "$OP_DATA_DIR/orgpulse" serve "$@"

@@ -11,16 +11,22 @@
 #   op_local_db_url NAME    print the URL of database NAME on the local cluster
 #   op_ensure_redis         use $REDIS_URL, or run a local redis-server
 #   op_ensure_node_modules  npm ci when package.json exists and deps are stale
+#   op_ensure_shellcheck    install shellcheck (root) or say how
 #   op_stop_started         stop what this invocation started
 #
 # Knobs (environment): DATABASE_URL, REDIS_URL (use these servers as given),
-# OP_PG_PORT (55432), OP_REDIS_PORT (56379), OP_WAIT_SECS (60), PG_BIN.
+# OP_PG_PORT (15432), OP_REDIS_PORT (16379), OP_WAIT_SECS (60), PG_BIN.
+#
+# The ports lie below Linux's ip_local_port_range (32768-60999), so an
+# outgoing connection can never hold them. A server on them is reused only
+# when this checkout started it (its pid file under .data says so); any
+# other is refused, with a message naming the knob that moves the port.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 OP_ROOT="$ROOT"
 OP_DATA_DIR="$ROOT/.data"
-OP_PG_PORT="${OP_PG_PORT:-55432}"
-OP_REDIS_PORT="${OP_REDIS_PORT:-56379}"
+OP_PG_PORT="${OP_PG_PORT:-15432}"
+OP_REDIS_PORT="${OP_REDIS_PORT:-16379}"
 OP_WAIT_SECS="${OP_WAIT_SECS:-60}"
 OP_STARTED_PG=0
 OP_STARTED_REDIS=0
@@ -38,6 +44,12 @@ op_die() {
 }
 
 op_is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+# op__port_busy PORT: does anything accept connections on 127.0.0.1:PORT?
+op__port_busy() { (
+	exec 2>/dev/null
+	exec 3<>"/dev/tcp/127.0.0.1/$1"
+); }
 
 # ---------------------------------------------------------------- packages
 
@@ -112,6 +124,11 @@ op_ensure_packages() {
 		op__find_pg_bin || op_die "PostgreSQL server binaries still missing under /usr/lib/postgresql/*/bin"
 	fi
 	op_log "packages: ok${PG_BIN:+ (PostgreSQL from $PG_BIN)}"
+}
+
+# op_ensure_shellcheck installs Debian's shellcheck when it is missing.
+op_ensure_shellcheck() {
+	command -v shellcheck >/dev/null 2>&1 || op__apt_install shellcheck
 }
 
 # ---------------------------------------------------------------- locking
@@ -309,11 +326,17 @@ op_ensure_postgres() {
 	op__hold_lock
 	op__pg_layout
 
-	local status=0
+	local status=3
 	if [[ -f "$OP_PG_DATA/PG_VERSION" ]]; then
+		status=0
 		op__as_pg "$PG_BIN/pg_ctl" -D "$OP_PG_DATA" status >/dev/null 2>&1 || status=$?
-	else
-		status=3
+	fi
+	# Not running from our postmaster.pid, yet something answers on the
+	# port: a server this checkout did not start. Never use it.
+	if [[ "$status" -ne 0 ]] && op__port_busy "$OP_PG_PORT"; then
+		op_die "port $OP_PG_PORT on 127.0.0.1 is taken by a server this checkout did not start (no live $OP_PG_DATA/postmaster.pid); set OP_PG_PORT to a free port below 32768, or DATABASE_URL to use that server on purpose"
+	fi
+	if [[ ! -f "$OP_PG_DATA/PG_VERSION" ]]; then
 		op_log "postgres: initdb $OP_PG_DATA (as $OP_PG_USER, $PG_BIN)"
 		op__as_pg "$PG_BIN/initdb" -D "$OP_PG_DATA" -U postgres --auth-local=trust --auth-host=trust \
 			-E UTF8 --no-locale --no-sync >"$OP_DATA_DIR/initdb.log" 2>&1 || {
@@ -330,13 +353,13 @@ op_ensure_postgres() {
 		fi
 		op_log "postgres: reusing the running cluster on 127.0.0.1:$OP_PG_PORT ($OP_PG_DATA)"
 	else
-		if op__wait_pg_quick; then
-			op_die "port $OP_PG_PORT on 127.0.0.1 is taken by another PostgreSQL server; set OP_PG_PORT to a free port"
-		fi
 		op__pg_write_conf
 		op_log "postgres: starting on 127.0.0.1:$OP_PG_PORT (log: $OP_DATA_DIR/pg.log)"
 		if ! op__as_pg "$PG_BIN/pg_ctl" -D "$OP_PG_DATA" -l "$OP_PG_LOG" -w -t "$OP_WAIT_SECS" start >/dev/null; then
 			tail -n 30 "$OP_PG_LOG" >&2 || true
+			if tail -n 30 "$OP_PG_LOG" 2>/dev/null | grep -q 'Address already in use'; then
+				op_die "PostgreSQL could not bind 127.0.0.1:$OP_PG_PORT (in use); set OP_PG_PORT to a free port below 32768"
+			fi
 			op_die "PostgreSQL did not start (log above, full log in $OP_PG_LOG)"
 		fi
 		OP_STARTED_PG=1
@@ -358,15 +381,6 @@ SQL
 	export OP_PG_PORT
 	export OP_ADMIN_URL="postgres://orgpulse@127.0.0.1:$OP_PG_PORT/postgres?sslmode=disable"
 	op_log "postgres: ready (admin: $OP_ADMIN_URL)"
-}
-
-# op__wait_pg_quick: does anything answer on 127.0.0.1:$OP_PG_PORT right now?
-op__wait_pg_quick() {
-	local isready
-	isready="$(op__pg_tool pg_isready)" || return 1
-	local rc=0
-	"$isready" -q -t 2 -h 127.0.0.1 -p "$OP_PG_PORT" || rc=$?
-	[[ "$rc" -eq 0 || "$rc" -eq 1 ]]
 }
 
 # op_local_db_url NAME prints the URL of database NAME on the local cluster.
@@ -412,6 +426,23 @@ op__redis_ping() { # ARGS for redis-cli
 	[[ "$out" == PONG ]]
 }
 
+# op__redis_alive PIDFILE: is the process in PIDFILE a live redis-server?
+op__redis_alive() {
+	local pid
+	pid="$(cat "$1" 2>/dev/null || true)"
+	[[ "$pid" =~ ^[0-9]+$ && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q redis-server
+}
+
+# op__redis_ours: is the server answering on 127.0.0.1:$OP_REDIS_PORT the
+# one this checkout started, i.e. the process in .data/redis/redis.pid?
+op__redis_ours() {
+	local pid served
+	pid="$(cat "$OP_DATA_DIR/redis/redis.pid" 2>/dev/null || true)"
+	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
+	served="$(timeout 5 redis-cli -h 127.0.0.1 -p "$OP_REDIS_PORT" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')"
+	[[ "$served" == "$pid" ]]
+}
+
 # op_ensure_redis makes a Redis server available.
 #   REDIS_URL set: wait until it answers PING, use it as is.
 #   Otherwise: start/reuse redis-server on 127.0.0.1:$OP_REDIS_PORT (data in
@@ -437,8 +468,12 @@ op_ensure_redis() {
 	op__hold_lock
 	local dir="$OP_DATA_DIR/redis"
 	mkdir -p "$dir"
-	if op__redis_ping -h 127.0.0.1 -p "$OP_REDIS_PORT"; then
-		op_log "redis: reusing the server on 127.0.0.1:$OP_REDIS_PORT"
+	if op__redis_ours; then
+		op_log "redis: reusing the server on 127.0.0.1:$OP_REDIS_PORT (pid $(<"$dir/redis.pid"))"
+	elif op__port_busy "$OP_REDIS_PORT"; then
+		op_die "port $OP_REDIS_PORT on 127.0.0.1 is taken by a server this checkout did not start (not the pid in $dir/redis.pid); set OP_REDIS_PORT to a free port below 32768, or REDIS_URL to use that server on purpose"
+	elif op__redis_alive "$dir/redis.pid"; then
+		op_die "the local redis-server (pid $(<"$dir/redis.pid"), from $dir) runs on another port than OP_REDIS_PORT=$OP_REDIS_PORT (an earlier default was 56379); stop it first: kill $(<"$dir/redis.pid")"
 	else
 		op_log "redis: starting on 127.0.0.1:$OP_REDIS_PORT (log: $dir/redis.log)"
 		# Relative paths (after cd) keep a directory with spaces out of redis' argument parsing.
@@ -491,6 +526,14 @@ op_stop_started() {
 		rm -f "$OP_DATA_DIR/pg.started"
 		OP_STARTED_PG=0
 	fi
+	if [[ "$redis" == 1 ]] && ! op__redis_ours; then
+		if op__port_busy "$OP_REDIS_PORT"; then
+			op_warn "redis on 127.0.0.1:$OP_REDIS_PORT is not the one this checkout started; leaving it alone"
+		fi
+		redis=0
+		rm -f "$OP_DATA_DIR/redis.started"
+		OP_STARTED_REDIS=0
+	fi
 	if [[ "$redis" == 1 ]]; then
 		op_log "redis: stopping the local server"
 		timeout 10 redis-cli -h 127.0.0.1 -p "$OP_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
@@ -521,7 +564,7 @@ op_ensure_node_modules() {
 		op__apt_install nodejs npm
 	fi
 	if [[ -f "$lock" ]]; then
-		op_log "node_modules: npm ci --no-audit --no-fund"
+		op_log "node_modules: npm ci --no-audit --no-fund (downloads GraphiQL's assets)"
 		(cd "$ROOT" && npm ci --no-audit --no-fund) >&2 || op_die "npm ci failed"
 	else
 		op_warn "package.json has no package-lock.json; running npm install (commit the lock file)"

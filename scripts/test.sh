@@ -2,10 +2,12 @@
 # scripts/test.sh [go test args...] - every check CI runs, in order.
 #
 # Starts (or reuses) a project-local PostgreSQL and Redis under .data/ unless
-# DATABASE_URL / REDIS_URL are given, then: gofmt, go vet, sqlc diff/vet,
-# go test -race, fuzz targets briefly, every benchmark once, and
-# scripts/cluster-test.sh when present.
-# Arguments replace ./... for go test, e.g.: scripts/test.sh -run TestX ./resolvers/
+# DATABASE_URL / REDIS_URL are given, then: gofmt, go vet, shellcheck,
+# sqlc diff/vet, go test -race, and on a full run also scripts/lib_test.sh,
+# fuzz targets briefly, every benchmark once, and scripts/cluster-test.sh.
+# Arguments replace ./... for go test and make it a targeted run (no
+# lib_test, fuzzing, benchmarks or cluster test), e.g.:
+#   scripts/test.sh -run TestX ./resolvers/
 # On exit it stops only what it started.
 set -euo pipefail
 
@@ -18,6 +20,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 op_ensure_packages
+op_ensure_shellcheck
 op_ensure_postgres
 if [[ "$OP_PG_EXTERNAL" != 1 ]]; then
 	op_create_db orgpulse_test
@@ -52,9 +55,21 @@ fi
 op_log "go vet ./..."
 go vet ./...
 
+# b2. shellcheck on every script (sourced files followed: -x)
+op_log "shellcheck -x scripts/**/*.sh"
+sh_files=()
+while IFS= read -r -d '' f; do
+	sh_files+=("$f")
+done < <(find scripts -name '*.sh' -type f -print0 | sort -z)
+shellcheck -x -- "${sh_files[@]}" || op_die "shellcheck found problems in scripts/ (above)"
+if (($# == 0)); then
+	op_log "scripts/lib_test.sh"
+	scripts/lib_test.sh
+fi
+
 # c. sqlc
 if [[ -f sqlc.yaml || -f sqlc.yml || -f sqlc.json ]]; then
-	op_log "go tool sqlc diff"
+	op_log "go tool sqlc diff (the first run compiles sqlc, silently, for a while)"
 	go tool sqlc diff || op_die "sqlc generated code is out of date (run: go tool sqlc generate)"
 	op_log "go tool sqlc vet"
 	go tool sqlc vet
@@ -72,6 +87,7 @@ fi
 # d2. fuzz targets, briefly, on a full run (FUZZTIME=0 skips; each keeps
 # its corpus in <package>/testdata/fuzz/<Target>/).
 if (($# == 0)) && [[ "${FUZZTIME:-5s}" != 0 ]]; then
+	op_log "fuzz targets: each compiles with coverage instrumentation (silent) before fuzzing for ${FUZZTIME:-5s}"
 	for target in ./server/:FuzzCost ./server/:FuzzGraphQLHandler; do
 		op_log "go test -run '^\$' -fuzz '^${target#*:}\$' -fuzztime ${FUZZTIME:-5s} ${target%%:*}"
 		go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-5s}" "${target%%:*}"
@@ -89,8 +105,10 @@ if (($# == 0)); then
 	}
 fi
 
-# e. further hooks
-if [[ -x scripts/cluster-test.sh ]]; then
+# e. further hooks, on a full run
+if (($# > 0)); then
+	op_log "targeted run: lib_test, fuzzing, benchmarks and scripts/cluster-test.sh skipped (run scripts/test.sh without arguments for all)"
+elif [[ -x scripts/cluster-test.sh ]]; then
 	op_log "scripts/cluster-test.sh"
 	scripts/cluster-test.sh
 elif [[ -e scripts/cluster-test.sh ]]; then

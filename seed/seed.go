@@ -6,7 +6,7 @@
 // produce byte-identical rows, whatever the chunk size or the order in which
 // chunks are generated. Row content never depends on the clock: creation and
 // hire dates lie before a fixed reference time, 2026-01-01T00:00:00Z, and
-// metric samples are spread over the 7 days before Options.Now.
+// metric samples are spread over the 6 days before Options.Now.
 //
 // Rows are generated lazily, one chunk at a time (the next chunk is built
 // while the previous one is being copied), and loaded with the sqlc
@@ -41,8 +41,11 @@ const (
 	DefaultMetrics           = 10000
 )
 
-// MetricsWindow is how far before Options.Now the metric samples reach.
-const MetricsWindow = 7 * 24 * time.Hour
+// MetricsWindow is how far before Options.Now the metric samples reach. It
+// stays a day inside the default METRICS_RETENTION (168h): with 7 days, and
+// Now truncated to the hour, the retention job deleted up to an hour of
+// fresh samples as soon as the service started.
+const MetricsWindow = 6 * 24 * time.Hour
 
 // baseTime is the fixed reference time of the sample data: every
 // created_at, updated_at, hired_at and joined_at lies before it.
@@ -60,9 +63,9 @@ type Options struct {
 	EmployeesPerOrg   int // default 50
 	ProjectsPerOrg    int // default 20
 	MembersPerProject int // default 8; one of them is the lead
-	Metrics           int // default 10000, spread over the 7 days before Now
+	Metrics           int // default 10000, spread over the MetricsWindow before Now
 	// Now ends the window of the metric samples: their recorded_at lies in
-	// [Now-7d, Now]. Zero: time.Now() truncated to the hour. Tests set it
+	// [Now-MetricsWindow, Now). Zero: time.Now() truncated to the hour. Tests set it
 	// to get byte-identical metrics; nothing else depends on it.
 	Now time.Time
 	// Reset truncates every table (restarting the identities) before
@@ -745,7 +748,7 @@ func (g *generator) members(buf []teamRow, start, n int64) []teamRow {
 }
 
 // metrics builds samples start..start+n-1 of s.metrics, in recorded_at
-// order: sample i lies in the i-th equal slice of [Now-7d, Now).
+// order: sample i lies in the i-th equal slice of [Now-MetricsWindow, Now).
 func (g *generator) metrics(buf []db.CopyPerformanceMetricsParams, start, n int64) []db.CopyPerformanceMetricsParams {
 	from := g.s.now.Add(-MetricsWindow)
 	spanMicros := float64(MetricsWindow.Microseconds())

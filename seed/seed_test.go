@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"orgpulse/monitor"
 	"orgpulse/seed"
 	"orgpulse/testsupport"
 )
@@ -71,9 +72,9 @@ func TestRunDefaults(t *testing.T) {
 			WHERE e.hired_at > '2026-01-01T00:00:00Z' OR e.hired_at < o.created_at OR e.updated_at < e.created_at`},
 		{"negative budgets", `SELECT count(*) FROM projects WHERE budget < 0`},
 		{"unknown roles", `SELECT count(*) FROM project_members WHERE role NOT IN ('lead', 'developer', 'analyst', 'designer', 'member')`},
-		{"metrics outside [now-7d, now]", `
+		{"metrics outside [now-6d, now]", `
 			SELECT count(*) FROM performance_metrics
-			WHERE recorded_at < $1::timestamptz - interval '7 days' OR recorded_at > $1::timestamptz`},
+			WHERE recorded_at < $1::timestamptz - interval '6 days' OR recorded_at > $1::timestamptz`},
 		{"negative metric values or cache_hit beyond 100%", `
 			SELECT count(*) FROM performance_metrics
 			WHERE value < 0 OR (metric_type = 'cache_hit' AND value > 100)`},
@@ -116,8 +117,8 @@ func TestRunDefaults(t *testing.T) {
 			SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY value)::bigint FROM performance_metrics
 			WHERE metric_type = 'cache_hit'`, 75, 98},
 		{"days with metrics", `
-			SELECT count(DISTINCT least(6, floor(extract(epoch FROM $1::timestamptz - recorded_at) / 86400)))
-			FROM performance_metrics`, 7, 7},
+			SELECT count(DISTINCT least(5, floor(extract(epoch FROM $1::timestamptz - recorded_at) / 86400)))
+			FROM performance_metrics`, 6, 6},
 	}
 	for _, c := range between {
 		if n := queryInt64(t, d, c.sql); n < c.lo || n > c.hi {
@@ -315,5 +316,25 @@ func TestRunCanceled(t *testing.T) {
 	}
 	if got := tableCounts(t, d); got != (seed.Result{}) {
 		t.Errorf("canceled run left rows: %+v", got)
+	}
+}
+
+// TestDefaultWindowInsideRetention seeds with the clock's Now, as `orgpulse
+// seed` does, and runs the retention purge with the default
+// METRICS_RETENTION (168h): no fresh sample may be old enough to go.
+func TestDefaultWindowInsideRetention(t *testing.T) {
+	t.Parallel()
+	d := testsupport.MustOpenDB(t)
+	mustRun(t, d, seed.Options{Orgs: 1, EmployeesPerOrg: 1, ProjectsPerOrg: 1, MembersPerProject: 1})
+	const defaultRetention = 168 * time.Hour
+	res, err := monitor.PurgeMetrics(context.Background(), d.Pool, time.Now().Add(-defaultRetention), 1000, 0)
+	if err != nil {
+		t.Fatalf("PurgeMetrics: %v", err)
+	}
+	if got, want := res.Deleted, int64(0); got != want {
+		t.Errorf("retention deleted %d freshly seeded samples, want %d", got, want)
+	}
+	if got, want := d.MustQueryInt64(t, "SELECT count(*) FROM performance_metrics"), int64(seed.DefaultMetrics); got != want {
+		t.Errorf("%d samples after the purge, want %d", got, want)
 	}
 }

@@ -26,7 +26,7 @@ import (
 
 // seedVersion names the sample data in the template database: bump it when
 // seed output changes so stale templates are not reused.
-const seedVersion = "1"
+const seedVersion = "2"
 
 // seedNow ends the 7-day window of the template's metric samples. It is the
 // start of the current UTC day and part of the template's name, so a

@@ -3,15 +3,17 @@
 # (ORGPULSE_URL, default http://localhost:8080). Fails on any GraphQL error.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+err=$(mktemp)
+trap 'rm -f "$err"' EXIT
 failed=0
 for f in "$here"/*.graphql; do
   name=$(basename "$f" .graphql)
   vars='{}'
   [ -f "$here/$name.json" ] && vars=$(cat "$here/$name.json")
-  if "$here/query.sh" "$f" "$vars" >/dev/null 2>"/tmp/orgpulse-curl-$name.err"; then
+  if out=$("$here/query.sh" "$f" "$vars" 2>"$err"); then
     echo "ok    $name"
   else
-    echo "FAIL  $name: $("$here/query.sh" "$f" "$vars" 2>&1 | head -c 400)"
+    echo "FAIL  $name: $(cat "$err" - <<<"$out" | head -c 400)"
     failed=$((failed + 1))
   fi
 done

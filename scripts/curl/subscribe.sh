@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Watch a GraphQL subscription of a running orgpulse and print each event
 # as one JSON line ({"data":...}), until Ctrl-C. The WebSocket equivalent
-# of query.sh: it runs `orgpulse subscribe` (the binary on PATH, or
-# `go run .` from this checkout).
+# of query.sh: it runs `orgpulse subscribe` from this checkout's
+# .data/orgpulse (as scripts/dev.sh builds it), running `go build` first
+# (quick when nothing changed); without Go, the `orgpulse` on PATH.
+# `subscribed` on stderr says the server acknowledged the subscription.
 #
 #   scripts/curl/subscribe.sh 'subscription { organizationUpdated { id name employeeCount } }'
 #   scripts/curl/subscribe.sh 'subscription($org: ID) { employeeChanged(organizationId: $org) { action employee { name } } }' '{"org": "1"}'
@@ -26,8 +28,16 @@ args=(subscribe --url "$url")
 [ -n "$vars" ] && args+=(--variables "$vars")
 args+=("$doc")
 
-if command -v orgpulse >/dev/null 2>&1; then
-  exec orgpulse "${args[@]}"
+bin="$root/.data/orgpulse"
+if command -v go >/dev/null 2>&1; then
+  # go build decides what is stale and leaves an up-to-date binary alone.
+  echo "==> go build -o .data/orgpulse . (quick when up to date; the first build compiles every dependency, silently)" >&2
+  mkdir -p "$root/.data"
+  (cd "$root" && go build -o "$bin" .)
+elif command -v orgpulse >/dev/null 2>&1; then
+  bin=$(command -v orgpulse)
+else
+  echo "subscribe.sh: neither Go (to build .data/orgpulse) nor orgpulse on PATH" >&2
+  exit 1
 fi
-cd "$root"
-exec go run . "${args[@]}"
+exec "$bin" "${args[@]}"

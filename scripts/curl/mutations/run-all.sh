@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Run every mutation once against a running orgpulse, each feeding the next
-# its ids: create an organization, an employee and a project, staff the
-# project, change them, record a metric, and clean up. Needs the API token
-# (API_TOKEN or .data/api_token, as scripts/dev.sh writes it).
+# its ids: create two organizations, an employee and a project, staff the
+# project, change them, record a metric, delete the employee and deactivate
+# the organizations. Needs the API token (API_TOKEN or .data/api_token, as
+# scripts/dev.sh writes it).
+#
+# What each run leaves: the API has no deleteOrganization or deleteProject,
+# so the two organizations stay (inactive: allOrganizations no longer lists
+# them) with the project (completed), and the metric sample stays until
+# retention. `orgpulse seed --reset` starts the data afresh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 q="$here/../query.sh"
@@ -29,4 +35,7 @@ run update-project "{\"id\":$proj,\"status\":\"completed\"}" >/dev/null
 run update-employee "{\"id\":$emp,\"salary\":190000,\"organizationId\":$other}" >/dev/null
 run record-metric '{}' >/dev/null
 run delete-employee "{\"id\":$emp}" >/dev/null
-echo "all mutations succeeded (organizations $org and $other, project $proj)"
+run update-organization "{\"id\":$org,\"isActive\":false}" >/dev/null
+run update-organization "{\"id\":$other,\"isActive\":false}" >/dev/null
+echo "all mutations succeeded; left behind (no deleteOrganization/deleteProject in the API):"
+echo "  organizations $org and $other (deactivated), project $proj (completed) and one api_response sample"
