@@ -235,7 +235,7 @@ func runServe(ctx context.Context, args []string) error {
 	wsInit := f.duration("ws-init-timeout", "WS_INIT_TIMEOUT", 3*time.Second, "time a WebSocket client has to send connection_init (then 4408)")
 	wsMaxConns := f.int("ws-max-connections", "WS_MAX_CONNECTIONS", 10000, "open WebSockets per replica (one more is closed with 1013)")
 	wsMaxSubs := f.int("ws-max-subscriptions", "WS_MAX_SUBSCRIPTIONS", 100, "operations per WebSocket (one more closes it with 1008)")
-	nodeModules := f.string("graphiql-assets", "GRAPHIQL_ASSETS", "node_modules", "node_modules directory holding GraphiQL")
+	nodeModules := f.string("graphiql-assets", "GRAPHIQL_ASSETS", "", "node_modules directory to serve GraphiQL from instead of the copy built into the binary (empty: built in)")
 	replica := f.string("replica-id", "REPLICA_ID", defaultReplicaID(), "name of this replica, sent as X-Orgpulse-Replica")
 	drain := f.duration("drain", "SHUTDOWN_DRAIN", 0, "on SIGTERM, keep serving this long with /readyz at 503 so load balancers notice")
 	grace := f.duration("shutdown-timeout", "SHUTDOWN_TIMEOUT", 15*time.Second, "how long in-flight requests may finish on shutdown")
