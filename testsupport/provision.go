@@ -40,12 +40,16 @@ func Main(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	redisLog := captureRedisLog()
 	release, err := provision()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testsupport: %v\n", err)
 		return 1
 	}
 	code := m.Run()
+	if code != 0 {
+		redisLog.dump(os.Stderr)
+	}
 	if err := release(); err != nil {
 		fmt.Fprintf(os.Stderr, "testsupport: %v\n", err)
 	}
