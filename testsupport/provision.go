@@ -33,7 +33,7 @@ import (
 // cluster and a redis-server private to this checkout, shared by every
 // package's test process of the run (go test runs packages as parallel
 // processes) and stopped when the last of them exits. Their files stay
-// in GoTestDir, so the next run starts them in about a second, seeded
+// in goTestDir, so the next run starts them in about a second, seeded
 // template included.
 func Main(m *testing.M) {
 	os.Exit(runMain(m))
@@ -56,10 +56,10 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-// GoTestDir is where Main keeps the servers it starts: under the system's
+// goTestDir is where Main keeps the servers it starts: under the system's
 // temporary directory (/tmp as root, so that the postgres OS user can
 // enter it), one per user and checkout.
-func GoTestDir() string {
+func goTestDir() string {
 	base := os.TempDir()
 	if os.Geteuid() == 0 {
 		base = "/tmp"
@@ -68,14 +68,14 @@ func GoTestDir() string {
 	return filepath.Join(base, fmt.Sprintf("orgpulse-gotest-%d-%s", os.Geteuid(), hex.EncodeToString(sum[:])[:10]))
 }
 
-// provisionState is GoTestDir/state.json: the ports the servers listen on.
+// provisionState is goTestDir/state.json: the ports the servers listen on.
 type provisionState struct {
 	PGPort    int `json:"pgPort"`
 	RedisPort int `json:"redisPort"`
 }
 
 // provision makes DATABASE_URL and REDIS_URL point at running servers,
-// starting GoTestDir's own when either is unset. The lock file serializes
+// starting goTestDir's own when either is unset. The lock file serializes
 // starting and stopping between test processes; each process holds a
 // shared lock on the users file while its tests run, so the one that can
 // take it exclusively at the end is the last user.
@@ -84,7 +84,7 @@ func provision() (release func() error, err error) {
 	if !needPG && !needRedis {
 		return func() error { return nil }, nil
 	}
-	dir := GoTestDir()
+	dir := goTestDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
