@@ -33,8 +33,8 @@ import (
 // cluster and a redis-server private to this checkout, shared by every
 // package's test process of the run (go test runs packages as parallel
 // processes) and stopped when the last of them exits. Their files stay
-// in goTestDir, so the next run starts them in about a second, seeded
-// template included.
+// in $TMPDIR/orgpulse-gotest-<uid>-<hash> (/tmp as root), so the next run
+// only starts them, seeded template included.
 func Main(m *testing.M) {
 	os.Exit(runMain(m))
 }
