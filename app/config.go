@@ -102,7 +102,6 @@ func DefaultConfig() Config {
 		LogLevel:       "info",
 		RequestTimeout: 10 * time.Second,
 		ReplicaID:      defaultReplicaID(),
-		GraphiQLAssets: "node_modules",
 
 		MaxBodyBytes:      1 << 20,
 		MaxVariablesBytes: 64 << 10,
@@ -223,7 +222,7 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return intValue{&c.WSMaxConnections, 1, 10_000_000} }},
 	{"ws-max-subscriptions", "WS_MAX_SUBSCRIPTIONS", "operations per WebSocket (one more closes it with 1008)",
 		func(c *Config) flag.Value { return intValue{&c.WSMaxSubscriptions, 1, 100000} }},
-	{"graphiql-assets", "GRAPHIQL_ASSETS", "node_modules directory holding GraphiQL",
+	{"graphiql-assets", "GRAPHIQL_ASSETS", "node_modules directory to serve GraphiQL from instead of the copy built into the binary (empty: built in)",
 		func(c *Config) flag.Value { return stringValue{&c.GraphiQLAssets, nil} }},
 	{"replica-id", "REPLICA_ID", "name of this replica, sent as X-Orgpulse-Replica (default host-pid)",
 		func(c *Config) flag.Value { return stringValue{&c.ReplicaID, checkReplicaID} }},

@@ -130,7 +130,7 @@ start_orgpulse() {
 	setsid env -u REDIS_URL -u NAIVE_LOADING \
 		DATABASE_URL="$(op_local_db_url "$db")" ADDR="127.0.0.1:$port" DEBUG=1 \
 		LOG_FORMAT=text LOG_LEVEL=warn METRICS_SAMPLE_RATE=0 METRICS_RETENTION=0 \
-		API_TOKEN="$TOKEN" GRAPHIQL_ASSETS="$ROOT/node_modules" "$@" \
+		API_TOKEN="$TOKEN" "$@" \
 		"$BIN/orgpulse" serve >"$RES/$name.log" 2>&1 </dev/null &
 	STARTED_PIDS+=("$!")
 	wait_http "http://127.0.0.1:$port/graphql" '{"query":"{ __typename }"}' "orgpulse ($name)"

@@ -361,7 +361,6 @@ cluster_bootstrap() {
 	export REDIS_PREFIX
 	export SHUTDOWN_DRAIN="${SHUTDOWN_DRAIN:-2s}"
 	export SHUTDOWN_TIMEOUT="${SHUTDOWN_TIMEOUT:-15s}"
-	export GRAPHIQL_ASSETS="${GRAPHIQL_ASSETS:-$ROOT/node_modules}"
 	export DEBUG="${DEBUG:-1}"
 	export LOG_FORMAT="${LOG_FORMAT:-text}"
 	cluster_build

@@ -2,47 +2,31 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// graphiqlPage is the IDE page. It loads only the assets in graphiqlAssets,
-// by absolute path under graphiqlAssetsPrefix.
+// graphiqlPage is the IDE page. It loads only the assets listed in
+// graphiql/manifest.json, by absolute path under graphiqlAssetsPrefix.
 //
 //go:embed graphiql.html
 var graphiqlPage []byte
 
 // graphiqlAssetsPrefix is where AssetHandler expects to be mounted.
 const graphiqlAssetsPrefix = "/graphiql/assets/"
-
-const (
-	contentTypeJS  = "text/javascript; charset=utf-8"
-	contentTypeCSS = "text/css; charset=utf-8"
-)
-
-// graphiqlAssets is the fixed table of files the page loads: URL name ->
-// file under node_modules, from the packages pinned in package.json. These
-// are the prebuilt browser (UMD) bundles; each sets a global the page uses.
-var graphiqlAssets = []struct {
-	name        string // last element of the URL path
-	file        string // slash-separated, relative to node_modules
-	contentType string
-}{
-	{"react.production.min.js", "react/umd/react.production.min.js", contentTypeJS},             // window.React
-	{"react-dom.production.min.js", "react-dom/umd/react-dom.production.min.js", contentTypeJS}, // window.ReactDOM
-	{"graphql-ws.min.js", "graphql-ws/umd/graphql-ws.min.js", contentTypeJS},                    // window.graphqlWs
-	{"graphiql.min.js", "graphiql/graphiql.min.js", contentTypeJS},                              // window.GraphiQL (needs React, ReactDOM)
-	{"graphiql.min.css", "graphiql/graphiql.min.css", contentTypeCSS},                           // fonts inlined as data: URLs
-}
 
 // graphiqlCSP allows the page to load nothing but this server's assets and
 // its own inline script, and to talk to nothing but this server (HTTP and
@@ -67,39 +51,99 @@ var graphiqlCSP = func() string {
 	}, "; ")
 }()
 
-// GraphiQL serves the in-browser IDE page and its assets from an npm install.
+// GraphiQL serves the in-browser IDE page and its assets: by default the
+// copy embedded in the binary, so /graphiql works offline from any working
+// directory.
 type GraphiQL struct {
 	assets map[string]graphiqlAsset
 }
 
 type graphiqlAsset struct {
 	body        []byte
+	gzip        []byte // body gzip-compressed; nil when served from a directory
 	contentType string
 	etag        string
 }
 
-// NewGraphiQL checks that every asset exists under nodeModules (the path of a
-// node_modules directory) and returns an error naming the missing file and
-// the command to fix it if not. The assets are read once, here.
-func NewGraphiQL(nodeModules string) (*GraphiQL, error) {
-	g := &GraphiQL{assets: make(map[string]graphiqlAsset, len(graphiqlAssets))}
-	for _, a := range graphiqlAssets {
-		path := filepath.Join(nodeModules, filepath.FromSlash(a.file))
-		body, err := os.ReadFile(path)
-		if err == nil && len(body) == 0 {
-			err = fmt.Errorf("%s is empty", path)
+//go:generate go run ./graphiql/gen
+
+// graphiqlFiles is GraphiQL's assets as server/graphiql/gen copied them from
+// the npm packages pinned in package-lock.json: manifest.json lists them,
+// assets/<name>.gz holds each one gzip-compressed.
+//
+//go:embed graphiql/manifest.json graphiql/assets
+var graphiqlFiles embed.FS
+
+// graphiqlManifestAsset is one entry of graphiql/manifest.json (written by
+// server/graphiql/gen, which documents the fields).
+type graphiqlManifestAsset struct {
+	Name        string `json:"name"`
+	File        string `json:"file"`
+	ContentType string `json:"contentType"`
+	SHA256      string `json:"sha256"`
+}
+
+// NewGraphiQL loads the assets the page loads. With dir empty they come
+// from the copy embedded in the binary, checked against the manifest's
+// hashes. Otherwise dir is a node_modules directory (after npm ci) that
+// overrides the embedded copy, and the error names any missing file. The
+// assets are read once, here.
+func NewGraphiQL(dir string) (*GraphiQL, error) {
+	b, err := graphiqlFiles.ReadFile("graphiql/manifest.json")
+	if err != nil {
+		return nil, fmt.Errorf("graphiql: %w", err)
+	}
+	var manifest struct{ Assets []graphiqlManifestAsset }
+	if err := json.Unmarshal(b, &manifest); err != nil || len(manifest.Assets) == 0 {
+		return nil, fmt.Errorf("graphiql: bad embedded manifest.json: %v", err)
+	}
+	g := &GraphiQL{assets: make(map[string]graphiqlAsset, len(manifest.Assets))}
+	for _, m := range manifest.Assets {
+		a := graphiqlAsset{contentType: m.ContentType}
+		if dir == "" {
+			a.body, a.gzip, err = embeddedAsset(m)
+		} else {
+			a.body, err = assetFromDir(dir, m)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("graphiql: missing asset %s (%w); install the npm packages pinned in package-lock.json: run: npm ci (in the repository root; scripts/dev.sh does it)", path, err)
+			return nil, err
 		}
-		sum := sha256.Sum256(body)
-		g.assets[a.name] = graphiqlAsset{
-			body:        body,
-			contentType: a.contentType,
-			etag:        `"` + hex.EncodeToString(sum[:16]) + `"`,
-		}
+		sum := sha256.Sum256(a.body)
+		a.etag = hex.EncodeToString(sum[:16])
+		g.assets[m.Name] = a
 	}
 	return g, nil
+}
+
+// embeddedAsset returns the embedded file, uncompressed and compressed,
+// refusing a copy whose hash is not the manifest's.
+func embeddedAsset(m graphiqlManifestAsset) (body, gz []byte, err error) {
+	gz, err = graphiqlFiles.ReadFile("graphiql/assets/" + m.Name + ".gz")
+	if err == nil {
+		var zr *gzip.Reader
+		if zr, err = gzip.NewReader(bytes.NewReader(gz)); err == nil {
+			body, err = io.ReadAll(zr)
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("graphiql: embedded %s: %w", m.Name, err)
+	}
+	if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != m.SHA256 {
+		return nil, nil, fmt.Errorf("graphiql: embedded %s does not match manifest.json: run go generate ./server/", m.Name)
+	}
+	return body, gz, nil
+}
+
+func assetFromDir(dir string, m graphiqlManifestAsset) ([]byte, error) {
+	path := filepath.Join(dir, filepath.FromSlash(m.File))
+	body, err := os.ReadFile(path)
+	if err == nil && len(body) == 0 {
+		err = fmt.Errorf("%s is empty", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("graphiql: missing asset %s (%w); the directory must be a node_modules holding the npm packages pinned in package-lock.json: run npm ci (in the repository root), or unset it to use the copy built into the binary", path, err)
+	}
+	return body, nil
 }
 
 // ServePage writes the HTML page (Content-Type text/html; charset=utf-8).
@@ -145,8 +189,40 @@ func (g *GraphiQL) AssetHandler() http.Handler {
 		h := w.Header()
 		h.Set("Content-Type", a.contentType)
 		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", a.etag)
 		h.Set("X-Content-Type-Options", "nosniff")
-		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
+		h.Set("Vary", "Accept-Encoding")
+		body, etag := a.body, a.etag
+		if a.gzip != nil && acceptsGzip(r) {
+			// Each encoding is its own representation: its own ETag.
+			body, etag = a.gzip, a.etag+"-gzip"
+			h.Set("Content-Encoding", "gzip")
+		}
+		h.Set("ETag", `"`+etag+`"`)
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
 	})
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding lists gzip (or
+// *) with a nonzero quality. A value it cannot read counts as no: the
+// identity body is always acceptable.
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(part, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if coding != "gzip" && coding != "*" {
+				continue
+			}
+			key, q, hasQ := strings.Cut(strings.TrimSpace(params), "=")
+			if params == "" {
+				return true
+			}
+			if hasQ && strings.TrimSpace(key) == "q" {
+				f, err := strconv.ParseFloat(strings.TrimSpace(q), 64)
+				return err == nil && f > 0
+			}
+			return false
+		}
+	}
+	return false
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -459,8 +458,7 @@ func TestReadyzFollowsPostgreSQL(t *testing.T) {
 func TestReadyzDuringShutdown(t *testing.T) {
 	db := testsupport.MustOpenDB(t)
 	s, err := server.New(db.Pool, resolvers.New(db.Pool, resolvers.Config{}), server.Config{
-		NodeModules: filepath.Join("..", "node_modules"),
-		Logger:      slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

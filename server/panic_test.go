@@ -54,7 +54,7 @@ func standIn(t *testing.T, sdl string, res any) (*httptest.Server, *syncBuffer) 
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	s, err := New(nil, resolvers.New(nil, resolvers.Config{}), Config{Logger: log, NodeModules: t.TempDir()})
+	s, err := New(nil, resolvers.New(nil, resolvers.Config{}), Config{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

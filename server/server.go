@@ -40,7 +40,7 @@ type Config struct {
 	MaxDepth       int           // default 10
 	Debug          bool          // accept X-Debug: 1 and answer extensions.debug
 	ReplicaID      string        // sent as X-Orgpulse-Replica
-	NodeModules    string        // where npm installed GraphiQL; default "node_modules"
+	NodeModules    string        // node_modules serving GraphiQL instead of the embedded copy; default none
 	Logger         *slog.Logger
 	// APIToken authorizes mutations (Authorization: Bearer <token>);
 	// empty refuses every mutation.
@@ -103,9 +103,6 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	if cfg.MaxDepth <= 0 {
 		cfg.MaxDepth = 10
 	}
-	if cfg.NodeModules == "" {
-		cfg.NodeModules = "node_modules"
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -136,8 +133,7 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	s.info = newSchemaInfo(s.schema.AST())
 	s.graphiql, err = NewGraphiQL(cfg.NodeModules)
 	if err != nil {
-		// The API works without the IDE; say how to get it.
-		s.log.Warn("GraphiQL disabled", "err", err)
+		return nil, fmt.Errorf("GRAPHIQL_ASSETS: %w", err)
 	}
 	return s, nil
 }
@@ -146,10 +142,8 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/graphql", s.serveGraphQL)
-	mux.HandleFunc("/graphiql", s.serveGraphiQL)
-	if s.graphiql != nil {
-		mux.Handle("/graphiql/assets/", s.graphiql.AssetHandler())
-	}
+	mux.HandleFunc("/graphiql", s.graphiql.ServePage)
+	mux.Handle("/graphiql/assets/", s.graphiql.AssetHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -198,14 +192,6 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
-func (s *Server) serveGraphiQL(w http.ResponseWriter, r *http.Request) {
-	if s.graphiql == nil {
-		http.Error(w, "GraphiQL assets are not installed: run npm ci (scripts/dev.sh does it)", http.StatusNotFound)
-		return
-	}
-	s.graphiql.ServePage(w, r)
-}
-
 // request is a GraphQL-over-HTTP request.
 type request struct {
 	Query         string         `json:"query"`
@@ -233,7 +219,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && acceptsHTML(r) {
-		s.serveGraphiQL(w, r)
+		s.graphiql.ServePage(w, r)
 		return
 	}
 	reqID := requestID(r)

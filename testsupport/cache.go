@@ -18,7 +18,7 @@ func MustRedisClient(tb testing.TB) (redis.UniversalClient, string) {
 	tb.Helper()
 	u := os.Getenv("REDIS_URL")
 	if u == "" {
-		tb.Fatal("REDIS_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL and Redis")
+		tb.Fatal("REDIS_URL is not set: the package's TestMain must call testsupport.Main, which provides PostgreSQL and Redis")
 	}
 	rdb, err := cache.NewRedis(u)
 	if err != nil {

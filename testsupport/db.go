@@ -40,12 +40,13 @@ type DB struct {
 	Name string
 }
 
-// BaseURL returns DATABASE_URL or fails the test with the command to run.
+// BaseURL returns DATABASE_URL (Main sets it when the environment does not)
+// or fails the test.
 func BaseURL(tb testing.TB) string {
 	tb.Helper()
 	u := os.Getenv("DATABASE_URL")
 	if u == "" {
-		tb.Fatal("DATABASE_URL is not set: run the tests through scripts/test.sh, which starts PostgreSQL and Redis")
+		tb.Fatal("DATABASE_URL is not set: the package's TestMain must call testsupport.Main, which provides PostgreSQL and Redis")
 	}
 	return u
 }

@@ -3,9 +3,9 @@ package testsupport
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -155,11 +155,7 @@ func (p *PostgresProcess) MustOpenDB(tb testing.TB) *DB {
 func (p *PostgresProcess) dataDir() string { return filepath.Join(p.dir, "data") }
 
 func (p *PostgresProcess) command(name string, args ...string) *exec.Cmd {
-	path := filepath.Join(p.bin, name)
-	if p.asUser != "" {
-		return exec.Command("runuser", append([]string{"-u", p.asUser, "--", path}, args...)...)
-	}
-	return exec.Command(path, args...)
+	return pgCommand(p.bin, p.asUser, name, args...)
 }
 
 func (p *PostgresProcess) run(tb testing.TB, name string, args ...string) {
@@ -175,21 +171,30 @@ func (p *PostgresProcess) run(tb testing.TB, name string, args ...string) {
 
 func postgresBinDir(tb testing.TB) string {
 	tb.Helper()
+	d, err := findPostgresBin()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// findPostgresBin returns $PG_BINDIR, else the newest
+// /usr/lib/postgresql/*/bin, else the directory of initdb on PATH.
+func findPostgresBin() (string, error) {
 	if d := os.Getenv("PG_BINDIR"); d != "" {
-		return d
+		return d, nil
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
-			return d
+			return d, nil
 		}
 	}
 	if path, err := exec.LookPath("initdb"); err == nil {
-		return filepath.Dir(path)
+		return filepath.Dir(path), nil
 	}
-	tb.Fatal("initdb not found: install the PostgreSQL server package or set PG_BINDIR")
-	return ""
+	return "", errors.New("initdb not found: install the PostgreSQL server package or set PG_BINDIR")
 }
 
 // versionOf reads the major version of /usr/lib/postgresql/<v>/bin.
@@ -200,10 +205,9 @@ func versionOf(binDir string) int {
 
 func pgFreePort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeLowPort()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -43,7 +42,7 @@ func MustStartRedisProcess(tb testing.TB) *RedisProcess {
 	p := &RedisProcess{dir: tb.TempDir()}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		p.port, err = redisFreePort()
+		p.port, err = freeLowPort()
 		if err != nil {
 			continue
 		}
@@ -61,15 +60,6 @@ func MustStartRedisProcess(tb testing.TB) *RedisProcess {
 		p.kill()
 	})
 	return p
-}
-
-func redisFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // start runs redis-server and waits until it answers PING.

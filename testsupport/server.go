@@ -58,10 +58,9 @@ func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *reso
 	tb.Helper()
 	logs := &lockedWriter{w: &bytes.Buffer{}}
 	cfg := server.Config{
-		Debug:       true,
-		ReplicaID:   "test",
-		NodeModules: filepath.Join(repoRoot(), "node_modules"),
-		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
+		Debug:     true,
+		ReplicaID: "test",
+		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	rdb, prefix := MustRedisClient(tb)
 	cfg.Redis = rdb

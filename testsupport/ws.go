@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,7 +66,6 @@ func MustStartLiveServer(tb testing.TB, db *DB, opts LiveOptions) *LiveServer {
 	cfg := server.Config{
 		Debug:       true,
 		ReplicaID:   "live-" + randomSuffix(),
-		NodeModules: filepath.Join(repoRoot(), "node_modules"),
 		Logger:      logger,
 		APIToken:    APIToken,
 	}
