@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"orgpulse/cache"
+	"orgpulse/client"
 	"orgpulse/migrations"
 	"orgpulse/monitor"
 	"orgpulse/postgres"
@@ -493,7 +495,7 @@ func runSeed(ctx context.Context, args []string) error {
 
 func runSubscribe(ctx context.Context, args []string) error {
 	f := newFlags("subscribe [flags] 'subscription { ... }'",
-		"Run a GraphQL operation over WebSocket (graphql-transport-ws) and print each result as a JSON line until the server completes it or Ctrl-C.")
+		"Run a GraphQL operation over WebSocket (graphql-transport-ws) and print each result as a JSON line until the server completes it or Ctrl-C. Prints \"subscribed\" on stderr once the server has the operation set up.")
 	url := f.string("url", "ORGPULSE_URL", "http://localhost:8080", "server URL (http(s):// or ws(s)://; /graphql is added when missing)")
 	varsJSON := f.String("variables", "", "variables as a JSON object")
 	if err := f.Parse(args); err != nil {
@@ -509,5 +511,21 @@ func runSubscribe(ctx context.Context, args []string) error {
 			return fmt.Errorf("--variables is not a JSON object: %w", err)
 		}
 	}
-	return realtime.RunSubscribe(ctx, *url, f.Arg(0), vars, os.Stdout)
+	c, err := client.New(*url, client.Options{})
+	if err != nil {
+		return err
+	}
+	return c.Subscribe(ctx, client.Request{Query: f.Arg(0), Variables: vars}, client.Handler{
+		// Scripts wait for this line before they cause the first event.
+		Live: func() { fmt.Fprintln(os.Stderr, "subscribed") },
+		Next: func(r *client.Response) error {
+			var line bytes.Buffer
+			if err := json.Compact(&line, r.Raw); err != nil {
+				return fmt.Errorf("the server sent a result that is not JSON: %w", err)
+			}
+			line.WriteByte('\n')
+			_, err := os.Stdout.Write(line.Bytes())
+			return err
+		},
+	})
 }
