@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"orgpulse/client"
 )
 
 // The fan-out benchmark drives a real orgpulse binary (started with DEBUG,
@@ -77,15 +79,20 @@ func runFanout(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	*base = strings.TrimSuffix(*base, "/")
-	wsURL := "ws" + strings.TrimPrefix(*base, "http") + "/graphql"
-	client := newClient(4)
+	hc := newClient(4)
+	gql, err := client.New(*base+"/graphql", client.Options{HTTPClient: hc, MaxResponseBytes: 1 << 20,
+		Header: http.Header{"Accept": {"application/json"}}})
+	if err != nil {
+		return err
+	}
+	wsURL := gql.WebSocketURL()
 
-	mem0, err := serverMemory(ctx, client, *base)
+	mem0, err := serverMemory(ctx, hc, *base)
 	if err != nil {
 		return err
 	}
 	// Idle connections: upgraded and acknowledged, nothing subscribed.
-	conns := make([]*websocket.Conn, *subs)
+	conns := make([]*client.Conn, *subs)
 	defer func() {
 		for _, c := range conns {
 			if c != nil {
@@ -95,29 +102,22 @@ func runFanout(ctx context.Context, args []string) error {
 	}()
 	for i := range conns {
 		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-		c, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			dcancel()
-			return fmt.Errorf("dial %d: %w", i, err)
+		c, _, err := gql.Dial(dctx, client.DialOptions{})
+		if err == nil {
+			conns[i] = c
+			err = c.Init(dctx, nil)
 		}
-		c.SetReadLimit(1 << 20)
-		if err := c.Write(dctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{}}`)); err != nil {
-			dcancel()
-			return err
-		}
-		_, data, err := c.Read(dctx)
 		dcancel()
-		if err != nil || !bytes.Contains(data, []byte(`"connection_ack"`)) {
-			return fmt.Errorf("connection %d: no connection_ack: %s %v", i, data, err)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
 		}
-		conns[i] = c
 	}
-	mem1, err := serverMemory(ctx, client, *base)
+	mem1, err := serverMemory(ctx, hc, *base)
 	if err != nil {
 		return err
 	}
 	if *heapProfile != "" {
-		prof, err := get(ctx, client, *base+"/debug/pprof/heap?gc=1")
+		prof, err := get(ctx, hc, *base+"/debug/pprof/heap?gc=1")
 		if err != nil {
 			return err
 		}
@@ -126,8 +126,8 @@ func runFanout(ctx context.Context, args []string) error {
 		}
 	}
 
-	// One reader per connection: it answers pings and reports each
-	// subscription result with its arrival time.
+	// One reader per connection: it reports each subscription result
+	// with its arrival time (the client answers pings).
 	type receipt struct {
 		conn int
 		at   time.Time
@@ -140,48 +140,51 @@ func runFanout(ctx context.Context, args []string) error {
 		go func() {
 			defer readers.Done()
 			for {
-				_, data, err := c.Read(ctx)
+				m, err := c.Read(ctx)
 				if err != nil {
 					return
 				}
 				at := time.Now()
-				switch {
-				case bytes.Contains(data, []byte(`"type":"next"`)):
-					got <- receipt{conn: i, at: at, data: data}
-				case bytes.Contains(data, []byte(`"type":"ping"`)):
-					_ = c.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`))
-				case bytes.Contains(data, []byte(`"type":"error"`)), bytes.Contains(data, []byte(`"type":"complete"`)):
-					got <- receipt{conn: -1 - i, at: at, data: data}
+				switch m.Type {
+				case client.TypeNext:
+					got <- receipt{conn: i, at: at, data: m.Payload}
+				case client.TypeError, client.TypeComplete:
+					got <- receipt{conn: -1 - i, at: at, data: []byte(m.Type + " " + string(m.Payload))}
 				}
 			}
 		}()
 	}
-	doc, _ := json.Marshal(fmt.Sprintf(`subscription { projectUpdated(id: %d) { name budget teamSize organization { name } teamMembers { name } } }`, *projectID))
+	sub := client.Request{Query: fmt.Sprintf(`subscription { projectUpdated(id: %d) { name budget teamSize organization { name } teamMembers { name } } }`, *projectID)}
 	subscribe := func(from, to int) error {
 		for i := from; i < to; i++ {
-			msg := `{"id":"1","type":"subscribe","payload":{"query":` + string(doc) + `}}`
-			if err := conns[i].Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			if err := conns[i].Subscribe(ctx, "1", sub); err != nil {
 				return fmt.Errorf("subscribe %d: %w", i, err)
 			}
 		}
-		return waitLive(ctx, client, *base, to)
+		return waitLive(ctx, hc, *base, to)
 	}
 
 	res := &fanoutResult{Subscribers: *subs, Events: *events, SmallSubscribers: *small}
+	authed := gql.WithHeader("Authorization", "Bearer "+*token)
 	var deliveries, mutations []time.Duration
 	event := func(i, want int) (int, error) {
-		before, err := liveStats(ctx, client, *base)
+		before, err := liveStats(ctx, hc, *base)
 		if err != nil {
 			return 0, err
 		}
-		mbody, _ := json.Marshal(map[string]any{
-			"query":     `mutation($id: ID!, $b: Float!) { updateProject(id: $id, input: {budget: $b}) { id } }`,
-			"variables": map[string]any{"id": strconv.FormatInt(*projectID, 10), "b": 100000 + i},
-		})
-		req := &request{url: *base + "/graphql", body: mbody, headers: [][2]string{{"Authorization", "Bearer " + *token}}}
-		var buf bytes.Buffer
+		mutation := client.Request{
+			Query:     `mutation($id: ID!, $b: Float!) { updateProject(id: $id, input: {budget: $b}) { id } }`,
+			Variables: map[string]any{"id": strconv.FormatInt(*projectID, 10), "b": 100000 + i},
+		}
 		t0 := time.Now()
-		if _, err := req.do(ctx, client, &buf); err != nil {
+		mres, err := authed.Do(ctx, mutation)
+		if err == nil {
+			err = mres.Err()
+		}
+		if err == nil && len(mres.Data) == 0 {
+			err = fmt.Errorf("no data: %.300s", mres.Raw)
+		}
+		if err != nil {
 			return 0, fmt.Errorf("mutation: %w", err)
 		}
 		mutations = append(mutations, time.Since(t0))
@@ -205,7 +208,7 @@ func runFanout(ctx context.Context, args []string) error {
 			}
 		}
 		time.Sleep(100 * time.Millisecond) // let the counters settle
-		after, err := liveStats(ctx, client, *base)
+		after, err := liveStats(ctx, hc, *base)
 		if err != nil {
 			return 0, err
 		}
@@ -230,12 +233,12 @@ func runFanout(ctx context.Context, args []string) error {
 	if err := subscribe(*small, *subs); err != nil {
 		return err
 	}
-	l, err := liveStats(ctx, client, *base)
+	l, err := liveStats(ctx, hc, *base)
 	if err != nil {
 		return err
 	}
 	res.Executing = l.Subscriptions
-	mem2, err := serverMemory(ctx, client, *base)
+	mem2, err := serverMemory(ctx, hc, *base)
 	if err != nil {
 		return err
 	}
