@@ -495,7 +495,7 @@ func runSeed(ctx context.Context, args []string) error {
 
 func runSubscribe(ctx context.Context, args []string) error {
 	f := newFlags("subscribe [flags] 'subscription { ... }'",
-		"Run a GraphQL operation over WebSocket (graphql-transport-ws) and print each result as a JSON line until the server completes it or Ctrl-C. Prints \"subscribed\" on stderr once the server has the operation set up.")
+		"Run a GraphQL operation over WebSocket (graphql-transport-ws) and print each result as a JSON line until the server completes it or Ctrl-C. Prints \"subscribed\" on stderr once the server has the operation set up, and reconnects with backoff when the socket drops.")
 	url := f.string("url", "ORGPULSE_URL", "http://localhost:8080", "server URL (http(s):// or ws(s)://; /graphql is added when missing)")
 	varsJSON := f.String("variables", "", "variables as a JSON object")
 	if err := f.Parse(args); err != nil {
@@ -515,9 +515,19 @@ func runSubscribe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	const maxAttempts = 30 // about 4 minutes of backoff
 	return c.Subscribe(ctx, client.Request{Query: f.Arg(0), Variables: vars}, client.Handler{
 		// Scripts wait for this line before they cause the first event.
 		Live: func() { fmt.Fprintln(os.Stderr, "subscribed") },
+		// Events published while no socket is open are missed until
+		// issue #18 gives results a cursor; Resume is where to send it.
+		Reconnect: func(attempt int, cause error) error {
+			if attempt > maxAttempts {
+				return fmt.Errorf("gave up after %d attempts to reconnect: %w", maxAttempts, cause)
+			}
+			fmt.Fprintf(os.Stderr, "reconnecting (attempt %d): %v\n", attempt, cause)
+			return nil
+		},
 		Next: func(r *client.Response) error {
 			var line bytes.Buffer
 			if err := json.Compact(&line, r.Raw); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,8 @@ func buildBinary(t *testing.T) string {
 
 // `orgpulse subscribe` says "subscribed" on stderr once the subscription
 // is live, so a script can cause the first event then; it prints each
-// event as a JSON line and exits 0 on Ctrl-C.
+// event as a JSON line, reconnects when the server goes away (saying so,
+// then "subscribed" again), and exits 0 on Ctrl-C.
 func TestSubscribeCommand(t *testing.T) {
 	bin := buildBinary(t)
 	db := testsupport.MustOpenSeededDB(t)
@@ -59,21 +61,35 @@ func TestSubscribeCommand(t *testing.T) {
 		if !errLines.Scan() || errLines.Text() != "subscribed" {
 			t.Fatalf("first stderr line %q, want subscribed", errLines.Text())
 		}
-		// One event, published at once: it must arrive.
-		ev, err := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: 42}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Hub.Publish(ctx, resolvers.TopicMetric, ev); err != nil {
-			t.Fatal(err)
-		}
+		// An event published at once must arrive.
 		lines := bufio.NewScanner(stdout)
-		if !lines.Scan() {
-			t.Fatalf("no event printed: %v", lines.Err())
+		publishAndExpect := func(v int) {
+			t.Helper()
+			ev, err := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Hub.Publish(ctx, resolvers.TopicMetric, ev); err != nil {
+				t.Fatal(err)
+			}
+			if !lines.Scan() {
+				t.Fatalf("no event printed: %v", lines.Err())
+			}
+			if got, want := lines.Text(), fmt.Sprintf(`{"data":{"metricRecorded":{"value":%d}}}`, v); got != want {
+				t.Errorf("printed %q, want %q", got, want)
+			}
 		}
-		if got, want := lines.Text(), `{"data":{"metricRecorded":{"value":42}}}`; got != want {
-			t.Errorf("printed %q, want %q", got, want)
+		publishAndExpect(42)
+
+		// The server going away (1001): a line saying so, then live again.
+		srv.App.CloseWebSockets(ctx)
+		if !errLines.Scan() || !strings.HasPrefix(errLines.Text(), "reconnecting (attempt 1): ") || !strings.Contains(errLines.Text(), "GoingAway") {
+			t.Fatalf("stderr %q, want the reconnect", errLines.Text())
 		}
+		if !errLines.Scan() || errLines.Text() != "subscribed" {
+			t.Fatalf("stderr %q after the reconnect, want subscribed", errLines.Text())
+		}
+		publishAndExpect(43)
 		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}

@@ -5,11 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"orgpulse/client"
 	dbq "orgpulse/db"
@@ -303,5 +308,201 @@ func TestConn(t *testing.T) {
 	// Dial fails unless the server speaks graphql-transport-ws.
 	if _, _, err := mustNew(t, srv.URL+"/metrics").Dial(ctx, client.DialOptions{}); err == nil {
 		t.Error("dialed /metrics")
+	}
+}
+
+// proxy forwards TCP connections to target until cut breaks them all
+// without a close frame, as a network failure does.
+type proxy struct {
+	addr  string
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p := &proxy{addr: l.Addr().String()}
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// A live subscription survives the server going away (1001) and the
+// network breaking: it reconnects, asks Reconnect first, starts the
+// request Resume gives, and is live again.
+func TestSubscribeReconnects(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartLiveServer(t, db, testsupport.LiveOptions{})
+	p := startProxy(t, strings.TrimPrefix(srv.URL, "http://"))
+	c := mustNew(t, "http://"+p.addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	lives := make(chan struct{}, 10)
+	results := make(chan string, 10)
+	causes := make(chan error, 10)
+	var resumed atomic.Int32
+	resumedTypes := []string{"api_response", "database", "cache_hit"}
+	req := func(typ string) client.Request {
+		return client.Request{Query: `subscription($t: String) { metricRecorded(metricType: $t) { metricType value } }`, Variables: map[string]any{"t": typ}}
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Subscribe(ctx, req("page_load"), client.Handler{
+			Live:      func() { lives <- struct{}{} },
+			Next:      func(r *client.Response) error { results <- string(r.Data); return nil },
+			Reconnect: func(attempt int, cause error) error { causes <- cause; return nil },
+			Resume: func(r client.Request) client.Request {
+				return req(resumedTypes[resumed.Add(1)-1])
+			},
+		})
+	}()
+	publish := func(typ string, v int) {
+		t.Helper()
+		ev, err := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{MetricType: typ, Value: float64(v)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Hub.Publish(context.Background(), resolvers.TopicMetric, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait := func(what string, ch <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ch:
+		case err := <-done:
+			t.Fatalf("Subscribe returned before %s: %v", what, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+	}
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-results:
+			if got != want {
+				t.Errorf("result %s, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no result %s", want)
+		}
+	}
+	wait("first Live", lives)
+	publish("page_load", 1)
+	expect(`{"metricRecorded":{"metricType":"page_load","value":1}}`)
+
+	for i, drop := range []struct {
+		name   string
+		do     func()
+		closed int // close code the cause carries, -1 for none
+	}{
+		{"server going away", func() { srv.App.CloseWebSockets(context.Background()) }, 1001},
+		{"network broken", p.cut, -1},
+	} {
+		drop.do()
+		select {
+		case cause := <-causes:
+			if got := int(websocket.CloseStatus(cause)); got != drop.closed || !client.Dropped(cause) {
+				t.Errorf("%s: cause %v (close %d), want close %d", drop.name, cause, got, drop.closed)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Reconnect was not called", drop.name)
+		}
+		wait(drop.name+": Live again", lives)
+		typ := resumedTypes[i]
+		publish("page_load", 9) // the old request's: not resumed
+		publish(typ, 2)
+		expect(fmt.Sprintf(`{"metricRecorded":{"metricType":"%s","value":2}}`, typ))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("after ctx ended: %v", err)
+	}
+}
+
+func TestSubscribeGivesUp(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartLiveServer(t, db, testsupport.LiveOptions{})
+	ctx := context.Background()
+	calls := 0
+	reconnect := func(int, error) error { calls++; return nil }
+
+	// A server that cannot be reached at first is an error at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	if err := mustNew(t, "http://"+closed).Subscribe(ctx, client.Request{Query: `subscription { metricRecorded { value } }`},
+		client.Handler{Reconnect: reconnect}); err == nil {
+		t.Error("no error from a closed port")
+	}
+	// A refused operation is not a drop.
+	err = mustNew(t, srv.URL).Subscribe(ctx, client.Request{Query: `subscription { nope }`}, client.Handler{Reconnect: reconnect})
+	if client.Dropped(err) || err == nil {
+		t.Errorf("a refused operation: %v", err)
+	}
+	if calls != 0 {
+		t.Errorf("Reconnect called %d times", calls)
+	}
+	// Reconnect's error ends it.
+	stop := errors.New("enough")
+	live := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- mustNew(t, srv.URL).Subscribe(ctx, client.Request{Query: `subscription { metricRecorded { value } }`}, client.Handler{
+			Live:      func() { live <- struct{}{} },
+			Reconnect: func(int, error) error { return stop },
+		})
+	}()
+	<-live
+	srv.App.CloseWebSockets(ctx)
+	if err := <-done; !errors.Is(err, stop) {
+		t.Errorf("got %v, want Reconnect's error", err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tt := range []struct {
+		n        int
+		min, max time.Duration
+	}{{1, 80 * time.Millisecond, 100 * time.Millisecond}, {2, 160 * time.Millisecond, 200 * time.Millisecond},
+		{8, 8 * time.Second, 10 * time.Second}, {1000, 8 * time.Second, 10 * time.Second}} {
+		if got := client.Backoff(tt.n); got < tt.min || got > tt.max {
+			t.Errorf("Backoff(%d) = %s, want %s..%s", tt.n, got, tt.min, tt.max)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/coder/websocket"
@@ -23,6 +24,17 @@ type Handler struct {
 	// Next is called with each result, in order. An error from Next ends
 	// Subscribe with that error.
 	Next func(*Response) error
+	// Reconnect, when set, makes Subscribe open a new socket and start
+	// the operation again when the socket of a live operation drops (see
+	// Dropped) instead of returning. It is called before each attempt
+	// with the count of attempts since the operation was last live (1,
+	// 2, ...) and the cause; an error from it ends Subscribe with that
+	// error. Subscribe then waits Backoff(attempt).
+	Reconnect func(attempt int, cause error) error
+	// Resume, when set, gives the request of each new attempt from the
+	// first one. This is the hook for resuming from a cursor (issue #18):
+	// the request with the cursor of the last result Next saw.
+	Resume func(Request) Request
 }
 
 // opID is the id of Subscribe's one operation on its socket.
@@ -33,14 +45,85 @@ const opID = "1"
 // returns nil on completion and when ctx ends (the operation is then
 // completed and the socket closed politely); the GraphQL errors (an
 // Errors) when the server refuses the operation; and an error carrying
-// the close frame when the server closes the socket (see CloseError).
+// the close frame when the server closes the socket (see CloseError),
+// unless Handler.Reconnect says to reconnect.
 func (c *Client) Subscribe(ctx context.Context, req Request, h Handler) error {
+	live, err := c.session(ctx, req, h)
+	for attempt := 1; err != nil && ctx.Err() == nil; attempt++ {
+		var drop *droppedError
+		if h.Reconnect == nil || !errors.As(err, &drop) || (!live && attempt == 1) {
+			return err
+		}
+		if live {
+			attempt = 1
+		}
+		if rerr := h.Reconnect(attempt, err); rerr != nil {
+			return rerr
+		}
+		t := time.NewTimer(Backoff(attempt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		if h.Resume != nil {
+			req = h.Resume(req)
+		}
+		live, err = c.session(ctx, req, h)
+	}
+	return nil
+}
+
+// Backoff is the wait before reconnect attempt n (1, 2, ...): 100ms
+// doubling up to 10s, less up to a fifth at random so that clients
+// dropped together do not come back together.
+func Backoff(n int) time.Duration {
+	d := 10 * time.Second
+	if n < 8 {
+		d = min(d, 100*time.Millisecond<<(n-1))
+	}
+	return d - rand.N(d/5+1)
+}
+
+// Dropped reports whether err ended a socket in a way worth a new one:
+// the server going away or restarting (1001, 1012, 1013), failing
+// (1011, 1014), or the connection breaking without a close frame.
+func Dropped(err error) bool {
+	var drop *droppedError
+	return errors.As(err, &drop)
+}
+
+// droppedError marks a socket that dropped (see Dropped).
+type droppedError struct{ err error }
+
+func (e *droppedError) Error() string { return e.err.Error() }
+func (e *droppedError) Unwrap() error { return e.err }
+
+// dropped marks err, an error of the socket, as a drop when it is one.
+// afterLive says the operation had been live; before that any failure to
+// set up counts as one (the server may still be starting).
+func dropped(err error, afterLive bool) error {
+	if err == nil {
+		return nil
+	}
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusGoingAway, websocket.StatusServiceRestart, websocket.StatusTryAgainLater,
+		websocket.StatusInternalError, websocket.StatusBadGateway, -1:
+		return &droppedError{err: err}
+	}
+	if !afterLive {
+		return &droppedError{err: err}
+	}
+	return err
+}
+
+// session runs the operation over one socket; live says whether the
+// server confirmed it.
+func (c *Client) session(ctx context.Context, req Request, h Handler) (live bool, _ error) {
 	conn, err := c.setUp(ctx, req, h)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+		return false, dropped(err, false)
 	}
 	defer conn.CloseNow()
 
@@ -52,11 +135,7 @@ func (c *Client) Subscribe(ctx context.Context, req Request, h Handler) error {
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 	})
 	defer stop()
-	err = conn.deliver(h)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return true, conn.deliver(h)
 }
 
 // setUp dials, initialises, starts the operation and confirms it with a
@@ -92,8 +171,12 @@ func (c *Client) setUp(ctx context.Context, req Request, h Handler) (*Conn, erro
 func (conn *Conn) deliver(h Handler) error {
 	for {
 		m, err := conn.Read(context.Background())
+		var de *DecodeError
+		if errors.As(err, &de) {
+			return err // the server's fault: a new socket would not help
+		}
 		if err != nil {
-			return closedError(err)
+			return dropped(closedError(err), true)
 		}
 		if m.ID != opID {
 			if m.Type == TypePong {
