@@ -31,9 +31,10 @@ type Handler struct {
 	// 2, ...) and the cause; an error from it ends Subscribe with that
 	// error. Subscribe then waits Backoff(attempt).
 	Reconnect func(attempt int, cause error) error
-	// Resume, when set, gives the request of each new attempt from the
-	// first one. This is the hook for resuming from a cursor (issue #18):
-	// the request with the cursor of the last result Next saw.
+	// Resume, when set, returns the request to start on each new socket,
+	// given the one started last. This is the hook for resuming from a
+	// cursor (issue #18): the request with the cursor of the last result
+	// Next saw.
 	Resume func(Request) Request
 }
 
@@ -88,7 +89,8 @@ func Backoff(n int) time.Duration {
 
 // Dropped reports whether err ended a socket in a way worth a new one:
 // the server going away or restarting (1001, 1012, 1013), failing
-// (1011, 1014), or the connection breaking without a close frame.
+// (1011, 1014), or the connection breaking without a close frame; and,
+// while reconnecting, any failure to set the operation up again.
 func Dropped(err error) bool {
 	var drop *droppedError
 	return errors.As(err, &drop)
