@@ -23,7 +23,6 @@ import (
 	"syscall"
 
 	"orgpulse/app"
-	"orgpulse/realtime"
 )
 
 const usage = `orgpulse: a GraphQL API over organizations, employees, projects and metrics.
@@ -81,7 +80,7 @@ func run(ctx context.Context, args []string, env app.Env, out io.Writer) error {
 
 func runSubscribe(ctx context.Context, args []string, env app.Env, out io.Writer) error {
 	fs := app.NewFlagSet("subscribe [flags] 'subscription { ... }'",
-		"Run a GraphQL operation over WebSocket (graphql-transport-ws) and print each result as a JSON line until the server completes it or Ctrl-C.", out)
+		"Run a GraphQL operation over WebSocket (graphql-transport-ws) and print each result as a JSON line until the server completes it or Ctrl-C. Prints \"subscribed\" on stderr once the server has the operation set up, and reconnects with backoff when the socket drops.", out)
 	url, ok := env("ORGPULSE_URL")
 	if !ok {
 		url = "http://localhost:8080"
@@ -101,5 +100,5 @@ func runSubscribe(ctx context.Context, args []string, env app.Env, out io.Writer
 			return fmt.Errorf("--variables is not a JSON object: %w", err)
 		}
 	}
-	return realtime.RunSubscribe(ctx, url, fs.Arg(0), vars, os.Stdout)
+	return app.Subscribe(ctx, url, fs.Arg(0), vars, os.Stdout, os.Stderr)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"orgpulse/cache"
+	"orgpulse/client"
 	"orgpulse/monitor"
 	"orgpulse/resolvers"
 	"orgpulse/server"
@@ -91,12 +91,8 @@ type Response struct {
 	Raw []byte
 }
 
-// Error is one GraphQL error.
-type Error struct {
-	Message    string         `json:"message"`
-	Path       []any          `json:"path"`
-	Extensions map[string]any `json:"extensions"`
-}
+// Error is one GraphQL error, with helpers for tests.
+type Error client.Error
 
 // Code returns extensions.code of the first error, or "".
 func (r *Response) Code() string {
@@ -153,39 +149,49 @@ func (s *Server) post(tb testing.TB, query string, vars map[string]any, token st
 
 func (s *Server) send(tb testing.TB, query string, vars map[string]any, token string, debug bool) *Response {
 	tb.Helper()
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
+	c := s.client(tb)
 	if debug {
-		req.Header.Set("X-Debug", "1")
+		c = c.WithHeader("X-Debug", "1")
 	}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		c = c.WithHeader("Authorization", "Bearer "+token)
 	}
-	return s.Do(tb, req)
+	res, err := c.Do(context.Background(), client.Request{Query: query, Variables: vars})
+	return decoded(tb, "POST "+c.URL(), res, err)
 }
 
 // Do sends req and decodes the GraphQL response.
 func (s *Server) Do(tb testing.TB, req *http.Request) *Response {
 	tb.Helper()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
+	res, err := s.client(tb).Send(req)
+	return decoded(tb, req.Method+" "+req.URL.String(), res, err)
+}
+
+// client is the GraphQL client of the server's endpoint.
+func (s *Server) client(tb testing.TB) *client.Client {
+	tb.Helper()
+	c, err := client.New(s.URL, client.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out := &Response{Status: res.StatusCode, Header: res.Header, Raw: raw}
-	if err := json.Unmarshal(raw, out); err != nil {
-		tb.Fatalf("%s %s: status %d, body is not JSON: %v: %s", req.Method, req.URL, res.StatusCode, err, raw)
+	return c
+}
+
+// decoded is res with extensions.debug decoded; a request that got no
+// GraphQL result fails the test.
+func decoded(tb testing.TB, what string, res *client.Response, err error) *Response {
+	tb.Helper()
+	if err != nil {
+		tb.Fatalf("%s: %v", what, err)
+	}
+	out := &Response{Status: res.Status, Header: res.Header, Data: res.Data, Raw: res.Raw}
+	for _, e := range res.Errors {
+		out.Errors = append(out.Errors, Error(e))
+	}
+	if len(res.Extensions) > 0 {
+		if err := json.Unmarshal(res.Extensions, &out.Extensions); err != nil {
+			tb.Fatalf("%s: extensions: %v: %s", what, err, res.Raw)
+		}
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package testsupport
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
+	"orgpulse/client"
 	"orgpulse/realtime"
 	"orgpulse/resolvers"
 	"orgpulse/server"
@@ -98,11 +98,7 @@ func MustStartLiveServer(tb testing.TB, db *DB, opts LiveOptions) *LiveServer {
 }
 
 // WSMessage is one message of graphql-transport-ws or graphql-ws.
-type WSMessage struct {
-	ID      string          `json:"id,omitempty"`
-	Type    string          `json:"type"`
-	Payload json.RawMessage `json:"payload,omitempty"`
-}
+type WSMessage = client.Message
 
 // WSDialOptions configure DialWS.
 type WSDialOptions struct {
@@ -120,12 +116,13 @@ type WSDialOptions struct {
 	KeepPings bool
 }
 
-// WSClient is a test client of the WebSocket transport. Its reader queues
-// every message; protocol pings are answered with pongs, WebSocket ping
-// frames by the library.
+// WSClient is a test client of the WebSocket transport over
+// client.Conn. Its reader queues every message; protocol pings are
+// answered with pongs (by client.Conn), WebSocket ping frames by the
+// library.
 type WSClient struct {
 	tb       testing.TB
-	Conn     *websocket.Conn
+	Conn     *client.Conn
 	Protocol string
 	opts     WSDialOptions
 
@@ -134,7 +131,6 @@ type WSClient struct {
 	notify  chan struct{}
 	done    chan struct{}
 	readErr error
-	syncN   int
 	paused  bool
 	resume  chan struct{}
 }
@@ -157,10 +153,6 @@ func DialWS(tb testing.TB, url string, opts WSDialOptions) *WSClient {
 // DialWSErr is DialWS that returns the failure of the upgrade.
 func DialWSErr(tb testing.TB, url string, opts WSDialOptions) (*WSClient, *http.Response, error) {
 	tb.Helper()
-	protos := opts.Subprotocols
-	if len(protos) == 0 && !opts.NoSubprotocol {
-		protos = []string{"graphql-transport-ws"}
-	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	if opts.ReceiveBuffer > 0 {
 		dialer.Control = func(_, _ string, rc syscall.RawConn) error {
@@ -171,17 +163,22 @@ func DialWSErr(tb testing.TB, url string, opts WSDialOptions) (*WSClient, *http.
 			return errors.Join(err, serr)
 		}
 	}
-	httpClient := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}}
+	gql, err := client.New(url, client.Options{
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+		Header:     opts.Header,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, res, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		Subprotocols: protos, HTTPHeader: opts.Header, HTTPClient: httpClient,
+	conn, res, err := gql.Dial(ctx, client.DialOptions{
+		Subprotocols: opts.Subprotocols, NoSubprotocol: opts.NoSubprotocol, KeepPings: opts.KeepPings,
 	})
 	if err != nil {
 		return nil, res, err
 	}
-	conn.SetReadLimit(64 << 20)
-	c := &WSClient{tb: tb, Conn: conn, Protocol: conn.Subprotocol(), opts: opts,
+	c := &WSClient{tb: tb, Conn: conn, Protocol: conn.Protocol(), opts: opts,
 		notify: make(chan struct{}, 1), done: make(chan struct{})}
 	tb.Cleanup(func() { _ = conn.CloseNow() })
 	go c.read()
@@ -219,7 +216,11 @@ func (c *WSClient) read() {
 			c.mu.Lock()
 		}
 		c.mu.Unlock()
-		_, data, err := c.Conn.Read(context.Background())
+		m, err := c.Conn.Read(context.Background())
+		var de *client.DecodeError
+		if errors.As(err, &de) {
+			m, err = WSMessage{Type: "(not json)", Payload: de.Data}, nil
+		}
 		if err != nil {
 			c.mu.Lock()
 			c.readErr = err
@@ -227,20 +228,8 @@ func (c *WSClient) read() {
 			c.wake()
 			return
 		}
-		var m WSMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			m = WSMessage{Type: "(not json)", Payload: data}
-		}
-		if !c.opts.KeepPings {
-			if m.Type == "ka" {
-				continue
-			}
-			if m.Type == "ping" && c.Protocol == "graphql-transport-ws" {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_ = c.Conn.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`))
-				cancel()
-				continue
-			}
+		if m.Type == "ka" && !c.opts.KeepPings {
+			continue
 		}
 		c.mu.Lock()
 		c.queue = append(c.queue, m)
@@ -259,19 +248,15 @@ func (c *WSClient) wake() {
 // Send writes v as JSON.
 func (c *WSClient) Send(v any) {
 	c.tb.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		c.tb.Fatal(err)
+	if err := c.Conn.Send(context.Background(), v); err != nil {
+		c.tb.Fatalf("send %.200v: %v", v, err)
 	}
-	c.SendRaw(string(b))
 }
 
 // SendRaw writes a text message as is.
 func (c *WSClient) SendRaw(msg string) {
 	c.tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Conn.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+	if err := c.Conn.SendRaw(context.Background(), []byte(msg)); err != nil {
 		c.tb.Fatalf("send %.200s: %v", msg, err)
 	}
 }
@@ -344,24 +329,23 @@ func (c *WSClient) Init(payload map[string]any) {
 	if payload == nil {
 		payload = map[string]any{}
 	}
-	c.Send(map[string]any{"type": "connection_init", "payload": payload})
-	c.Expect("connection_ack", 5*time.Second)
+	c.Send(map[string]any{"type": client.TypeConnectionInit, "payload": payload})
+	c.Expect(client.TypeConnectionAck, 5*time.Second)
 }
 
 // Subscribe starts operation id and, on graphql-transport-ws, returns
 // once the server set it up (see Sync).
 func (c *WSClient) Subscribe(id, query string, vars map[string]any) {
 	c.tb.Helper()
-	payload := map[string]any{"query": query}
-	if vars != nil {
-		payload["variables"] = vars
-	}
-	typ := "subscribe"
+	req := client.Request{Query: query, Variables: vars}
 	if c.Protocol == "graphql-ws" {
-		typ = "start"
+		c.Send(map[string]any{"id": id, "type": "start", "payload": req})
+		return
 	}
-	c.Send(map[string]any{"id": id, "type": typ, "payload": payload})
-	if c.Protocol == "graphql-transport-ws" {
+	if err := c.Conn.Subscribe(context.Background(), id, req); err != nil {
+		c.tb.Fatalf("subscribe %s: %v", id, err)
+	}
+	if c.Protocol == client.Protocol {
 		c.Sync()
 	}
 }
@@ -371,15 +355,11 @@ func (c *WSClient) Subscribe(id, query string, vars map[string]any) {
 // message, so after Sync every subscription sent before is live.
 func (c *WSClient) Sync() {
 	c.tb.Helper()
-	c.mu.Lock()
-	c.syncN++
-	tag := fmt.Sprintf("sync-%d", c.syncN)
-	c.mu.Unlock()
-	c.Send(map[string]any{"type": "ping", "payload": map[string]any{"tag": tag}})
-	_, ok := c.take(func(m WSMessage) bool {
-		return m.Type == "pong" && bytes.Contains(m.Payload, []byte(tag))
-	}, 10*time.Second)
-	if !ok {
+	tag := c.Conn.NewPingTag()
+	if err := c.Conn.Ping(context.Background(), tag); err != nil {
+		c.tb.Fatalf("ping: %v", err)
+	}
+	if _, ok := c.take(func(m WSMessage) bool { return m.IsPongFor(tag) }, 10*time.Second); !ok {
 		c.tb.Fatalf("no pong for %s (socket: %v)", tag, c.Err())
 	}
 }
@@ -412,8 +392,7 @@ func (c *WSClient) WaitClosed(timeout time.Duration) (websocket.StatusCode, stri
 		c.tb.Fatalf("the socket is still open after %s", timeout)
 	}
 	err := c.Err()
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
+	if ce, ok := client.CloseError(err); ok {
 		return ce.Code, ce.Reason
 	}
 	return -1, fmt.Sprint(err)

@@ -48,6 +48,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"orgpulse/client"
 )
 
 type config struct {
@@ -218,22 +220,15 @@ func (d *driver) note(format string, args ...any) {
 
 // ---------------------------------------------------------------- GraphQL over HTTP
 
-type gqlError struct {
-	Message    string         `json:"message"`
-	Extensions map[string]any `json:"extensions"`
-}
-
+// gqlResult is what the driver reads of a response.
 type gqlResult struct {
-	Status     int
-	Replica    string
-	Data       json.RawMessage `json:"data"`
-	Errors     []gqlError      `json:"errors"`
-	Extensions struct {
-		Debug *struct {
-			CacheHits   int `json:"cacheHits"`
-			CacheMisses int `json:"cacheMisses"`
-		} `json:"debug"`
-	} `json:"extensions"`
+	Status  int
+	Replica string
+	Data    json.RawMessage
+	Debug   *struct {
+		CacheHits   int `json:"cacheHits"`
+		CacheMisses int `json:"cacheMisses"`
+	}
 }
 
 // gql sends one operation to base (nginx or a replica's own URL): a GET
@@ -252,57 +247,45 @@ func (d *driver) gql(ctx context.Context, kind, base, query, opName string, vars
 }
 
 func (d *driver) gqlOnce(ctx context.Context, base, query, opName string, vars map[string]any, mutation, debug bool) (*gqlResult, error) {
-	var req *http.Request
-	var err error
-	if mutation {
-		body, _ := json.Marshal(map[string]any{"query": query, "operationName": opName, "variables": vars})
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, base+"/graphql", bytes.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+d.cfg.token)
-		}
-	} else {
-		v := url.Values{"query": {query}}
-		if opName != "" {
-			v.Set("operationName", opName)
-		}
-		if vars != nil {
-			b, _ := json.Marshal(vars)
-			v.Set("variables", string(b))
-		}
-		req, err = http.NewRequestWithContext(ctx, http.MethodGet, base+"/graphql?"+v.Encode(), nil)
-	}
+	c, err := client.New(base, client.Options{HTTPClient: d.client, MaxResponseBytes: 4 << 20,
+		Header: http.Header{"Accept": {"application/json"}}})
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
 	if debug {
-		req.Header.Set("X-Debug", "1")
+		c = c.WithHeader("X-Debug", "1")
 	}
-	resp, err := d.client.Do(req)
-	if err != nil {
+	req := client.Request{Query: query, OperationName: opName, Variables: vars}
+	var gres *client.Response
+	if mutation {
+		gres, err = c.WithHeader("Authorization", "Bearer "+d.cfg.token).Do(ctx, req)
+	} else {
+		gres, err = c.Get(ctx, req)
+	}
+	if gres == nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	res := &gqlResult{Status: resp.StatusCode, Replica: resp.Header.Get("X-Orgpulse-Replica")}
+	res := &gqlResult{Status: gres.Status, Replica: gres.Header.Get("X-Orgpulse-Replica"), Data: gres.Data}
 	if err != nil {
-		return res, fmt.Errorf("status %d from %s, reading the body: %w", resp.StatusCode, res.Replica, err)
+		return res, fmt.Errorf("from %q: %w", res.Replica, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return res, fmt.Errorf("status %d from %q: %.300s", resp.StatusCode, res.Replica, body)
+	if gres.Status != http.StatusOK {
+		return res, fmt.Errorf("status %d from %q: %.300s", gres.Status, res.Replica, gres.Raw)
 	}
-	if err := json.Unmarshal(body, res); err != nil {
-		return res, fmt.Errorf("from %s: not JSON: %.300s", res.Replica, body)
-	}
-	if len(res.Errors) > 0 {
-		return res, fmt.Errorf("from %s: GraphQL errors: %.300s", res.Replica, body)
+	if len(gres.Errors) > 0 {
+		return res, fmt.Errorf("from %s: GraphQL errors: %.300s", res.Replica, gres.Raw)
 	}
 	if len(res.Data) == 0 || string(res.Data) == "null" {
-		return res, fmt.Errorf("from %s: no data: %.300s", res.Replica, body)
+		return res, fmt.Errorf("from %s: no data: %.300s", res.Replica, gres.Raw)
 	}
 	if res.Replica == "" {
-		return res, fmt.Errorf("no X-Orgpulse-Replica header: %.300s", body)
+		return res, fmt.Errorf("no X-Orgpulse-Replica header: %.300s", gres.Raw)
+	}
+	if len(gres.Extensions) > 0 {
+		var ext struct{ Debug json.RawMessage }
+		if err := json.Unmarshal(gres.Extensions, &ext); err == nil && len(ext.Debug) > 0 {
+			_ = json.Unmarshal(ext.Debug, &res.Debug)
+		}
 	}
 	return res, nil
 }
@@ -485,9 +468,13 @@ func (s *subscriber) problem(format string, args ...any) {
 // close code (-1 for none).
 func (s *subscriber) connect(ctx context.Context) websocket.StatusCode {
 	d := s.d
-	wsURL := "ws" + strings.TrimPrefix(d.lb, "http") + "/graphql"
+	gql, err := client.New(d.lb, client.Options{MaxResponseBytes: 1 << 20})
+	if err != nil {
+		s.problem("%v", err)
+		return -1
+	}
 	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	c, resp, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	c, resp, err := gql.Dial(dctx, client.DialOptions{})
 	cancel()
 	d.mu.Lock()
 	d.sent["websocket upgrade"]++
@@ -510,7 +497,6 @@ func (s *subscriber) connect(ctx context.Context) websocket.StatusCode {
 		return -1
 	}
 	defer c.CloseNow()
-	c.SetReadLimit(1 << 20)
 	rep := resp.Header.Get("X-Orgpulse-Replica")
 	s.mu.Lock()
 	s.upgrades++
@@ -518,63 +504,49 @@ func (s *subscriber) connect(ctx context.Context) websocket.StatusCode {
 	if rep == "" {
 		s.problem("the upgrade response has no X-Orgpulse-Replica header")
 	}
-	send := func(v any) error {
-		b, _ := json.Marshal(v)
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		return c.Write(wctx, websocket.MessageText, b)
-	}
 	vars := map[string]any{"org": d.eventsOrg}
-	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{}}); err != nil {
+	err = c.Init(ctx, nil)
+	if err == nil {
+		err = c.Subscribe(ctx, "e", client.Request{Query: subEmployee, Variables: vars})
+	}
+	if err == nil {
+		err = c.Subscribe(ctx, "o", client.Request{Query: subOrganization, Variables: vars})
+	}
+	if err == nil {
+		// Once the ping after them is answered both are live.
+		err = c.Sync(ctx)
+	}
+	if err != nil {
 		return s.closed(ctx, rep, nil, err)
 	}
-	var sess *session
+	sess := &session{replica: rep, start: time.Now()}
+	s.mu.Lock()
+	s.sessions = append(s.sessions, sess)
+	s.mu.Unlock()
+	select {
+	case s.connected <- struct{}{}:
+	default:
+	}
+	return s.receive(ctx, c, rep, sess)
+}
+
+// receive records the events of an established session until it closes.
+func (s *subscriber) receive(ctx context.Context, c *client.Conn, rep string, sess *session) websocket.StatusCode {
 	for {
-		_, data, err := c.Read(ctx)
+		msg, err := c.Read(ctx)
+		var de *client.DecodeError
+		if errors.As(err, &de) {
+			s.problem("a message that is not JSON: %.200s", de.Data)
+			continue
+		}
 		if err != nil {
 			return s.closed(ctx, rep, sess, err)
 		}
-		var msg struct {
-			ID      string          `json:"id"`
-			Type    string          `json:"type"`
-			Payload json.RawMessage `json:"payload"`
-		}
-		if err := json.Unmarshal(data, &msg); err != nil {
-			s.problem("a message that is not JSON: %.200s", data)
-			continue
-		}
 		switch msg.Type {
-		case "connection_ack":
-			err = send(map[string]any{"id": "e", "type": "subscribe", "payload": map[string]any{"query": subEmployee, "variables": vars}})
-			if err == nil {
-				err = send(map[string]any{"id": "o", "type": "subscribe", "payload": map[string]any{"query": subOrganization, "variables": vars}})
-			}
-			if err == nil {
-				// The server handles a socket's messages in order: once
-				// this ping is answered both subscriptions are live.
-				err = send(map[string]any{"type": "ping", "payload": map[string]any{"sync": true}})
-			}
-			if err != nil {
-				return s.closed(ctx, rep, sess, err)
-			}
-		case "ping":
-			if err := send(map[string]any{"type": "pong"}); err != nil {
-				return s.closed(ctx, rep, sess, err)
-			}
-		case "pong":
-			if sess == nil && bytes.Contains(msg.Payload, []byte(`"sync"`)) {
-				sess = &session{replica: rep, start: time.Now()}
-				s.mu.Lock()
-				s.sessions = append(s.sessions, sess)
-				s.mu.Unlock()
-				select {
-				case s.connected <- struct{}{}:
-				default:
-				}
-			}
-		case "next":
+		case client.TypePong:
+		case client.TypeNext:
 			s.event(msg.ID, msg.Payload, rep)
-		case "error", "complete":
+		case client.TypeError, client.TypeComplete:
 			s.problem("%s for operation %q on %s: %.300s", msg.Type, msg.ID, rep, msg.Payload)
 			_ = c.Close(websocket.StatusNormalClosure, "")
 			return s.closed(ctx, rep, sess, errors.New(msg.Type))
@@ -619,7 +591,7 @@ func (s *subscriber) event(id string, payload json.RawMessage, rep string) {
 				Industry string `json:"industry"`
 			} `json:"organizationUpdated"`
 		} `json:"data"`
-		Errors []gqlError `json:"errors"`
+		Errors []client.Error `json:"errors"`
 	}
 	if err := json.Unmarshal(payload, &p); err != nil || len(p.Errors) > 0 {
 		s.problem("bad event on %q from %s: %.300s", id, rep, payload)
@@ -1030,7 +1002,7 @@ func (d *driver) readCache(ctx context.Context, base string) (cacheView, error) 
 			v.listed = o.Name
 		}
 	}
-	if dbg := res.Extensions.Debug; dbg != nil {
+	if dbg := res.Debug; dbg != nil {
 		v.debug, v.hits = true, dbg.CacheHits
 	}
 	return v, nil

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"orgpulse/client"
 )
 
 // The fan-out benchmark drives a real orgpulse binary (started with DEBUG,
@@ -55,6 +57,29 @@ type memSnap struct {
 	goroutines  int
 }
 
+// fanout is one run of the benchmark.
+type fanout struct {
+	base        string // http://host:port
+	hc          *http.Client
+	gql         *client.Client // the endpoint: upgrades and reads
+	authed      *client.Client // with the token: mutations
+	projectID   int64
+	conns       []*client.Conn
+	got         chan receipt
+	res         *fanoutResult
+	deliveries  []time.Duration
+	mutations   []time.Duration
+	heapProfile string
+}
+
+// receipt is a subscription result with its arrival time; conn is
+// negative (-1 - conn) for an error or complete message.
+type receipt struct {
+	conn int
+	at   time.Time
+	data []byte
+}
+
 func runFanout(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
 	base := fs.String("url", "http://127.0.0.1:8080", "orgpulse base URL (loopback only)")
@@ -74,201 +99,216 @@ func runFanout(ctx context.Context, args []string) error {
 	if *subs < 1 || *subs > 10000 || *events < 1 || *events > 1000 || *small < 1 || *small > *subs {
 		return errors.New("-subscribers 1..10000, -small 1..subscribers, -events 1..1000")
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	*base = strings.TrimSuffix(*base, "/")
-	wsURL := "ws" + strings.TrimPrefix(*base, "http") + "/graphql"
-	client := newClient(4)
-
-	mem0, err := serverMemory(ctx, client, *base)
+	f := &fanout{base: strings.TrimSuffix(*base, "/"), hc: newClient(4), projectID: *projectID, heapProfile: *heapProfile,
+		res: &fanoutResult{Subscribers: *subs, Events: *events, SmallSubscribers: *small}}
+	var err error
+	f.gql, err = client.New(f.base+"/graphql", client.Options{HTTPClient: f.hc, MaxResponseBytes: 1 << 20,
+		Header: http.Header{"Accept": {"application/json"}}})
 	if err != nil {
 		return err
 	}
-	// Idle connections: upgraded and acknowledged, nothing subscribed.
-	conns := make([]*websocket.Conn, *subs)
+	f.authed = f.gql.WithHeader("Authorization", "Bearer "+*token)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
 	defer func() {
-		for _, c := range conns {
+		for _, c := range f.conns {
 			if c != nil {
 				_ = c.CloseNow()
 			}
 		}
 	}()
-	for i := range conns {
-		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-		c, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			dcancel()
-			return fmt.Errorf("dial %d: %w", i, err)
-		}
-		c.SetReadLimit(1 << 20)
-		if err := c.Write(dctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{}}`)); err != nil {
-			dcancel()
-			return err
-		}
-		_, data, err := c.Read(dctx)
-		dcancel()
-		if err != nil || !bytes.Contains(data, []byte(`"connection_ack"`)) {
-			return fmt.Errorf("connection %d: no connection_ack: %s %v", i, data, err)
-		}
-		conns[i] = c
+	if err := f.run(ctx, *subs, *small, *events); err != nil {
+		return err
 	}
-	mem1, err := serverMemory(ctx, client, *base)
+	return writeJSON(*out, f.res)
+}
+
+// run measures idle connections, then a first event with small
+// subscribers, then events with every subscriber.
+func (f *fanout) run(ctx context.Context, subs, small, events int) error {
+	mem0, err := serverMemory(ctx, f.hc, f.base)
 	if err != nil {
 		return err
 	}
-	if *heapProfile != "" {
-		prof, err := get(ctx, client, *base+"/debug/pprof/heap?gc=1")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(*heapProfile, prof, 0o644); err != nil {
-			return err
-		}
-	}
-
-	// One reader per connection: it answers pings and reports each
-	// subscription result with its arrival time.
-	type receipt struct {
-		conn int
-		at   time.Time
-		data []byte
-	}
-	got := make(chan receipt, *subs*2)
-	var readers sync.WaitGroup
-	for i, c := range conns {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			for {
-				_, data, err := c.Read(ctx)
-				if err != nil {
-					return
-				}
-				at := time.Now()
-				switch {
-				case bytes.Contains(data, []byte(`"type":"next"`)):
-					got <- receipt{conn: i, at: at, data: data}
-				case bytes.Contains(data, []byte(`"type":"ping"`)):
-					_ = c.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`))
-				case bytes.Contains(data, []byte(`"type":"error"`)), bytes.Contains(data, []byte(`"type":"complete"`)):
-					got <- receipt{conn: -1 - i, at: at, data: data}
-				}
-			}
-		}()
-	}
-	doc, _ := json.Marshal(fmt.Sprintf(`subscription { projectUpdated(id: %d) { name budget teamSize organization { name } teamMembers { name } } }`, *projectID))
-	subscribe := func(from, to int) error {
-		for i := from; i < to; i++ {
-			msg := `{"id":"1","type":"subscribe","payload":{"query":` + string(doc) + `}}`
-			if err := conns[i].Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-				return fmt.Errorf("subscribe %d: %w", i, err)
-			}
-		}
-		return waitLive(ctx, client, *base, to)
-	}
-
-	res := &fanoutResult{Subscribers: *subs, Events: *events, SmallSubscribers: *small}
-	var deliveries, mutations []time.Duration
-	event := func(i, want int) (int, error) {
-		before, err := liveStats(ctx, client, *base)
-		if err != nil {
-			return 0, err
-		}
-		mbody, _ := json.Marshal(map[string]any{
-			"query":     `mutation($id: ID!, $b: Float!) { updateProject(id: $id, input: {budget: $b}) { id } }`,
-			"variables": map[string]any{"id": strconv.FormatInt(*projectID, 10), "b": 100000 + i},
-		})
-		req := &request{url: *base + "/graphql", body: mbody, headers: [][2]string{{"Authorization", "Bearer " + *token}}}
-		var buf bytes.Buffer
-		t0 := time.Now()
-		if _, err := req.do(ctx, client, &buf); err != nil {
-			return 0, fmt.Errorf("mutation: %w", err)
-		}
-		mutations = append(mutations, time.Since(t0))
-		timeout := time.After(30 * time.Second)
-		for n := 0; n < want; n++ {
-			select {
-			case r := <-got:
-				if r.conn < 0 || bytes.Contains(r.data, []byte(`"errors"`)) || !bytes.Contains(r.data, []byte(`"teamMembers":[{"name"`)) {
-					return 0, fmt.Errorf("subscriber %d received %.300s", r.conn, r.data)
-				}
-				if want := fmt.Sprintf(`"budget":%d`, 100000+i); !bytes.Contains(r.data, []byte(want)) {
-					return 0, fmt.Errorf("subscriber %d received a stale value: %.300s", r.conn, r.data)
-				}
-				deliveries = append(deliveries, r.at.Sub(t0))
-				res.Delivered++
-				if res.Payload == "" {
-					res.Payload = string(r.data)
-				}
-			case <-timeout:
-				return 0, fmt.Errorf("event %d: %d of %d subscribers received it within 30s", i, n, want)
-			}
-		}
-		time.Sleep(100 * time.Millisecond) // let the counters settle
-		after, err := liveStats(ctx, client, *base)
-		if err != nil {
-			return 0, err
-		}
-		return after.SQLCount - before.SQLCount, nil
-	}
-
-	// First event: few subscribers.
-	if err := subscribe(0, *small); err != nil {
+	if err := f.dialIdle(ctx, subs); err != nil {
 		return err
 	}
-	res.Expected += *small
-	sqlSmall, err := event(0, *small)
+	mem1, err := serverMemory(ctx, f.hc, f.base)
+	if err != nil {
+		return err
+	}
+	if f.heapProfile != "" {
+		prof, err := get(ctx, f.hc, f.base+"/debug/pprof/heap?gc=1")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(f.heapProfile, prof, 0o644); err != nil {
+			return err
+		}
+	}
+	rctx, stopReaders := context.WithCancel(ctx)
+	readers := f.startReaders(rctx)
+	defer readers.Wait()
+	defer stopReaders()
+
+	// First event: few subscribers.
+	res := f.res
+	if err := f.subscribe(ctx, 0, small); err != nil {
+		return err
+	}
+	sqlSmall, err := f.event(ctx, 0, small)
 	if err != nil {
 		return err
 	}
 	res.SQLPerEventSmall = float64(sqlSmall)
-	deliveries = deliveries[:0]
-	res.Delivered = 0
-	res.Expected = 0
+	f.deliveries, f.mutations, res.Delivered = f.deliveries[:0], f.mutations[:0], 0
 
 	// Then everyone.
-	if err := subscribe(*small, *subs); err != nil {
+	if err := f.subscribe(ctx, small, subs); err != nil {
 		return err
 	}
-	l, err := liveStats(ctx, client, *base)
+	l, err := liveStats(ctx, f.hc, f.base)
 	if err != nil {
 		return err
 	}
 	res.Executing = l.Subscriptions
-	mem2, err := serverMemory(ctx, client, *base)
+	mem2, err := serverMemory(ctx, f.hc, f.base)
 	if err != nil {
 		return err
 	}
-	mutations = mutations[:0]
 	start := time.Now()
-	for i := 1; i <= *events; i++ {
-		res.Expected += *subs
-		n, err := event(i, *subs)
+	for i := 1; i <= events; i++ {
+		res.Expected += subs
+		n, err := f.event(ctx, i, subs)
 		if err != nil {
 			return err
 		}
 		res.SQLPerEvent = append(res.SQLPerEvent, n)
 	}
 	elapsed := time.Since(start)
-	res.Delivery = &Result{URL: wsURL, Concurrency: *subs}
-	res.Delivery.summarize(deliveries, elapsed)
-	res.Mutation = &Result{URL: *base + "/graphql", Concurrency: 1}
-	res.Mutation.summarize(mutations, elapsed)
+	res.Delivery = &Result{URL: f.gql.WebSocketURL(), Concurrency: subs}
+	res.Delivery.summarize(f.deliveries, elapsed)
+	res.Mutation = &Result{URL: f.gql.URL(), Concurrency: 1}
+	res.Mutation.summarize(f.mutations, elapsed)
 
-	n := float64(*subs)
+	n := float64(subs)
 	res.HeapPerIdleConn = float64(mem1.heap-mem0.heap) / n
 	res.StackPerIdleConn = float64(mem1.stack-mem0.stack) / n
 	res.BytesPerIdleConn = res.HeapPerIdleConn + res.StackPerIdleConn
 	res.GoroutinesPerIdle = float64(mem1.goroutines-mem0.goroutines) / n
 	res.BytesPerSub = float64(mem2.heap+mem2.stack-mem1.heap-mem1.stack) / n
 	res.GoroutinesPerSub = float64(mem2.goroutines-mem1.goroutines) / n
-	for _, c := range conns {
-		_ = c.Close(websocket.StatusNormalClosure, "done")
+	for _, c := range f.conns {
+		_ = c.Close(websocket.StatusNormalClosure, "done") // before the readers stop
 	}
-	cancel()
-	readers.Wait()
-	conns = nil
-	return writeJSON(*out, res)
+	return nil
+}
+
+// dialIdle opens the connections: upgraded and acknowledged, nothing
+// subscribed.
+func (f *fanout) dialIdle(ctx context.Context, n int) error {
+	f.conns = make([]*client.Conn, n)
+	for i := range f.conns {
+		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+		c, _, err := f.gql.Dial(dctx, client.DialOptions{})
+		if err == nil {
+			f.conns[i] = c
+			err = c.Init(dctx, nil)
+		}
+		dcancel()
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// startReaders starts one reader per connection: it reports each
+// subscription result with its arrival time (the client answers pings).
+// They stop when ctx ends.
+func (f *fanout) startReaders(ctx context.Context) *sync.WaitGroup {
+	f.got = make(chan receipt, len(f.conns)*2)
+	var readers sync.WaitGroup
+	for i, c := range f.conns {
+		readers.Go(func() {
+			for {
+				m, err := c.Read(ctx)
+				if err != nil {
+					return
+				}
+				at := time.Now()
+				switch m.Type {
+				case client.TypeNext:
+					f.got <- receipt{conn: i, at: at, data: m.Payload}
+				case client.TypeError, client.TypeComplete:
+					f.got <- receipt{conn: -1 - i, at: at, data: []byte(m.Type + " " + string(m.Payload))}
+				}
+			}
+		})
+	}
+	return &readers
+}
+
+// subscribe starts the subscription on connections from..to-1 and waits
+// until the server has them all.
+func (f *fanout) subscribe(ctx context.Context, from, to int) error {
+	sub := client.Request{Query: fmt.Sprintf(`subscription { projectUpdated(id: %d) { name budget teamSize organization { name } teamMembers { name } } }`, f.projectID)}
+	for i := from; i < to; i++ {
+		if err := f.conns[i].Subscribe(ctx, "1", sub); err != nil {
+			return fmt.Errorf("subscribe %d: %w", i, err)
+		}
+	}
+	return waitLive(ctx, f.hc, f.base, to)
+}
+
+// event changes the project (event i), waits until want subscribers have
+// the new value, and returns the statements the server ran meanwhile.
+func (f *fanout) event(ctx context.Context, i, want int) (int, error) {
+	before, err := liveStats(ctx, f.hc, f.base)
+	if err != nil {
+		return 0, err
+	}
+	mutation := client.Request{
+		Query:     `mutation($id: ID!, $b: Float!) { updateProject(id: $id, input: {budget: $b}) { id } }`,
+		Variables: map[string]any{"id": strconv.FormatInt(f.projectID, 10), "b": 100000 + i},
+	}
+	t0 := time.Now()
+	mres, err := f.authed.Do(ctx, mutation)
+	if err == nil {
+		err = mres.Err()
+	}
+	if err == nil && len(mres.Data) == 0 {
+		err = fmt.Errorf("no data: %.300s", mres.Raw)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("mutation: %w", err)
+	}
+	f.mutations = append(f.mutations, time.Since(t0))
+	timeout := time.After(30 * time.Second)
+	for n := 0; n < want; n++ {
+		select {
+		case r := <-f.got:
+			if r.conn < 0 || bytes.Contains(r.data, []byte(`"errors"`)) || !bytes.Contains(r.data, []byte(`"teamMembers":[{"name"`)) {
+				return 0, fmt.Errorf("subscriber %d received %.300s", r.conn, r.data)
+			}
+			if want := fmt.Sprintf(`"budget":%d`, 100000+i); !bytes.Contains(r.data, []byte(want)) {
+				return 0, fmt.Errorf("subscriber %d received a stale value: %.300s", r.conn, r.data)
+			}
+			f.deliveries = append(f.deliveries, r.at.Sub(t0))
+			f.res.Delivered++
+			if f.res.Payload == "" {
+				f.res.Payload = string(r.data)
+			}
+		case <-timeout:
+			return 0, fmt.Errorf("event %d: %d of %d subscribers received it within 30s", i, n, want)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // let the counters settle
+	after, err := liveStats(ctx, f.hc, f.base)
+	if err != nil {
+		return 0, err
+	}
+	return after.SQLCount - before.SQLCount, nil
 }
 
 type live struct {

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"orgpulse/client"
 )
 
 // Bounds of any run, whatever the flags say.
@@ -121,16 +122,11 @@ func (f *httpFlags) build() (*request, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, errors.New("give -query, -file or -body")
 	}
-	body := map[string]any{"query": query}
+	body := client.Request{Query: query, OperationName: f.opName}
 	if f.vars != "" {
-		var v map[string]any
-		if err := json.Unmarshal([]byte(f.vars), &v); err != nil {
+		if err := json.Unmarshal([]byte(f.vars), &body.Variables); err != nil {
 			return nil, fmt.Errorf("-vars: %w", err)
 		}
-		body["variables"] = v
-	}
-	if f.opName != "" {
-		body["operationName"] = f.opName
 	}
 	var err error
 	req.body, err = json.Marshal(body)
@@ -156,31 +152,32 @@ func newClient(conc int) *http.Client {
 	}
 }
 
-// do sends req once and returns the response body; a transport error, a
-// status other than 200 or a GraphQL error is an error.
-func (req *request) do(ctx context.Context, c *http.Client, buf *bytes.Buffer, extra ...[2]string) ([]byte, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, req.url, bytes.NewReader(req.body))
+// send posts req once with extra headers through the GraphQL client; a
+// transport error, a status other than 200, a GraphQL error or a missing
+// data key is an error. The body is sent as prepared (-body and .json
+// files are sent as given).
+func (req *request) send(ctx context.Context, hc *http.Client, extra ...[2]string) (*client.Response, error) {
+	h := http.Header{"Accept": {"application/json"}}
+	for _, kv := range append(req.headers, extra...) {
+		h.Set(kv[0], kv[1])
+	}
+	c, err := client.New(req.url, client.Options{HTTPClient: hc, Header: h})
+	if err != nil {
+		return nil, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL(), bytes.NewReader(req.body))
 	if err != nil {
 		return nil, err
 	}
 	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Accept", "application/json")
-	for _, h := range req.headers {
-		hr.Header.Set(h[0], h[1])
+	res, err := c.Send(hr)
+	if err == nil {
+		err = res.Err()
 	}
-	for _, h := range extra {
-		hr.Header.Set(h[0], h[1])
+	if err == nil && len(res.Data) == 0 {
+		err = fmt.Errorf("no data: %.300s", res.Raw)
 	}
-	res, err := c.Do(hr)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	buf.Reset()
-	if _, err := io.Copy(buf, res.Body); err != nil {
-		return nil, err
-	}
-	return checkResponse(res.StatusCode, buf.Bytes())
+	return res, err
 }
 
 func runHTTP(ctx context.Context, args []string) error {
@@ -312,33 +309,31 @@ func runSQLCount(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client := newClient(1)
-	var buf bytes.Buffer
-	body, err := req.do(ctx, client, &buf, [2]string{"X-Debug", "1"})
+	gres, err := req.send(ctx, newClient(1), [2]string{"X-Debug", "1"})
 	if err != nil {
 		return err
 	}
 	if *print {
-		_, err := os.Stdout.Write(append(body, '\n'))
+		_, err := os.Stdout.Write(append(gres.Raw, '\n'))
 		return err
 	}
-	var resp struct {
-		Extensions struct {
-			Debug *struct {
-				SQLCount int `json:"sqlCount"`
-				SQL      []struct {
-					Statement string `json:"statement"`
-				} `json:"sql"`
-			} `json:"debug"`
-		} `json:"extensions"`
+	var ext struct {
+		Debug *struct {
+			SQLCount int `json:"sqlCount"`
+			SQL      []struct {
+				Statement string `json:"statement"`
+			} `json:"sql"`
+		} `json:"debug"`
 	}
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return err
+	if len(gres.Extensions) > 0 {
+		if err := json.Unmarshal(gres.Extensions, &ext); err != nil {
+			return fmt.Errorf("extensions: %w", err)
+		}
 	}
-	if resp.Extensions.Debug == nil {
+	if ext.Debug == nil {
 		return errors.New("no extensions.debug in the response: start the server with DEBUG=1")
 	}
-	d := resp.Extensions.Debug
+	d := ext.Debug
 	res := &Result{URL: req.url, SQLCount: &d.SQLCount}
 	// The statement names (sqlc's /* Name */ comments) in order of first
 	// appearance, each with how often it ran.

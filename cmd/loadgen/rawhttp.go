@@ -70,7 +70,7 @@ func newConn(req *request) (*conn, error) {
 }
 
 // do sends the request once and returns the response body, with the same
-// checks as request.do: a status other than 200 or a GraphQL error is an
+// checks as request.send: a status other than 200 or a GraphQL error is an
 // error.
 func (c *conn) do(ctx context.Context, buf *bytes.Buffer) ([]byte, error) {
 	for {

@@ -1,0 +1,110 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dbq "orgpulse/db"
+	"orgpulse/resolvers"
+	"orgpulse/testsupport"
+)
+
+// buildBinary builds orgpulse from this checkout, as a user runs it.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "orgpulse")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// `orgpulse subscribe` says "subscribed" on stderr once the subscription
+// is live, so a script can cause the first event then; it prints each
+// event as a JSON line, reconnects when the server goes away (saying so,
+// then "subscribed" again), and exits 0 on Ctrl-C.
+func TestSubscribeCommand(t *testing.T) {
+	bin := buildBinary(t)
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartLiveServer(t, db, testsupport.LiveOptions{})
+
+	t.Run("subscribed, then events", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "subscribe", "--url", srv.URL, `subscription { metricRecorded { value } }`)
+		cmd.Env = append(os.Environ(), "ORGPULSE_URL=")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		errLines := bufio.NewScanner(stderr)
+		if !errLines.Scan() || errLines.Text() != "subscribed" {
+			t.Fatalf("first stderr line %q, want subscribed", errLines.Text())
+		}
+		// An event published at once must arrive.
+		lines := bufio.NewScanner(stdout)
+		publishAndExpect := func(v int) {
+			t.Helper()
+			ev, err := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Hub.Publish(ctx, resolvers.TopicMetric, ev); err != nil {
+				t.Fatal(err)
+			}
+			if !lines.Scan() {
+				t.Fatalf("no event printed: %v", lines.Err())
+			}
+			if got, want := lines.Text(), fmt.Sprintf(`{"data":{"metricRecorded":{"value":%d}}}`, v); got != want {
+				t.Errorf("printed %q, want %q", got, want)
+			}
+		}
+		publishAndExpect(42)
+
+		// The server going away (1001): a line saying so, then live again.
+		srv.App.CloseWebSockets(ctx)
+		if !errLines.Scan() || !strings.HasPrefix(errLines.Text(), "reconnecting (attempt 1): ") || !strings.Contains(errLines.Text(), "GoingAway") {
+			t.Fatalf("stderr %q, want the reconnect", errLines.Text())
+		}
+		if !errLines.Scan() || errLines.Text() != "subscribed" {
+			t.Fatalf("stderr %q after the reconnect, want subscribed", errLines.Text())
+		}
+		publishAndExpect(43)
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("after Ctrl-C: %v", err)
+		}
+	})
+
+	t.Run("a refused document fails with its code", func(t *testing.T) {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, "subscribe", "--url", srv.WSURL, `subscription { nope }`)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if err == nil || !strings.Contains(stderr.String(), "GRAPHQL_VALIDATION_FAILED") {
+			t.Errorf("exit %v, stderr %q", err, stderr.String())
+		}
+	})
+}
