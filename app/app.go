@@ -45,11 +45,10 @@ type Service struct {
 type Option func(*build)
 
 type build struct {
-	pool      *pgxpool.Pool
-	rdb       redis.UniversalClient
-	log       *slog.Logger
-	tweaks    []func(*server.Config, *resolvers.Config)
-	skipCheck bool
+	pool   *pgxpool.Pool
+	rdb    redis.UniversalClient
+	log    *slog.Logger
+	tweaks []func(*server.Config, *resolvers.Config, *realtime.Config)
 }
 
 // WithPool uses pool instead of opening DatabaseURL; Close leaves it open.
@@ -66,6 +65,11 @@ func WithLogger(log *slog.Logger) Option { return func(b *build) { b.log = log }
 // Build derived them from Config, for what has no setting (a test clock,
 // no cache for statement counts).
 func WithTweak(t func(*server.Config, *resolvers.Config)) Option {
+	return WithLiveTweak(func(s *server.Config, r *resolvers.Config, _ *realtime.Config) { t(s, r) })
+}
+
+// WithLiveTweak is WithTweak that also changes the hub's configuration.
+func WithLiveTweak(t func(*server.Config, *resolvers.Config, *realtime.Config)) Option {
 	return func(b *build) { b.tweaks = append(b.tweaks, t) }
 }
 
@@ -95,10 +99,18 @@ func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err e
 		return nil, err
 	}
 	s.buildMonitor()
+	hcfg := realtime.Config{Prefix: cfg.RedisPrefix, Logger: s.Log}
 	rcfg := s.resolverConfig()
 	scfg := s.serverConfig()
 	for _, t := range b.tweaks {
-		t(&scfg, &rcfg)
+		t(&scfg, &rcfg, &hcfg)
+	}
+	if s.Redis != nil {
+		s.Hub = realtime.New(s.Redis, hcfg)
+		s.onClose(s.Hub.Close)
+		if rcfg.Events == nil {
+			rcfg.Events = s.Hub
+		}
 	}
 	s.Resolver = resolvers.New(s.Pool, rcfg)
 	if s.Server, err = server.New(s.Pool, s.Resolver, scfg); err != nil {
@@ -182,8 +194,6 @@ func (s *Service) openRedis(ctx context.Context, given redis.UniversalClient) er
 		return err
 	}
 	s.Cache = cache.New(s.Redis, cache.Config{Prefix: cfg.RedisPrefix, TTL: cfg.CacheTTL, Logger: s.Log, OnResult: countCache})
-	s.Hub = realtime.New(s.Redis, realtime.Config{Prefix: cfg.RedisPrefix, Logger: s.Log})
-	s.onClose(s.Hub.Close)
 	return nil
 }
 
@@ -236,9 +246,6 @@ func (s *Service) resolverConfig() resolvers.Config {
 	cfg := s.Config
 	rcfg := resolvers.Config{LoaderWait: cfg.LoaderWait, CacheTTL: cfg.CacheTTL, SummaryTTL: cfg.SummaryTTL,
 		NaiveLoading: cfg.NaiveLoading, Cache: s.Cache}
-	if s.Hub != nil {
-		rcfg.Events = s.Hub
-	}
 	if cfg.NaiveLoading {
 		s.Log.Warn("NAIVE_LOADING is set: N+1 loading for the benchmark; never use it in production")
 	}

@@ -281,7 +281,7 @@ func TestMetricsOperationLabelIsBounded(t *testing.T) {
 }
 
 func TestNoMetricsRouteWithoutMonitor(t *testing.T) {
-	srv := testsupport.MustStartServer(t, testsupport.MustOpenDB(t))
+	srv := testsupport.MustStartServer(t, testsupport.MustOpenDB(t), func(c *server.Config, _ *resolvers.Config) { c.Monitor = nil })
 	res, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

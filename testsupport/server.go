@@ -11,7 +11,9 @@ import (
 	"runtime"
 	"testing"
 
-	"orgpulse/cache"
+	"github.com/redis/go-redis/v9"
+
+	"orgpulse/app"
 	"orgpulse/client"
 	"orgpulse/monitor"
 	"orgpulse/resolvers"
@@ -53,30 +55,51 @@ func NoCache(_ *server.Config, r *resolvers.Config) { r.Cache = nil }
 func WithResponseCache(s *server.Config, r *resolvers.Config) { s.ResponseCache = r.Cache }
 
 // MustStartServer serves db with the given config tweaks and stops when the
-// test ends. Debug is on so tests can read extensions.debug.
+// test ends. It builds the service as serve does (app.Build), over the
+// test's database and a Redis prefix of its own, with Debug on so tests can
+// read extensions.debug, no whole-response cache (WithResponseCache turns
+// it on) and no recorded samples of its own traffic.
 func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
 	tb.Helper()
 	logs := &lockedWriter{w: &bytes.Buffer{}}
-	cfg := server.Config{
-		Debug:     true,
-		ReplicaID: "test",
-		Logger:    slog.New(slog.NewJSONHandler(logs, nil)),
-	}
 	rdb, prefix := MustRedisClient(tb)
-	cfg.Redis = rdb
+	svc := mustBuild(tb, db, rdb, prefix, "test", slog.New(slog.NewJSONHandler(logs, nil)), tweaks)
+	hs := httptest.NewServer(svc.Server.Handler())
+	tb.Cleanup(func() {
+		hs.Close()
+		svc.Close()
+	})
+	return &Server{URL: hs.URL, DB: db, HTTP: hs, logs: logs}
+}
+
+// TestConfig is the configuration of test servers: serve's defaults, with
+// Debug on, the test token, no whole-response cache, and neither recorded
+// samples nor retention, so tests see only the rows they write.
+func TestConfig(prefix, replica string) app.Config {
+	cfg := app.DefaultConfig()
+	cfg.Debug = true
+	cfg.ReplicaID = replica
 	cfg.APIToken = APIToken
-	rcfg := resolvers.Config{Cache: cache.New(rdb, cache.Config{Prefix: prefix, Logger: cfg.Logger,
-		OnResult: func(ctx context.Context, hits, misses int) { monitor.StatsFrom(ctx).AddCache(hits, misses) }})}
+	cfg.RedisPrefix = prefix
+	cfg.ResponseCache = false
+	cfg.MetricsSampleRate = 0
+	cfg.MetricsRetention = 0
+	return cfg
+}
+
+// mustBuild builds the service over the test's pool and Redis client.
+func mustBuild(tb testing.TB, db *DB, rdb redis.UniversalClient, prefix, replica string, log *slog.Logger,
+	tweaks []func(*server.Config, *resolvers.Config), opts ...app.Option) *app.Service {
+	tb.Helper()
+	opts = append(opts, app.WithPool(db.Pool), app.WithRedis(rdb), app.WithLogger(log))
 	for _, t := range tweaks {
-		t(&cfg, &rcfg)
+		opts = append(opts, app.WithTweak(t))
 	}
-	srv, err := server.New(db.Pool, resolvers.New(db.Pool, rcfg), cfg)
+	svc, err := app.Build(context.Background(), TestConfig(prefix, replica), opts...)
 	if err != nil {
 		tb.Fatalf("start server: %v", err)
 	}
-	hs := httptest.NewServer(srv.Handler())
-	tb.Cleanup(hs.Close)
-	return &Server{URL: hs.URL, DB: db, HTTP: hs, logs: logs}
+	return svc
 }
 
 // Response is a decoded GraphQL response with its HTTP status and headers.

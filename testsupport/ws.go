@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
+	"orgpulse/app"
 	"orgpulse/client"
 	"orgpulse/realtime"
 	"orgpulse/resolvers"
@@ -63,37 +64,29 @@ func MustStartLiveServer(tb testing.TB, db *DB, opts LiveOptions) *LiveServer {
 		logOut = io.Discard
 	}
 	logger := slog.New(slog.NewJSONHandler(logOut, nil))
-	cfg := server.Config{
-		Debug:       true,
-		ReplicaID:   "live-" + randomSuffix(),
-		Logger:      logger,
-		APIToken:    APIToken,
+	tweaks := []func(*server.Config, *resolvers.Config){
+		// Live servers read through to PostgreSQL: the subscription tests
+		// count the statements of each event.
+		func(_ *server.Config, r *resolvers.Config) { r.Cache = nil },
 	}
-	hcfg := realtime.Config{Prefix: opts.Prefix, Logger: logger}
-	rcfg := resolvers.Config{}
+	var extra []app.Option
 	if opts.Tweak != nil {
-		opts.Tweak(&cfg, &rcfg, &hcfg)
+		extra = append(extra, app.WithLiveTweak(opts.Tweak))
 	}
-	hub := realtime.New(opts.Redis, hcfg)
-	rcfg.Events = hub
-	res := resolvers.New(db.Pool, rcfg)
-	app, err := server.New(db.Pool, res, cfg)
-	if err != nil {
-		hub.Close()
-		tb.Fatalf("start server: %v", err)
-	}
-	hs := httptest.NewServer(app.Handler())
+	svc := mustBuild(tb, db, opts.Redis, opts.Prefix, "live-"+randomSuffix(), logger, tweaks, extra...)
+	srv, res, hub := svc.Server, svc.Resolver, svc.Hub
+	hs := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		app.CloseWebSockets(ctx)
+		srv.CloseWebSockets(ctx)
 		hs.Close()
-		hub.Close()
+		svc.Close()
 	})
 	return &LiveServer{
 		Server: &Server{URL: hs.URL, DB: db, HTTP: hs, logs: logs},
 		WSURL:  "ws" + strings.TrimPrefix(hs.URL, "http") + "/graphql",
-		App:    app, Resolver: res, Hub: hub,
+		App:    srv, Resolver: res, Hub: hub,
 	}
 }
 
