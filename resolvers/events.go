@@ -49,11 +49,15 @@ type Event struct {
 }
 
 // publish sends ev after its transaction committed. A lost event is logged
-// and never fails the mutation, which has already committed.
+// and never fails the mutation, which has already committed. It runs on
+// its own deadline (PublishWait), never the request's: the deadline may
+// have passed while COMMIT was awaited, or the client may be gone.
 func (r *Resolver) publish(ctx context.Context, topic string, ev Event) {
 	if r.cfg.Events == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), PublishWait)
+	defer cancel()
 	payload, err := json.Marshal(ev)
 	if err == nil {
 		err = r.cfg.Events.Publish(ctx, topic, payload)

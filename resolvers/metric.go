@@ -163,7 +163,7 @@ func (r *Resolver) RecordMetric(ctx context.Context, args struct{ Input RecordMe
 		p.RecordedAt = &in.Timestamp.Time
 	}
 	var m db.PerformanceMetric
-	err := r.write(ctx, func(q *db.Queries) (err error) {
+	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		m, err = q.CreateMetric(ctx, p)
 		return err
 	})

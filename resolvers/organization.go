@@ -216,7 +216,7 @@ func (r *Resolver) CreateOrganization(ctx context.Context, args struct{ Input Cr
 		p.IsActive = *in.IsActive
 	}
 	var o db.Organization
-	err := r.write(ctx, func(q *db.Queries) (err error) {
+	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		o, err = q.CreateOrganization(ctx, p)
 		return err
 	})
@@ -253,7 +253,7 @@ func (r *Resolver) UpdateOrganization(ctx context.Context, args struct {
 		return nil, err
 	}
 	var o db.Organization
-	err = r.write(ctx, func(q *db.Queries) (err error) {
+	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		o, err = q.UpdateOrganization(ctx, db.UpdateOrganizationParams{ID: id, Name: in.Name, Industry: in.Industry, IsActive: in.IsActive})
 		return missing(err, "id", "organization")
 	})
