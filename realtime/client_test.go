@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -55,7 +54,7 @@ func TestRunSubscribe(t *testing.T) {
 		// line comes.
 		var got []string
 		for v := 1; len(got) < 2; v++ {
-			ev, _ := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
+			ev, _ := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
 			if err := srv.Hub.Publish(context.Background(), resolvers.TopicMetric, ev); err != nil {
 				t.Fatal(err)
 			}
