@@ -57,8 +57,8 @@ func requireAuthorized(ctx context.Context) error {
 	return nil
 }
 
-// How long a mutation waits, once its COMMIT has been sent, for
-// PostgreSQL's answer: the request deadline and the client no longer
+// CommitWait is how long a mutation waits, once its COMMIT has been sent,
+// for PostgreSQL's answer: the request deadline and the client no longer
 // count, since only that answer says whether the change was made.
 const CommitWait = 3 * time.Second
 
