@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -65,7 +64,7 @@ func TestSubscribeCommand(t *testing.T) {
 		lines := bufio.NewScanner(stdout)
 		publishAndExpect := func(v int) {
 			t.Helper()
-			ev, err := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
+			ev, err := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
 			if err != nil {
 				t.Fatal(err)
 			}

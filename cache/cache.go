@@ -15,7 +15,6 @@ package cache
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +26,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
+
+	"orgpulse/wire"
 )
 
 // Config tunes the cache. Zero values take the defaults noted.
@@ -282,9 +283,22 @@ func (c *Cache) count(ctx context.Context, hits, misses int) {
 	}
 }
 
+// Value is what Load and LoadMany keep: a type of our own whose
+// WireFormat names its kind and version (package wire), never a database
+// row struct, whose encoding would follow the columns. A value of another
+// version (written by another release) is a miss, counted by package wire.
+type Value interface {
+	WireFormat() wire.Format
+}
+
+// decode reads a stored value of V's format into v.
+func decode[V Value](b []byte, v *V) bool {
+	return (*v).WireFormat().Unmarshal(b, v) == nil
+}
+
 // Load returns the cached value of key, or fills it once per replica
 // however many requests miss at the same moment.
-func Load[V any](ctx context.Context, c *Cache, key Key, ttl time.Duration, fill func(ctx context.Context) (V, error)) (V, error) {
+func Load[V Value](ctx context.Context, c *Cache, key Key, ttl time.Duration, fill func(ctx context.Context) (V, error)) (V, error) {
 	vs, err := LoadMany(ctx, c, []Key{key}, ttl, func(ctx context.Context, _ []int) (map[int]V, error) {
 		v, err := fill(ctx)
 		return map[int]V{0: v}, err
@@ -300,7 +314,7 @@ func Load[V any](ctx context.Context, c *Cache, key Key, ttl time.Duration, fill
 // one call of fill with their indexes (one SQL statement for all of them),
 // shared by every concurrent caller missing the same keys. fill must
 // return a value for every index it is given (zero values are cached too).
-func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duration, fill func(ctx context.Context, missing []int) (map[int]V, error)) ([]V, error) {
+func LoadMany[V Value](ctx context.Context, c *Cache, keys []Key, ttl time.Duration, fill func(ctx context.Context, missing []int) (map[int]V, error)) ([]V, error) {
 	out := make([]V, len(keys))
 	all := make([]int, len(keys))
 	for i := range keys {
@@ -318,7 +332,7 @@ func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duratio
 	if ok {
 		missing = missing[:0:0]
 		for i, s := range slots {
-			if s.value != nil && json.Unmarshal(s.value, &out[i]) == nil {
+			if s.value != nil && decode(s.value, &out[i]) {
 				continue
 			}
 			missing = append(missing, i)
@@ -348,7 +362,7 @@ func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duratio
 		if ok {
 			// A caller whose lookup missed just before another caller's
 			// fill stored its values must not fill again: look once more.
-			need = recheck(ctx, c, names, missing, got)
+			need = recheck(ctx, c, names, missing, slots, got)
 		}
 		if len(need) > 0 {
 			filled, err := fill(ctx, need)
@@ -390,17 +404,19 @@ func nameOf(names []string, missing []int, i int) string {
 }
 
 // recheck reads the missing names again, decodes what is there now into
-// got, and returns the indexes still missing.
-func recheck[V any](ctx context.Context, c *Cache, names []string, missing []int, got map[int]V) []int {
+// got, and returns the indexes still missing. A value the lookup already
+// refused (slots) is not decoded again, so that one unreadable value is
+// counted once.
+func recheck[V Value](ctx context.Context, c *Cache, names []string, missing []int, slots []slot, got map[int]V) []int {
 	vals, err := c.rdb.MGet(ctx, names...).Result()
 	if err != nil || len(vals) != len(names) {
 		return missing
 	}
 	var need []int
 	for j, i := range missing {
-		if str, isStr := vals[j].(string); isStr {
+		if str, isStr := vals[j].(string); isStr && str != string(slots[i].value) {
 			var v V
-			if json.Unmarshal([]byte(str), &v) == nil {
+			if decode([]byte(str), &v) {
 				got[i] = v
 				continue
 			}
@@ -410,10 +426,10 @@ func recheck[V any](ctx context.Context, c *Cache, names []string, missing []int
 	return need
 }
 
-func store[V any](ctx context.Context, c *Cache, values map[string]V, ttl time.Duration) {
+func store[V Value](ctx context.Context, c *Cache, values map[string]V, ttl time.Duration) {
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for name, v := range values {
-			b, err := json.Marshal(v)
+			b, err := v.WireFormat().Marshal(v)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 
 	"orgpulse/cache"
 	"orgpulse/testsupport"
+	"orgpulse/wire"
 )
 
 // logBuffer collects slog output from concurrent goroutines.
@@ -56,17 +57,17 @@ const unavailableLog = "redis unavailable; reading from PostgreSQL"
 // read.
 type source struct {
 	mu    sync.Mutex
-	value string
+	value text
 	reads int
 }
 
-func (s *source) set(v string) {
+func (s *source) set(v text) {
 	s.mu.Lock()
 	s.value = v
 	s.mu.Unlock()
 }
 
-func (s *source) fill(context.Context) (string, error) {
+func (s *source) fill(context.Context) (text, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
@@ -81,7 +82,7 @@ func (s *source) readCount() int {
 
 var ctx = context.Background()
 
-func mustLoad(t *testing.T, c *cache.Cache, key cache.Key, fill func(context.Context) (string, error)) string {
+func mustLoad(t *testing.T, c *cache.Cache, key cache.Key, fill func(context.Context) (text, error)) text {
 	t.Helper()
 	v, err := cache.Load(ctx, c, key, time.Minute, fill)
 	if err != nil {
@@ -117,10 +118,10 @@ func TestHitAfterStore(t *testing.T) {
 	}
 
 	// Zero values are cached too.
-	zero := 0
+	zero := number(0)
 	zeroFills := 0
 	for range 2 {
-		v, err := cache.Load(ctx, c, cache.Key{Name: "zero", Version: "things"}, time.Minute, func(context.Context) (int, error) {
+		v, err := cache.Load(ctx, c, cache.Key{Name: "zero", Version: "things"}, time.Minute, func(context.Context) (number, error) {
 			zeroFills++
 			return zero, nil
 		})
@@ -135,7 +136,7 @@ func TestHitAfterStore(t *testing.T) {
 	// A failing fill is returned and nothing is cached.
 	boom := errors.New("boom")
 	failKey := cache.Key{Name: "failing", Version: "things"}
-	if _, err := cache.Load(ctx, c, failKey, time.Minute, func(context.Context) (string, error) { return "", boom }); !errors.Is(err, boom) {
+	if _, err := cache.Load(ctx, c, failKey, time.Minute, func(context.Context) (text, error) { return "", boom }); !errors.Is(err, boom) {
 		t.Fatalf("Load with failing fill: err = %v, want boom", err)
 	}
 	if got := mustLoad(t, c, failKey, (&source{value: "ok"}).fill); got != "ok" {
@@ -147,11 +148,11 @@ func TestLoadManyFillsOnlyMisses(t *testing.T) {
 	c, _, _ := newCache(t)
 	keys := []cache.Key{{Name: "k:0", Version: "a"}, {Name: "k:1", Version: "b"}, {Name: "k:2", Version: "a"}}
 	var asked [][]int
-	fill := func(_ context.Context, missing []int) (map[int]string, error) {
+	fill := func(_ context.Context, missing []int) (map[int]text, error) {
 		asked = append(asked, slices.Clone(missing))
-		out := map[int]string{}
+		out := map[int]text{}
 		for _, i := range missing {
-			out[i] = keys[i].Name + ":" + time.Now().Format(time.RFC3339Nano)
+			out[i] = text(keys[i].Name + ":" + time.Now().Format(time.RFC3339Nano))
 		}
 		return out, nil
 	}
@@ -225,15 +226,15 @@ func TestReaderBeforeInvalidationCannotPublishOldValue(t *testing.T) {
 			key := cache.Key{Name: "org:7:employeeStats", Version: "org:7:employees"}
 			entered := make(chan struct{})
 			release := make(chan struct{})
-			oldDone := make(chan string, 1)
+			oldDone := make(chan text, 1)
 			go func() {
-				v, err := cache.Load(ctx, c, key, time.Minute, func(context.Context) (string, error) {
+				v, err := cache.Load(ctx, c, key, time.Minute, func(context.Context) (text, error) {
 					close(entered)
 					<-release
 					return "old", nil // read before the write committed
 				})
 				if err != nil {
-					v = "error: " + err.Error()
+					v = text("error: " + err.Error())
 				}
 				oldDone <- v
 			}()
@@ -280,20 +281,20 @@ func TestLoadManySharedFillByName(t *testing.T) {
 	c, _, _ := newCache(t)
 	hot := cache.Key{Name: "org:1:count", Version: "org:1"}
 	cold := cache.Key{Name: "org:2:count", Version: "org:2"}
-	if _, err := cache.LoadMany(ctx, c, []cache.Key{hot}, time.Minute, func(context.Context, []int) (map[int]string, error) {
-		return map[int]string{0: "one"}, nil
+	if _, err := cache.LoadMany(ctx, c, []cache.Key{hot}, time.Minute, func(context.Context, []int) (map[int]text, error) {
+		return map[int]text{0: "one"}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
 	var fills atomic.Int32
-	fillFor := func(keys []cache.Key) func(context.Context, []int) (map[int]string, error) {
-		return func(_ context.Context, missing []int) (map[int]string, error) {
+	fillFor := func(keys []cache.Key) func(context.Context, []int) (map[int]text, error) {
+		return func(_ context.Context, missing []int) (map[int]text, error) {
 			fills.Add(1)
 			<-release
-			out := map[int]string{}
+			out := map[int]text{}
 			for _, i := range missing {
-				out[i] = map[string]string{hot.Name: "one", cold.Name: "two"}[keys[i].Name]
+				out[i] = map[string]text{hot.Name: "one", cold.Name: "two"}[keys[i].Name]
 			}
 			return out, nil
 		}
@@ -301,7 +302,7 @@ func TestLoadManySharedFillByName(t *testing.T) {
 	first := []cache.Key{hot, cold} // cold misses at index 1
 	second := []cache.Key{cold}     // and at index 0
 	var wg sync.WaitGroup
-	var got1, got2 []string
+	var got1, got2 []text
 	var err1, err2 error
 	wg.Go(func() { got1, err1 = cache.LoadMany(ctx, c, first, time.Minute, fillFor(first)) })
 	for fills.Load() == 0 {
@@ -316,7 +317,7 @@ func TestLoadManySharedFillByName(t *testing.T) {
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	if !slices.Equal(got1, []string{"one", "two"}) || !slices.Equal(got2, []string{"two"}) {
+	if !slices.Equal(got1, []text{"one", "two"}) || !slices.Equal(got2, []text{"two"}) {
 		t.Errorf("got %q and %q, want [one two] and [two]", got1, got2)
 	}
 	if n := fills.Load(); n != 1 {
@@ -328,7 +329,7 @@ func TestSingleflightOneFillPerReplica(t *testing.T) {
 	c, _, _ := newCache(t)
 	key := cache.Key{Name: "orgs:active", Version: "orgs"}
 	var fills atomic.Int32
-	fill := func(context.Context) (string, error) {
+	fill := func(context.Context) (text, error) {
 		fills.Add(1)
 		time.Sleep(200 * time.Millisecond)
 		return "list", nil
@@ -342,7 +343,7 @@ func TestSingleflightOneFillPerReplica(t *testing.T) {
 			<-start
 			v, err := cache.Load(ctx, c, key, time.Minute, fill)
 			if err == nil && v != "list" {
-				err = errors.New("got " + v)
+				err = errors.New("got " + string(v))
 			}
 			if err != nil {
 				errs <- err
@@ -723,3 +724,17 @@ func TestOverlappingLookupsArePipelined(t *testing.T) {
 		t.Errorf("lookups sent alone = %d after a lone lookup, want %d", got, want)
 	}
 }
+
+// The values these tests cache, in formats of their own as the cache
+// requires.
+type text string
+
+var textFormat = wire.New("test_text", 1)
+
+func (text) WireFormat() wire.Format { return textFormat }
+
+type number int
+
+var numberFormat = wire.New("test_number", 1)
+
+func (number) WireFormat() wire.Format { return numberFormat }

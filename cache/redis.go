@@ -35,14 +35,18 @@ const (
 //	redis://[user:pass@]s1:26379,s2:26379[/db]?master_name=mymaster[&sentinel_password=...]
 //	                                                    Sentinel: the addresses are the sentinels
 //
-// With master_name the addresses are sentinels and the client follows the
-// master they name (a FailoverClient); user:pass authenticate to the
-// master and its replicas, sentinel_username / sentinel_password to the
-// sentinels. Without it, several addresses (or cluster=true) mean Redis
-// Cluster, which has only database 0. A host without a port gets 6379
-// (26379 for a sentinel). Every option of go-redis's ParseURL
-// (dial_timeout, read_timeout, pool_size, ...) applies to all three; the
-// client is built by redis.NewUniversalClient.
+// go-redis's own parsers read them: redis.ParseURL (one server),
+// redis.ParseClusterURL and redis.ParseFailoverURL. Their forms differ from
+// these in two ways, which parseRedisURL translates: they take further
+// hosts as addr=host:port options, not after commas; and ParseFailoverURL
+// reads the URL's user:pass as the sentinels' credentials, where here they
+// authenticate to the master and its replicas (as for the other two
+// deployments) and sentinel_username / sentinel_password name the
+// sentinels'. Without master_name, several addresses (or cluster=true)
+// mean Redis Cluster, which has only database 0. A host without a port
+// gets 6379 (26379 for a sentinel). go-redis's options (dial_timeout,
+// read_timeout, pool_size, ...) apply, each where its parser accepts it;
+// addr=host:port adds a host as well.
 //
 // The cache runs Lua scripts and MGET over several keys, which Redis
 // Cluster accepts only when they share a hash slot: give such a deployment
@@ -53,185 +57,181 @@ func NewRedis(rawURL string) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Mode == RedisSingle {
-		return redis.NewClient(cfg.Single), nil
+	switch cfg.Mode {
+	case RedisCluster:
+		return redis.NewClusterClient(cfg.Cluster), nil
+	case RedisSentinel:
+		return redis.NewFailoverClient(cfg.Failover), nil
 	}
-	return redis.NewUniversalClient(cfg.Universal), nil
+	return redis.NewClient(cfg.Single), nil
 }
 
-// RedisConfig is a parsed REDIS_URL.
+// RedisConfig is a parsed REDIS_URL: go-redis's options for the client of
+// its Mode, the only one set.
 type RedisConfig struct {
-	Mode RedisMode
-	// Single is set for RedisSingle: go-redis's own options for the URL.
-	Single *redis.Options
-	// Universal is set for RedisSentinel and RedisCluster:
-	// redis.NewUniversalClient builds the client of that kind from it.
-	Universal *redis.UniversalOptions
+	Mode     RedisMode
+	Single   *redis.Options         // RedisSingle
+	Cluster  *redis.ClusterOptions  // RedisCluster
+	Failover *redis.FailoverOptions // RedisSentinel
 }
 
 // ParseRedisURL parses a REDIS_URL (see NewRedis), filling in the cache's
 // default timeouts where the URL sets none.
 func ParseRedisURL(rawURL string) (RedisConfig, error) {
-	cfg, err := parseRedisURL(strings.TrimSpace(rawURL))
+	rawURL = strings.TrimSpace(rawURL)
+	cfg, err := parseRedisURL(rawURL)
 	if err != nil {
-		return RedisConfig{}, fmt.Errorf("parse REDIS_URL: %w", err)
+		return RedisConfig{}, fmt.Errorf("parse REDIS_URL: %w", withoutURL(err))
 	}
 	return cfg, nil
 }
 
 func parseRedisURL(rawURL string) (RedisConfig, error) {
-	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if ok && scheme == "unix" {
+	if strings.HasPrefix(rawURL, "unix://") {
 		opt, err := redis.ParseURL(rawURL)
 		if err != nil {
 			return RedisConfig{}, err
 		}
-		applyCacheTimeouts(opt)
+		applyCacheTimeouts(&opt.ContextTimeoutEnabled, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.MaxRetries)
 		return RedisConfig{Mode: RedisSingle, Single: opt}, nil
 	}
-	if !ok || (scheme != "redis" && scheme != "rediss") {
-		return RedisConfig{}, fmt.Errorf("want redis://host:port, rediss://host:port or unix:///path (comma-separated hosts for Cluster or Sentinel), got %q", redact(rawURL))
-	}
-	// rest = [userinfo@]host[,host...][/db][?query]
-	authority, tail := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		authority, tail = rest[:i], rest[i:]
-	}
-	userinfo, hostList := "", authority
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		userinfo, hostList = authority[:i+1], authority[i+1:]
-	}
-	var hosts []string
-	for _, h := range strings.Split(hostList, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			hosts = append(hosts, h)
-		}
-	}
-	if len(hosts) == 0 {
-		return RedisConfig{}, fmt.Errorf("no host in %q", redact(rawURL))
-	}
-
-	// Take out the options of our own, which go-redis's parser refuses.
-	path, query, _ := strings.Cut(tail, "?")
-	q, err := url.ParseQuery(query)
+	u, hosts, err := splitHosts(rawURL)
 	if err != nil {
 		return RedisConfig{}, err
 	}
+	q := u.Query()
 	masterName := q.Get("master_name")
-	sentinelUser, sentinelPass := q.Get("sentinel_username"), q.Get("sentinel_password")
 	clusterMode := false
 	if v := q.Get("cluster"); v != "" {
 		if clusterMode, err = strconv.ParseBool(v); err != nil {
 			return RedisConfig{}, fmt.Errorf("cluster=%q is not a boolean", v)
 		}
 	}
-	for _, k := range []string{"master_name", "sentinel_username", "sentinel_password", "cluster"} {
-		q.Del(k)
-	}
-	if masterName == "" && (sentinelUser != "" || sentinelPass != "") {
-		return RedisConfig{}, errors.New("sentinel_username/sentinel_password need master_name")
-	}
-	if masterName != "" && clusterMode {
-		return RedisConfig{}, errors.New("master_name (Sentinel) and cluster=true exclude each other")
-	}
-
-	// go-redis parses the rest (credentials, db, timeouts, pool, TLS) in
-	// its single-server form with the first host.
-	single := scheme + "://" + userinfo + hosts[0] + path
-	if enc := q.Encode(); enc != "" {
-		single += "?" + enc
-	}
-	opt, err := redis.ParseURL(single)
-	if err != nil {
-		return RedisConfig{}, errors.New(strings.ReplaceAll(err.Error(), single, redact(single)))
-	}
-	applyCacheTimeouts(opt)
-
-	var mode RedisMode
+	q.Del("cluster")
 	switch {
+	case masterName != "" && clusterMode:
+		return RedisConfig{}, errors.New("master_name (Sentinel) and cluster=true exclude each other")
+	case masterName == "" && (q.Has("sentinel_username") || q.Has("sentinel_password")):
+		return RedisConfig{}, errors.New("sentinel_username/sentinel_password need master_name")
 	case masterName != "":
-		mode = RedisSentinel
+		return parseSentinelURL(u, q, hosts)
 	case len(hosts) > 1 || clusterMode:
-		mode = RedisCluster
-		if opt.DB != 0 {
-			return RedisConfig{}, fmt.Errorf("a Redis Cluster has only database 0; the URL asks for %d", opt.DB)
-		}
-	default:
-		return RedisConfig{Mode: RedisSingle, Single: opt}, nil
+		return parseClusterURL(u, q, hosts)
 	}
-	addrs := make([]string, len(hosts))
-	for i, h := range hosts {
-		if _, _, err := net.SplitHostPort(h); err != nil {
-			h = net.JoinHostPort(strings.Trim(h, "[]"), defaultPort(mode))
-		}
-		addrs[i] = h
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return RedisConfig{}, err
 	}
-	return RedisConfig{Mode: mode, Universal: &redis.UniversalOptions{
-		Addrs:                   addrs,
-		IsClusterMode:           mode == RedisCluster,
-		MasterName:              masterName,
-		SentinelUsername:        sentinelUser,
-		SentinelPassword:        sentinelPass,
-		ClientName:              opt.ClientName,
-		DB:                      opt.DB,
-		Protocol:                opt.Protocol,
-		Username:                opt.Username,
-		Password:                opt.Password,
-		MaxRetries:              opt.MaxRetries,
-		MinRetryBackoff:         opt.MinRetryBackoff,
-		MaxRetryBackoff:         opt.MaxRetryBackoff,
-		DialTimeout:             opt.DialTimeout,
-		DialerRetries:           opt.DialerRetries,
-		DialerRetryTimeout:      opt.DialerRetryTimeout,
-		ReadTimeout:             opt.ReadTimeout,
-		WriteTimeout:            opt.WriteTimeout,
-		ContextTimeoutEnabled:   opt.ContextTimeoutEnabled,
-		PipelineReadBufferSize:  opt.PipelineReadBufferSize,
-		PipelineWriteBufferSize: opt.PipelineWriteBufferSize,
-		PipelinePoolSize:        opt.PipelinePoolSize,
-		PoolFIFO:                opt.PoolFIFO,
-		PoolSize:                opt.PoolSize,
-		MaxConcurrentDials:      opt.MaxConcurrentDials,
-		PoolTimeout:             opt.PoolTimeout,
-		MinIdleConns:            opt.MinIdleConns,
-		MaxIdleConns:            opt.MaxIdleConns,
-		MaxActiveConns:          opt.MaxActiveConns,
-		ConnMaxIdleTime:         opt.ConnMaxIdleTime,
-		ConnMaxLifetime:         opt.ConnMaxLifetime,
-		ConnMaxLifetimeJitter:   opt.ConnMaxLifetimeJitter,
-		TLSConfig:               opt.TLSConfig,
-		DisableIdentity:         opt.DisableIdentity,
-		IdentitySuffix:          opt.IdentitySuffix,
-		UnstableResp3:           opt.UnstableResp3,
-	}}, nil
+	applyCacheTimeouts(&opt.ContextTimeoutEnabled, &opt.DialTimeout, &opt.ReadTimeout, &opt.WriteTimeout, &opt.PoolTimeout, &opt.MaxRetries)
+	return RedisConfig{Mode: RedisSingle, Single: opt}, nil
 }
 
-// applyCacheTimeouts fills in the timeouts the URL left unset.
-func applyCacheTimeouts(opt *redis.Options) {
+// splitHosts parses a redis:// or rediss:// URL whose authority may list
+// several comma-separated hosts: u is the URL with none, hosts the list.
+func splitHosts(rawURL string) (u *url.URL, hosts []string, err error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok || (scheme != "redis" && scheme != "rediss") {
+		return nil, nil, errors.New("want redis://host:port, rediss://host:port or unix:///path (comma-separated hosts for Cluster or Sentinel)")
+	}
+	authority := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		authority = rest[:i]
+	}
+	at := strings.LastIndex(authority, "@") + 1
+	for _, h := range strings.Split(authority[at:], ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, nil, errors.New("no host")
+	}
+	u, err = url.Parse(scheme + "://" + authority[:at] + rest[len(authority):])
+	return u, hosts, err
+}
+
+// parseClusterURL hands go-redis the first host as the URL's and the others
+// as addr options.
+func parseClusterURL(u *url.URL, q url.Values, hosts []string) (RedisConfig, error) {
+	// ParseClusterURL ignores the path: refuse a database it would drop.
+	if db := strings.Trim(u.Path, "/"); db != "" && db != "0" {
+		return RedisConfig{}, fmt.Errorf("a Redis Cluster has only database 0; the URL asks for %s", db)
+	}
+	u.Path = ""
+	u.Host = withPort(hosts[0], "6379")
+	for _, h := range hosts[1:] {
+		q.Add("addr", withPort(h, "6379"))
+	}
+	u.RawQuery = q.Encode()
+	o, err := redis.ParseClusterURL(u.String())
+	if err != nil {
+		return RedisConfig{}, err
+	}
+	applyCacheTimeouts(&o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries)
+	return RedisConfig{Mode: RedisCluster, Cluster: o}, nil
+}
+
+// parseSentinelURL moves the credentials to where ParseFailoverURL reads
+// them: the URL's user:pass (the master's) into username/password options,
+// sentinel_username/sentinel_password into the URL's userinfo.
+func parseSentinelURL(u *url.URL, q url.Values, hosts []string) (RedisConfig, error) {
+	if u.User != nil {
+		if q.Has("username") || q.Has("password") {
+			return RedisConfig{}, errors.New("give the master's credentials once: as user:pass@ or as username=/password= options")
+		}
+		if name := u.User.Username(); name != "" {
+			q.Set("username", name)
+		}
+		if pass, ok := u.User.Password(); ok {
+			q.Set("password", pass)
+		}
+	}
+	u.User = nil
+	sentinelUser, sentinelPass := q.Get("sentinel_username"), q.Get("sentinel_password")
+	q.Del("sentinel_username")
+	q.Del("sentinel_password")
+	if sentinelPass != "" {
+		u.User = url.UserPassword(sentinelUser, sentinelPass)
+	} else if sentinelUser != "" {
+		u.User = url.User(sentinelUser)
+	}
+	u.Host = withPort(hosts[0], "26379")
+	for _, h := range hosts[1:] {
+		q.Add("addr", withPort(h, "26379"))
+	}
+	u.RawQuery = q.Encode()
+	o, err := redis.ParseFailoverURL(u.String())
+	if err != nil {
+		return RedisConfig{}, err
+	}
+	applyCacheTimeouts(&o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries)
+	return RedisConfig{Mode: RedisSentinel, Failover: o}, nil
+}
+
+// withPort gives host the default port when it has none.
+func withPort(host, port string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
+}
+
+// applyCacheTimeouts fills in the timeouts the URL left unset, in any of
+// go-redis's three option types.
+func applyCacheTimeouts(ctxTimeouts *bool, dial, read, write, pool *time.Duration, retries *int) {
 	// Without this, go-redis ignores context deadlines on commands.
-	opt.ContextTimeoutEnabled = true
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = time.Second
+	*ctxTimeouts = true
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{dial, time.Second}, {read, 500 * time.Millisecond}, {write, 500 * time.Millisecond}, {pool, time.Second}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
 	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = 500 * time.Millisecond
+	if *retries == 0 {
+		*retries = 1
 	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = 500 * time.Millisecond
-	}
-	if opt.PoolTimeout == 0 {
-		opt.PoolTimeout = time.Second
-	}
-	if opt.MaxRetries == 0 {
-		opt.MaxRetries = 1
-	}
-}
-
-func defaultPort(mode RedisMode) string {
-	if mode == RedisSentinel {
-		return "26379"
-	}
-	return "6379"
 }
 
 // ValidatePrefix refuses, for a Redis Cluster client, a key prefix without
@@ -251,18 +251,12 @@ func ValidatePrefix(rdb redis.UniversalClient, prefix string) error {
 	return fmt.Errorf("with Redis Cluster the key prefix needs a hash tag, so that the cache's multi-key scripts stay in one slot: set REDIS_PREFIX to e.g. {orgpulse}: (it is %q)", prefix)
 }
 
-// redact hides the password of a URL in error messages.
-func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			return u.String()
-		}
+// withoutURL drops the URL that url.Parse's errors (also those go-redis's
+// parsers pass on) quote, password and all.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
 	}
-	if i := strings.LastIndex(raw, "@"); i >= 0 {
-		if j := strings.Index(raw, "://"); j >= 0 && j < i {
-			return raw[:j+3] + "xxxxx" + raw[i:]
-		}
-	}
-	return raw
+	return err
 }

@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -183,7 +182,7 @@ func TestSubscribe(t *testing.T) {
 		}
 		// The first event is published at once on the bus, the second by
 		// a mutation, as a client would.
-		ev, err := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{MetricType: "page_load", Value: 7}})
+		ev, err := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{MetricType: "page_load", Value: 7}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +389,7 @@ func TestSubscribeReconnects(t *testing.T) {
 	}()
 	publish := func(typ string, v int) {
 		t.Helper()
-		ev, err := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{MetricType: typ, Value: float64(v)}})
+		ev, err := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{MetricType: typ, Value: float64(v)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"orgpulse/cache"
 	"orgpulse/monitor"
 	"orgpulse/testsupport"
+	"orgpulse/wire"
 )
 
 // scrape serves /metrics of m and parses the text exposition.
@@ -202,6 +203,14 @@ func TestObserveRequestRecordsResponseAndDatabaseSamples(t *testing.T) {
 	}
 }
 
+// cachedInt is the value TestCacheHitRateSample caches, in a format of
+// its own as the cache requires.
+type cachedInt int
+
+var cachedIntFormat = wire.New("test_int", 1)
+
+func (cachedInt) WireFormat() wire.Format { return cachedIntFormat }
+
 func TestCacheHitRateSample(t *testing.T) {
 	db := testsupport.MustOpenDB(t)
 	rdb, prefix := testsupport.MustRedisClient(t)
@@ -215,7 +224,7 @@ func TestCacheHitRateSample(t *testing.T) {
 	ctx := context.Background()
 	load := func() {
 		_, err := cache.Load(ctx, c, cache.Key{Name: "k", Version: "v"}, time.Minute,
-			func(context.Context) (int, error) { return 7, nil })
+			func(context.Context) (cachedInt, error) { return 7, nil })
 		if err != nil {
 			t.Fatal(err)
 		}

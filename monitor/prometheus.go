@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"orgpulse/cache"
+	"orgpulse/wire"
 )
 
 // Metric names. Families registered by the Register* methods appear only
@@ -82,8 +83,9 @@ type opSeries struct {
 	endpoint               string // "graphql:<name>", the recorded endpoint
 }
 
-// NewMetrics returns a registry holding the request metrics and the Go
-// runtime and process collectors.
+// NewMetrics returns a registry holding the request metrics, the
+// unknown wire formats (wire.MetricUnknown) and the Go runtime and process
+// collectors.
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
@@ -99,7 +101,7 @@ func NewMetrics() *Metrics {
 		}, []string{"operation"}),
 	}
 	m.other = m.newSeries(OtherOperation)
-	m.reg.MustRegister(m.duration, m.statements,
+	m.reg.MustRegister(m.duration, m.statements, wire.Collector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -397,7 +397,7 @@ func (r *Resolver) CreateEmployee(ctx context.Context, args struct{ Input Create
 	}
 	var e db.Employee
 	var org db.Organization
-	err = r.write(ctx, func(q *db.Queries) (err error) {
+	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		if e, err = q.CreateEmployee(ctx, p); err != nil {
 			return err
 		}
@@ -441,7 +441,7 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 	var before, e db.Employee
 	var orgs []db.Organization
 	var changedProjects []projectRow
-	err = r.write(ctx, func(q *db.Queries) (err error) {
+	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		if before, err = q.GetEmployeeForUpdate(ctx, id); err != nil {
 			return missing(err, "id", "employee")
 		}
@@ -500,7 +500,7 @@ func (r *Resolver) DeleteEmployee(ctx context.Context, args struct{ ID graphql.I
 	var e db.Employee
 	var org db.Organization
 	var changedProjects []projectRow
-	err = r.write(ctx, func(q *db.Queries) (err error) {
+	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		projectIDs, err := q.ListProjectIDsByEmployeeID(ctx, id)
 		if err != nil {
 			return err

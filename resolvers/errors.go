@@ -13,6 +13,12 @@ const (
 	CodeUnauthenticated    = "UNAUTHENTICATED"
 	CodeInternal           = "INTERNAL"
 	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
+	// CodeOutcomeUnknown: a mutation's COMMIT was sent but its answer did
+	// not come within CommitWait; the change may or may not have been made.
+	CodeOutcomeUnknown = "OUTCOME_UNKNOWN"
+	// CodeCommitted: a mutation committed, but its answer could not be read
+	// before the request's context ended (see RequestContext).
+	CodeCommitted = "COMMITTED"
 )
 
 // Error is the one error type a resolver hands to clients. Anything else a

@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 
 	"orgpulse/db"
@@ -35,26 +34,31 @@ const (
 
 // Event is one committed change. It carries the changed row so that
 // delivering it to any number of subscribers needs no query for the row
-// itself.
+// itself. On the bus it travels in its own versioned format (eventV1,
+// wire.go), never as the row structs.
 type Event struct {
-	Action         string                `json:"action"`
-	OrganizationID int64                 `json:"organizationId,omitempty"`
-	EmployeeID     int64                 `json:"employeeId,omitempty"`
-	ProjectID      int64                 `json:"projectId,omitempty"`
-	Organization   *db.Organization      `json:"organization,omitempty"`
-	Employee       *db.Employee          `json:"employee,omitempty"`
-	Project        *db.Project           `json:"project,omitempty"`
-	TeamSize       int32                 `json:"teamSize,omitempty"`
-	Metric         *db.PerformanceMetric `json:"metric,omitempty"`
+	Action         string
+	OrganizationID int64
+	EmployeeID     int64
+	ProjectID      int64
+	Organization   *db.Organization
+	Employee       *db.Employee
+	Project        *db.Project
+	TeamSize       int32
+	Metric         *db.PerformanceMetric
 }
 
 // publish sends ev after its transaction committed. A lost event is logged
-// and never fails the mutation, which has already committed.
+// and never fails the mutation, which has already committed. It runs on
+// its own deadline (PublishWait), never the request's: the deadline may
+// have passed while COMMIT was awaited, or the client may be gone.
 func (r *Resolver) publish(ctx context.Context, topic string, ev Event) {
 	if r.cfg.Events == nil {
 		return
 	}
-	payload, err := json.Marshal(ev)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), PublishWait)
+	defer cancel()
+	payload, err := EncodeEvent(ev)
 	if err == nil {
 		err = r.cfg.Events.Publish(ctx, topic, payload)
 	}

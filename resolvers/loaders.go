@@ -303,10 +303,10 @@ func newLoaders(r *Resolver) *loaders {
 		}
 		return m, nil
 	})
-	l.employeeCount = newBatch(wait, cachedByOrg(cfg, "employeeCount", func(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	l.employeeCount = newBatch(wait, cachedByOrg(cfg, "employeeCount", countCodec, func(ctx context.Context, ids []int64) (map[int64]int64, error) {
 		return l.countEmployees(ctx, ids, boolPtr(true))
 	}))
-	l.employeeStats = newBatch(wait, cachedByOrg(cfg, "employeeStats", func(ctx context.Context, ids []int64) (map[int64]*db.ListEmployeeStatsByOrganizationIDsRow, error) {
+	l.employeeStats = newBatch(wait, cachedByOrg(cfg, "employeeStats", employeeStatsCodec, func(ctx context.Context, ids []int64) (map[int64]*db.ListEmployeeStatsByOrganizationIDsRow, error) {
 		rows, err := q.ListEmployeeStatsByOrganizationIDs(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("employee stats by organization ids: %w", err)
@@ -317,7 +317,7 @@ func newLoaders(r *Resolver) *loaders {
 		}
 		return m, nil
 	}))
-	l.departmentStats = newBatch(wait, cachedByOrg(cfg, "departmentStats", func(ctx context.Context, ids []int64) (map[int64][]db.ListDepartmentStatsByOrganizationIDsRow, error) {
+	l.departmentStats = newBatch(wait, cachedByOrg(cfg, "departmentStats", departmentStatsCodec, func(ctx context.Context, ids []int64) (map[int64][]db.ListDepartmentStatsByOrganizationIDsRow, error) {
 		rows, err := q.ListDepartmentStatsByOrganizationIDs(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("department stats by organization ids: %w", err)
@@ -350,8 +350,9 @@ func (l *loaders) employeeProjectsFor(teamSize bool) *batch[[]projectRow] {
 
 // cachedByOrg puts the shared cache in front of a per-organization
 // aggregate: one Redis round trip for all organizations of a batch, then
-// one SQL statement for the misses only.
-func cachedByOrg[V any](cfg Config, name string, fetch fetchFunc[V]) fetchFunc[V] {
+// one SQL statement for the misses only. codec converts the values to
+// their wire format (wire.go).
+func cachedByOrg[V any, W cache.Value](cfg Config, name string, codec wireCodec[V, W], fetch fetchFunc[V]) fetchFunc[V] {
 	if cfg.Cache == nil {
 		return fetch
 	}
@@ -360,7 +361,7 @@ func cachedByOrg[V any](cfg Config, name string, fetch fetchFunc[V]) fetchFunc[V
 		for i, id := range ids {
 			keys[i] = orgCacheKey(id, name)
 		}
-		vals, err := cache.LoadMany(ctx, cfg.Cache, keys, cfg.CacheTTL, func(ctx context.Context, missing []int) (map[int]V, error) {
+		vals, err := cache.LoadMany(ctx, cfg.Cache, keys, cfg.CacheTTL, func(ctx context.Context, missing []int) (map[int]W, error) {
 			missIDs := make([]int64, len(missing))
 			for j, i := range missing {
 				missIDs[j] = ids[i]
@@ -369,9 +370,9 @@ func cachedByOrg[V any](cfg Config, name string, fetch fetchFunc[V]) fetchFunc[V
 			if err != nil {
 				return nil, err
 			}
-			out := make(map[int]V, len(missing))
+			out := make(map[int]W, len(missing))
 			for _, i := range missing {
-				out[i] = got[ids[i]]
+				out[i] = codec.toWire(got[ids[i]])
 			}
 			return out, nil
 		})
@@ -380,7 +381,7 @@ func cachedByOrg[V any](cfg Config, name string, fetch fetchFunc[V]) fetchFunc[V
 		}
 		m := make(map[int64]V, len(ids))
 		for i, id := range ids {
-			m[id] = vals[i]
+			m[id] = codec.fromWire(vals[i])
 		}
 		return m, nil
 	}

@@ -70,19 +70,19 @@ func (r *Resolver) PerformanceSummary(ctx context.Context, args PerformanceSumma
 	// response: samples change without a mutation.
 	r.loaders(ctx).uncacheable.Store(true)
 	key := cache.Key{Name: summaryCacheName(args), Version: versionMetrics}
-	s, err := cache.Load(ctx, r.cfg.Cache, key, r.cfg.SummaryTTL, func(ctx context.Context) (db.GetPerformanceSummaryRow, error) {
+	s, err := cache.Load(ctx, r.cfg.Cache, key, r.cfg.SummaryTTL, func(ctx context.Context) (cachedSummary, error) {
 		s, err := r.q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{
 			MetricType: args.MetricType, Since: r.since(args.Since), Endpoint: args.Endpoint,
 		})
 		if err != nil {
-			return s, fmt.Errorf("get performance summary: %w", err)
+			return cachedSummary{}, fmt.Errorf("get performance summary: %w", err)
 		}
-		return s, nil
+		return summaryToWire(s), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &SummaryResolver{metricType: args.MetricType, s: s}, nil
+	return &SummaryResolver{metricType: args.MetricType, s: s.row()}, nil
 }
 
 // summaryCacheName names a summary in the cache. Without `since` the window
@@ -163,7 +163,7 @@ func (r *Resolver) RecordMetric(ctx context.Context, args struct{ Input RecordMe
 		p.RecordedAt = &in.Timestamp.Time
 	}
 	var m db.PerformanceMetric
-	err := r.write(ctx, func(q *db.Queries) (err error) {
+	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		m, err = q.CreateMetric(ctx, p)
 		return err
 	})

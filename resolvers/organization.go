@@ -134,17 +134,18 @@ func (r *Resolver) Organization(ctx context.Context, args struct{ ID graphql.ID 
 
 // AllOrganizations lists every active organization.
 func (r *Resolver) AllOrganizations(ctx context.Context) ([]*OrganizationResolver, error) {
-	rows, err := cache.Load(ctx, r.cfg.Cache, cache.Key{Name: "orgs:active", Version: versionOrgs}, r.cfg.CacheTTL,
-		func(ctx context.Context) ([]db.Organization, error) {
+	cached, err := cache.Load(ctx, r.cfg.Cache, cache.Key{Name: "orgs:active", Version: versionOrgs}, r.cfg.CacheTTL,
+		func(ctx context.Context) (cachedOrganizations, error) {
 			rows, err := r.q.ListActiveOrganizations(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("list active organizations: %w", err)
 			}
-			return rows, nil
+			return organizationsToWire(rows), nil
 		})
 	if err != nil {
 		return nil, err
 	}
+	rows := cached.rows()
 	l := r.loaders(ctx)
 	if err := l.prefetchOrganizations(ctx, lookahead(ctx), rows); err != nil {
 		return nil, err
@@ -216,7 +217,7 @@ func (r *Resolver) CreateOrganization(ctx context.Context, args struct{ Input Cr
 		p.IsActive = *in.IsActive
 	}
 	var o db.Organization
-	err := r.write(ctx, func(q *db.Queries) (err error) {
+	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		o, err = q.CreateOrganization(ctx, p)
 		return err
 	})
@@ -253,7 +254,7 @@ func (r *Resolver) UpdateOrganization(ctx context.Context, args struct {
 		return nil, err
 	}
 	var o db.Organization
-	err = r.write(ctx, func(q *db.Queries) (err error) {
+	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		o, err = q.UpdateOrganization(ctx, db.UpdateOrganizationParams{ID: id, Name: in.Name, Industry: in.Industry, IsActive: in.IsActive})
 		return missing(err, "id", "organization")
 	})

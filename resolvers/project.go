@@ -329,7 +329,7 @@ func (r *Resolver) CreateProject(ctx context.Context, args struct{ Input CreateP
 		p.Budget = *in.Budget
 	}
 	var row projectRow
-	err = r.write(ctx, func(q *db.Queries) (err error) {
+	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		row.project, err = q.CreateProject(ctx, p)
 		return err
 	})
@@ -364,7 +364,7 @@ func (r *Resolver) UpdateProject(ctx context.Context, args struct {
 // its team size, publishes it to projectUpdated subscribers and returns it.
 func (r *Resolver) changeProject(ctx context.Context, id int64, change func(q *db.Queries) error) (*ProjectResolver, error) {
 	var rows []projectRow
-	err := r.write(ctx, func(q *db.Queries) (err error) {
+	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		if err := change(q); err != nil {
 			return err
 		}

@@ -2,7 +2,7 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -16,6 +16,7 @@ import (
 	"orgpulse/db"
 	"orgpulse/monitor"
 	"orgpulse/postgres"
+	"orgpulse/wire"
 )
 
 // How subscriptions stay cheap at any number of subscribers:
@@ -316,11 +317,15 @@ func (l *live) leave(f *feed, s sink) {
 func (l *live) run(f *feed, ch <-chan []byte) {
 	for payload := range ch {
 		l.events.Add(1)
-		ev := &liveEvent{l: l}
-		if err := json.Unmarshal(payload, &ev.ev); err != nil {
+		decoded, err := decodeEvent(payload)
+		if errors.Is(err, wire.ErrUnknownVersion) {
+			continue // another release's event: counted and logged by wire
+		}
+		if err != nil {
 			l.log.Error("undecodable event", "topic", f.topic, "err", err)
 			continue
 		}
+		ev := &liveEvent{l: l, ev: decoded}
 		for _, s := range l.sinksOf(f) {
 			if !s.offer(ev) {
 				l.drop(s)

@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -74,7 +73,7 @@ func (b *memBus) Publish(_ context.Context, topic string, payload []byte) error 
 func publishOrg(t *testing.T, b *memBus, id int64, name string) {
 	t.Helper()
 	o := db.Organization{ID: id, Name: name}
-	payload, _ := json.Marshal(Event{Action: ActionUpdated, OrganizationID: id, Organization: &o})
+	payload, _ := EncodeEvent(Event{Action: ActionUpdated, OrganizationID: id, Organization: &o})
 	if err := b.Publish(context.Background(), TopicOrganization, payload); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +204,7 @@ func TestInterruptedStreamEndsItsSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, _ := json.Marshal(Event{Action: ActionDeleted, EmployeeID: 5, OrganizationID: 2})
+	payload, _ := EncodeEvent(Event{Action: ActionDeleted, EmployeeID: 5, OrganizationID: 2})
 	_ = bus.Publish(context.Background(), TopicEmployee, payload)
 	if ev := recv(t, ch); ev.Action() != ActionDeleted || ev.EmployeeID() != "5" || ev.Employee() != nil {
 		t.Errorf("event: %+v", ev)

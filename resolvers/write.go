@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/mail"
 	"strings"
+	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -54,23 +57,99 @@ func requireAuthorized(ctx context.Context) error {
 	return nil
 }
 
+// CommitWait is how long a mutation waits, once its COMMIT has been sent,
+// for PostgreSQL's answer: the request deadline and the client no longer
+// count, since only that answer says whether the change was made.
+const CommitWait = 3 * time.Second
+
+// answerWait is what a mutation whose COMMIT answered at the last moment
+// of CommitWait still has to read the rows of its answer.
+const answerWait = 2 * time.Second
+
+// PublishWait bounds each post-commit fan-out step (cache invalidation has
+// the cache's own OpTimeout): a committed mutation answers promptly
+// whatever Redis does.
+const PublishWait = time.Second
+
+// writeState is a mutation request's view of its deadline and commit.
+type writeState struct {
+	deadline  time.Time   // the request deadline: the transaction must be done by then
+	committed atomic.Bool // a COMMIT of this request succeeded
+}
+
+type writeStateKey struct{}
+
+// RequestContext bounds one operation by timeout (REQUEST_TIMEOUT). A
+// mutation is different: graphql-go answers only ctx.Err() -- dropping
+// the data -- when the context it executes on has ended, so a mutation
+// whose COMMIT succeeded just after the deadline would be answered
+// TIMEOUT although it was committed. A mutation therefore executes on a
+// context that lasts CommitWait+answerWait beyond the deadline, while its
+// transaction (write) runs on the deadline itself: statements and the
+// decision to COMMIT are bounded by REQUEST_TIMEOUT, the outcome of a sent
+// COMMIT is awaited, and a committed mutation still has answerWait to
+// read its answer. The truth wins: the answer is the data when the change
+// was committed, an error when it was not.
+func RequestContext(parent context.Context, timeout time.Duration, mutation bool) (context.Context, context.CancelFunc) {
+	if !mutation {
+		return context.WithTimeout(parent, timeout)
+	}
+	st := &writeState{deadline: time.Now().Add(timeout)}
+	ctx := context.WithValue(parent, writeStateKey{}, st)
+	return context.WithDeadline(ctx, st.deadline.Add(CommitWait+answerWait))
+}
+
+// Committed reports whether a mutation of the request of ctx committed:
+// the server then never answers the request as failed.
+func Committed(ctx context.Context) bool {
+	st, ok := ctx.Value(writeStateKey{}).(*writeState)
+	return ok && st.committed.Load()
+}
+
 // write runs fn in one transaction: on any error nothing is written. The
 // mutation then calls invalidate with what it changed. Database errors that
 // are the client's doing become coded errors here.
-func (r *Resolver) write(ctx context.Context, fn func(q *db.Queries) error) error {
+//
+// fn runs on ctx bounded by the request deadline (RequestContext). Once
+// COMMIT has been sent, write waits up to CommitWait for its outcome
+// whatever happens to the request, so that it never reports as failed a
+// change PostgreSQL made. A COMMIT that PostgreSQL refused (a deferred
+// constraint, a serialization failure) made no change; one whose answer
+// never came is reported as CodeOutcomeUnknown.
+func (r *Resolver) write(ctx context.Context, fn func(ctx context.Context, q *db.Queries) error) error {
 	if err := requireAuthorized(ctx); err != nil {
 		return err
 	}
-	tx, err := r.pool.Begin(ctx)
+	st, _ := ctx.Value(writeStateKey{}).(*writeState)
+	txCtx := ctx
+	if st != nil {
+		var cancel context.CancelFunc
+		txCtx, cancel = context.WithDeadline(ctx, st.deadline)
+		defer cancel()
+	}
+	tx, err := r.pool.Begin(txCtx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op after Commit
-	if err := fn(r.q.WithTx(tx)); err != nil {
+	if err := fn(txCtx, r.q.WithTx(tx)); err != nil {
 		return translateWriteError(err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return translateWriteError(fmt.Errorf("commit: %w", err))
+	if err := txCtx.Err(); err != nil {
+		return err // the deadline passed before COMMIT: roll back
+	}
+	commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommitWait)
+	defer cancel()
+	if err := tx.Commit(commitCtx); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+			return translateWriteError(fmt.Errorf("commit: %w", err))
+		}
+		slog.Default().Warn("commit outcome unknown", "err", err)
+		return Errorf(CodeOutcomeUnknown, "", "the change was sent to the database, but its outcome is unknown: read it back before retrying")
+	}
+	if st != nil {
+		st.committed.Store(true)
 	}
 	return nil
 }
@@ -79,7 +158,8 @@ func (r *Resolver) write(ctx context.Context, fn func(q *db.Queries) error) erro
 // new rows are visible, or a reader could cache the old ones again. Every
 // mutation of rows calls it, with the finer versions it changed if any; it
 // always retires the whole cached responses (VersionRows), in the same
-// round trip.
+// round trip. The cache bounds it by its own OpTimeout, never by the
+// request's context.
 func (r *Resolver) invalidate(ctx context.Context, versions ...string) {
 	r.cfg.Cache.Invalidate(context.WithoutCancel(ctx), append(versions, VersionRows)...)
 }

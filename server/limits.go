@@ -118,7 +118,14 @@ func (s *Server) exec(ctx context.Context, reqID string, req *request) (res *gra
 			res = &graphql.Response{Errors: []*gqlerrors.QueryError{{Message: "internal error", Err: panicError{value: v}}}}
 		}
 	}()
-	return s.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+	res = s.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+	if len(res.Data) == 0 && resolvers.Committed(ctx) {
+		// graphql-go dropped the data of a mutation that committed (its
+		// context ended while the answer was read): never call it failed.
+		e := resolvers.Errorf(resolvers.CodeCommitted, "", "the change was committed, but its answer could not be read before the deadline")
+		res.Errors = []*gqlerrors.QueryError{{Message: e.Message, ResolverError: e, Extensions: e.Extensions()}}
+	}
+	return res
 }
 
 // subscribe is Schema.Subscribe with the same panic guard as exec: a

@@ -279,7 +279,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	ctx, cancel := resolvers.RequestContext(r.Context(), s.cfg.RequestTimeout, kind == "mutation")
 	defer cancel()
 	ctx, stats := monitor.WithRequestStats(ctx)
 	debugReq := s.cfg.Debug && r.Header.Get("X-Debug") == "1"

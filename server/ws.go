@@ -863,7 +863,7 @@ func (wc *wsConn) start(id string, p *opPayload) bool {
 		wc.subscribeShared(ctx, op, *p.Query, opName, p.Variables) // wsshare.go
 		return true
 	}
-	go wc.exec(ctx, op, *p.Query, opName, p.Variables)
+	go wc.exec(ctx, op, kind, *p.Query, opName, p.Variables)
 	return true
 }
 
@@ -890,11 +890,11 @@ func (wc *wsConn) finish(op *wsOp) {
 
 // exec runs a query or mutation sent over the socket: one result, then
 // complete.
-func (wc *wsConn) exec(opCtx context.Context, op *wsOp, query, opName string, vars map[string]any) {
+func (wc *wsConn) exec(opCtx context.Context, op *wsOp, kind, query, opName string, vars map[string]any) {
 	defer wc.finish(op)
 	start := time.Now()
 	reqID := wc.id + ":" + op.id
-	ctx, cancel := context.WithTimeout(opCtx, wc.s.cfg.RequestTimeout)
+	ctx, cancel := resolvers.RequestContext(opCtx, wc.s.cfg.RequestTimeout, kind == "mutation")
 	defer cancel()
 	ctx, stats := monitor.WithRequestStats(ctx)
 	ctx = wc.s.resolver.WithLoaders(ctx)

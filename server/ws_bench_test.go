@@ -65,7 +65,7 @@ func BenchmarkFanOut(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	event, _ := json.Marshal(resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: projectID,
+	event, _ := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: projectID,
 		OrganizationID: p.Project.OrganizationID, Project: &p.Project, TeamSize: p.TeamSize})
 
 	memory := func() (uint64, int) {

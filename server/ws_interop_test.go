@@ -81,7 +81,7 @@ func TestGraphQLWSLibraryInterop(t *testing.T) {
 			}
 			waiting = false
 		case <-tick.C:
-			ev, _ := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{MetricType: "database", Value: 7, Endpoint: "db:interop"}})
+			ev, _ := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{MetricType: "database", Value: 7, Endpoint: "db:interop"}})
 			_ = b.Hub.Publish(context.Background(), resolvers.TopicMetric, ev)
 		}
 	}

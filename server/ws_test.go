@@ -53,7 +53,7 @@ func connect(t *testing.T, s *testsupport.LiveServer) *testsupport.WSClient {
 // publish sends ev through s's hub, the path mutations use after commit.
 func publish(t *testing.T, s *testsupport.LiveServer, topic string, ev resolvers.Event) {
 	t.Helper()
-	b, err := json.Marshal(ev)
+	b, err := resolvers.EncodeEvent(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,7 +699,7 @@ func TestRedisRestartUnderOpenSubscriptions(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no event after the restart; hub stats %+v", a.Hub.Stats())
 		}
-		ev, _ := json.Marshal(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
+		ev, _ := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
 		_ = b.Hub.Publish(context.Background(), resolvers.TopicMetric, ev)
 		if m, ok := c.TryNext(200 * time.Millisecond); ok {
 			if m.Type != "next" {

@@ -1,0 +1,63 @@
+package wire_test
+
+import (
+	"errors"
+	"testing"
+
+	"orgpulse/wire"
+)
+
+type payload struct {
+	Name string `json:"name"`
+}
+
+func TestRoundTrip(t *testing.T) {
+	f := wire.New("test_round_trip", 3)
+	b, err := f.Marshal(payload{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"v":3,"d":{"name":"x"}}`; got != want {
+		t.Errorf("encoded %s, want %s", got, want)
+	}
+	var p payload
+	if err := f.Unmarshal(b, &p); err != nil || p.Name != "x" {
+		t.Errorf("decoded %+v, %v", p, err)
+	}
+	if n := wire.Unknown("test_round_trip"); n != 0 {
+		t.Errorf("%d unknown after a round trip", n)
+	}
+}
+
+func TestUnknownVersions(t *testing.T) {
+	f := wire.New("test_unknown", 1)
+	for i, tc := range []struct {
+		data    string
+		unknown bool // counted as an unknown version
+	}{
+		{`{"v":2,"d":{"name":"x"}}`, true},
+		{`{"v":0,"d":{"name":"x"}}`, true},
+		{`{"name":"x"}`, true},     // no envelope: written before versions
+		{`[1,2]`, true},            // not ours at all
+		{`not json`, true},         // nor this
+		{`{"v":1,"d":[1]}`, false}, // our version, but a payload it cannot hold
+	} {
+		before := wire.Unknown("test_unknown")
+		var p payload
+		err := f.Unmarshal([]byte(tc.data), &p)
+		if err == nil {
+			t.Errorf("%d: %s decoded", i, tc.data)
+			continue
+		}
+		if got := errors.Is(err, wire.ErrUnknownVersion); got != tc.unknown {
+			t.Errorf("%d: %s: %v: unknown version %v, want %v", i, tc.data, err, got, tc.unknown)
+		}
+		want := int64(0)
+		if tc.unknown {
+			want = 1
+		}
+		if got := wire.Unknown("test_unknown") - before; got != want {
+			t.Errorf("%d: %s counted %d, want %d", i, tc.data, got, want)
+		}
+	}
+}
