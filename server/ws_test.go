@@ -456,7 +456,7 @@ func TestQueriesAndMutationsOverWebSocket(t *testing.T) {
 	authed.Init(map[string]any{"Authorization": "Bearer " + testsupport.APIToken})
 	authed.Subscribe("sub", fmt.Sprintf(`subscription { organizationUpdated(id: %d) { industry } }`, orgID), nil)
 	authed.Subscribe("m", mutation, nil)
-	expectNext(t, authed, "m", `{"data":{"updateOrganization":{"industry":"Space"}}}`)
+	expectNext(t, authed, "m", `{"data":{"updateOrganization":{"industry":"Space"}},"extensions":{"cost":1}}`)
 	if m := authed.NextFor("m", 5*time.Second); m.Type != "complete" {
 		t.Fatalf("got %s, want complete", m.Type)
 	}
