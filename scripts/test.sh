@@ -72,7 +72,7 @@ fi
 # d2. fuzz targets, briefly, on a full run (FUZZTIME=0 skips; each keeps
 # its corpus in <package>/testdata/fuzz/<Target>/).
 if (($# == 0)) && [[ "${FUZZTIME:-5s}" != 0 ]]; then
-	for target in ./server/:FuzzCost ./server/:FuzzGraphQLHandler; do
+	for target in ./server/:FuzzParsersAgree ./server/:FuzzCost ./server/:FuzzGraphQLHandler; do
 		op_log "go test -run '^\$' -fuzz '^${target#*:}\$' -fuzztime ${FUZZTIME:-5s} ${target%%:*}"
 		go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-5s}" "${target%%:*}"
 	done
