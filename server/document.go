@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	gqlast "github.com/vektah/gqlparser/v2/ast"
@@ -45,7 +46,7 @@ func (s *Server) analyse(query, opName string, vars map[string]any) *document {
 			Message: fmt.Sprintf("the query is %d bytes long; the limit is %d", len(query), s.cfg.MaxQueryLength),
 			Ext:     map[string]any{"length": len(query), "limit": s.cfg.MaxQueryLength}}}
 	}
-	d := parseDocument(query, opName)
+	d := s.docs.parse(query).pick(opName)
 	if d.refused != nil {
 		return d
 	}
@@ -55,26 +56,80 @@ func (s *Server) analyse(query, opName string, vars map[string]any) *document {
 
 // parseDocument parses doc and picks its operation, or says why not.
 func parseDocument(doc, opName string) *document {
+	return parseText(doc).pick(opName)
+}
+
+// parsed is a document's text parsed, or refused. It is shared by every
+// request that sends the same text (docCache), so it is never modified.
+type parsed struct {
+	doc     *gqlast.QueryDocument
+	refused *refusal
+}
+
+// parseText parses doc, refusing what the two parsers may read
+// differently.
+func parseText(doc string) *parsed {
 	if why := divergence(doc); why != "" {
-		return &document{refused: &refusal{Code: CodeParseFailed, Message: "syntax error: " + why}}
+		return &parsed{refused: &refusal{Code: CodeParseFailed, Message: "syntax error: " + why}}
 	}
 	qd, err := parser.ParseQuery(&gqlast.Source{Input: doc})
 	if err != nil {
-		return &document{refused: &refusal{Code: CodeParseFailed, Message: "syntax error: " + err.Error()}}
+		return &parsed{refused: &refusal{Code: CodeParseFailed, Message: "syntax error: " + err.Error()}}
 	}
-	d := &document{doc: qd}
 	if lit := badLiteral(qd); lit != "" {
 		// graphql-go deserializes integer literals with strconv.ParseInt
 		// and panics on one that does not fit.
-		d.refused = &refusal{Code: resolvers.CodeBadUserInput,
-			Message: fmt.Sprintf("the integer %s is not a 64-bit decimal integer", lit)}
-		return d
+		return &parsed{refused: &refusal{Code: resolvers.CodeBadUserInput,
+			Message: fmt.Sprintf("the integer %s is not a 64-bit decimal integer", lit)}}
 	}
-	d.op, d.refused = pickOperation(qd, opName)
+	return &parsed{doc: qd}
+}
+
+// pick is the analysis of the operation opName names in p.
+func (p *parsed) pick(opName string) *document {
+	if p.refused != nil {
+		return &document{refused: p.refused}
+	}
+	d := &document{doc: p.doc}
+	d.op, d.refused = pickOperation(p.doc, opName)
 	if d.op != nil {
 		d.kind, d.name = string(d.op.Operation), d.op.Name
 	}
 	return d
+}
+
+// docCache keeps the parses of recent documents by their text: clients
+// send the same few documents again and again, and the parse is most of
+// the server's own work on a request (BenchmarkAnalyse). It is bounded in
+// entries and in the size of a document kept; it starts over when full.
+type docCache struct {
+	mu sync.Mutex
+	m  map[string]*parsed
+}
+
+const (
+	maxCachedDocs   = 512
+	maxCachedDocLen = 4 << 10
+)
+
+func (c *docCache) parse(doc string) *parsed {
+	if len(doc) > maxCachedDocLen {
+		return parseText(doc)
+	}
+	c.mu.Lock()
+	p := c.m[doc]
+	c.mu.Unlock()
+	if p != nil {
+		return p
+	}
+	p = parseText(doc)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedDocs {
+		c.m = make(map[string]*parsed, maxCachedDocs)
+	}
+	c.m[doc] = p
+	c.mu.Unlock()
+	return p
 }
 
 // pickOperation is the operation graphql-go would run: the one named

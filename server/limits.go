@@ -10,10 +10,10 @@ import (
 // limits behind the server's checks (cost.go).
 
 // introspectionBackstop is how much deeper than MaxDepth graphql-go's own
-// depth check lets a document go. The limit proper is checked by
-// checkLimits, where the ofType chains of an introspection query (nine
-// levels in GraphiQL's) do not count; graphql-go's check counts them and
-// only stops what the server's parser could not analyse.
+// depth check lets a document go. The limit proper is the server's
+// (cost.go), where the ofType chains of an introspection query (nine
+// levels in GraphiQL's) do not count; graphql-go's check counts them, and
+// is only a backstop.
 const introspectionBackstop = 10
 
 // applyLimitDefaults fills in the limits left zero.
@@ -43,7 +43,7 @@ func (cfg *Config) introspectionAllowed() bool {
 	return cfg.Debug
 }
 
-// limitOptions are graphql-go's own limits: backstops behind checkLimits.
+// limitOptions are graphql-go's own limits: backstops behind the server's (cost.go).
 func limitOptions(cfg *Config) []graphql.SchemaOpt {
 	allow := cfg.introspectionAllowed()
 	return []graphql.SchemaOpt{

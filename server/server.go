@@ -82,7 +82,8 @@ type Server struct {
 	graphiql *GraphiQL
 	log      *slog.Logger
 	draining atomic.Bool
-	info     *schemaInfo // field types and page sizes for checkLimits
+	info     *schemaInfo // field types and page sizes for the limits (cost.go)
+	docs     docCache    // recent documents, parsed (document.go)
 	wss      *wsState    // open sockets and their counters (ws.go)
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
 	// uncacheable: requests whose responses read what no mutation
