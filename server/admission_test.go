@@ -121,7 +121,11 @@ func operationSamples(t *testing.T, db *testsupport.DB) map[string]int64 {
 func histogramCounts(t *testing.T, srv *testsupport.Server) map[string]uint64 {
 	t.Helper()
 	out := map[string]uint64{}
-	for _, m := range scrapeMetrics(t, srv)[monitor.MetricRequestDuration].Metric {
+	fam := scrapeMetrics(t, srv)[monitor.MetricRequestDuration]
+	if fam == nil {
+		return out // nothing observed yet
+	}
+	for _, m := range fam.Metric {
 		for _, l := range m.Label {
 			if l.GetName() == "operation" {
 				out[l.GetValue()] += m.Histogram.GetSampleCount()
