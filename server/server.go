@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -302,11 +301,10 @@ func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed t
 	s.log.Info("graphql", attrs...)
 }
 
-// authorized compares the bearer token with APIToken in constant time.
+// authorized reports whether r carries the API token (tokenAuthorized,
+// which the WebSocket transport uses too).
 func (s *Server) authorized(r *http.Request) bool {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && s.cfg.APIToken != "" &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.APIToken)) == 1
+	return s.tokenAuthorized(r.Header.Get("Authorization"))
 }
 
 // translateErrors is the one place errors become client-facing codes. A
