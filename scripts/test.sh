@@ -88,7 +88,7 @@ fi
 # its corpus in <package>/testdata/fuzz/<Target>/).
 if (($# == 0)) && [[ "${FUZZTIME:-5s}" != 0 ]]; then
 	op_log "fuzz targets: each compiles with coverage instrumentation (silent) before fuzzing for ${FUZZTIME:-5s}"
-	for target in ./server/:FuzzCost ./server/:FuzzGraphQLHandler; do
+	for target in ./server/:FuzzParsersAgree ./server/:FuzzCost ./server/:FuzzGraphQLHandler; do
 		op_log "go test -run '^\$' -fuzz '^${target#*:}\$' -fuzztime ${FUZZTIME:-5s} ${target%%:*}"
 		go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime "${FUZZTIME:-5s}" "${target%%:*}"
 	done

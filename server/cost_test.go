@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
@@ -23,6 +22,15 @@ func testSchema(tb testing.TB) (*graphql.Schema, *schemaInfo) {
 		tb.Fatal(err)
 	}
 	return s, newSchemaInfo(s.AST())
+}
+
+// checkDoc parses doc and measures its operation as the server does.
+func checkDoc(si *schemaInfo, doc, opName string, vars map[string]any, lim limits) (opStats, *refusal) {
+	d := parseDocument(doc, opName)
+	if d.refused != nil {
+		return opStats{}, d.refused
+	}
+	return si.check(d, vars, lim)
 }
 
 var testLimits = limits{MaxDepth: 10, MaxSelections: DefaultMaxSelections, MaxAliases: DefaultMaxAliases, MaxCost: DefaultMaxCost, Introspection: true}
@@ -96,15 +104,16 @@ func TestCostModel(t *testing.T) {
 		{name: "mutation", doc: `mutation { createOrganization(input: {name: "x"}) { id employees(first: 5) { nodes { id } } } }`, cost: 1 + 1 + 5, depth: 4},
 		{name: "introspection costs nothing and ofType chains add no depth", doc: graphiqlIntrospection, depth: 6},
 		{name: "introspection's lists still count depth", doc: `{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }`, depth: 8},
-		{name: "spread dots apart, unicode alias", doc: "{ é: employee(id: 1) { . . . F } } fragment F on Employee { name }", cost: 1, depth: 2, aliases: 1},
+		{name: "leading byte order mark", doc: "\ufeff{ allEmployees(pageSize: 3) { name } }", cost: 3, depth: 2},
+		{name: "ignored tokens", doc: "\ufeff{,\r\n\tallEmployees(pageSize: 3,),\ufeff{ name,},} # c\r", cost: 3, depth: 2},
 	}
 	lim := testLimits
 	lim.MaxCost = 0 // measure only
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, ok, r := si.check(tt.doc, tt.op, tt.vars, lim)
-			if !ok || r != nil {
-				t.Fatalf("ok %v, refusal %+v", ok, r)
+			st, r := checkDoc(si, tt.doc, tt.op, tt.vars, lim)
+			if r != nil {
+				t.Fatalf("refusal %+v", r)
 			}
 			if st.Cost != tt.cost || st.Depth != tt.depth || st.Aliases != tt.aliases {
 				t.Errorf("got cost %d depth %d aliases %d, want cost %d depth %d aliases %d",
@@ -145,20 +154,24 @@ func TestLimitRefusals(t *testing.T) {
 		{"cost", `{ allEmployees(pageSize: 100) { projects { teamMembers { projects { teamMembers { name } } } } } }`, testLimits, CodeCostLimit},
 		{"introspection off", `{ __type(name: "Query") { name } }`, limits{MaxCost: 10, Introspection: false}, CodeIntrospectionOff},
 		{"integer beyond 64 bits", `mutation { recordMetric(input: {metricType: "database", value: 99999999999999999999}) { id } }`, testLimits, "BAD_USER_INPUT"},
-		{"integer with underscores", `{ allEmployees(pageSize: 1_0) { id } }`, testLimits, "BAD_USER_INPUT"},
+		{"integer with underscores", `{ allEmployees(pageSize: 1_0) { id } }`, testLimits, CodeParseFailed},
+		{"hexadecimal integer", `{ allEmployees(pageSize: 0x10) { id } }`, testLimits, CodeParseFailed},
+		{"depth behind a byte order mark", "\ufeff" + deep, testLimits, CodeDepthLimit},
+		{"aliases behind a byte order mark", "\ufeff" + aliases, testLimits, CodeTooManyAliases},
+		{"non-ASCII alias", "{ é: __typename }", testLimits, CodeParseFailed},
+		{"spread dots apart", "{ ... on Query { __typename } . . . F } fragment F on Query { __typename }", testLimits, CodeParseFailed},
 		{"integer beyond 64 bits in a variable default", `query($v: Float = -99999999999999999999) { __typename }`, testLimits, "BAD_USER_INPUT"},
 		// Escapes graphql-go's scanner accepts and strconv.Unquote does not:
 		// graphql-go panics on them.
 		{"octal escape beyond a byte in a description", `"\700"`, testLimits, "GRAPHQL_PARSE_FAILED"},
-		{"surrogate escape in an argument", `{ employees(department: "\uD800") { totalCount } }`, testLimits, "GRAPHQL_PARSE_FAILED"},
 		{"escape beyond Unicode in a variable default", `query($s: String = "\U00110000") { __typename }`, testLimits, "GRAPHQL_PARSE_FAILED"},
 		{"bad escape before a syntax error", `"\777" query {`, testLimits, "GRAPHQL_PARSE_FAILED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, ok, r := si.check(tt.doc, "", nil, tt.lim)
-			if !ok || r == nil {
-				t.Fatalf("not refused (ok %v)", ok)
+			_, r := checkDoc(si, tt.doc, "", nil, tt.lim)
+			if r == nil {
+				t.Fatalf("not refused")
 			}
 			if r.Code != tt.code {
 				t.Errorf("code %s, want %s: %s", r.Code, tt.code, r.Message)
@@ -166,48 +179,50 @@ func TestLimitRefusals(t *testing.T) {
 		})
 	}
 	// The refusal names the cost and the budget.
-	_, _, r := si.check(`{ allEmployees(pageSize: 100) { projects { teamMembers { projects { name } } } } }`, "", nil, limits{MaxCost: 1000})
+	_, r := checkDoc(si, `{ allEmployees(pageSize: 100) { projects { teamMembers { projects { name } } } } }`, "", nil, limits{MaxCost: 1000})
 	if r == nil || r.Ext["cost"] != int64(30600) || r.Ext["budget"] != int64(1000) || !strings.Contains(r.Message, "30600") {
 		t.Errorf("cost refusal: %+v", r)
 	}
 }
 
-// TestStringsReadAsGraphQLGoReadsThem: graphql-go's lexer continues a
-// string followed at once by a quote as a block string up to the next three
-// quotes. operationOf does not, and would see no mutation here.
-func TestStringsReadAsGraphQLGoReadsThem(t *testing.T) {
-	s, si := testSchema(t)
-	for _, doc := range []string{
-		`mutation { recordMetric(input: {metricType: "x""""", value: 1}) { id } }`,
-		`mutation { createOrganization(input: {name: "0"""""}) { id } }`,
-		"mutation { createOrganization(input: {name: \"\"\"a\\\"\"\"}) { id } }",
+// TestDivergentDocumentsAreRefused: documents that graphql-go reads
+// otherwise than the spec, each of which graphql-go accepts, are refused.
+// The last two run a mutation in graphql-go where the spec reads a query
+// named M.
+func TestDivergentDocumentsAreRefused(t *testing.T) {
+	s, _ := testSchema(t)
+	for _, tt := range []struct{ doc, op string }{
+		{`mutation { recordMetric(input: {metricType: "x""""", value: 1}) { id } }`, ""},
+		{`mutation { createOrganization(input: {name: "0"""""}) { id } }`, ""},
+		{"mutation { createOrganization(input: {name: \"\"\"a\\\"\"\"}) { id } }", ""},
+		{`query X { employees(department: """\""") { totalCount } } mutation M { deleteEmployee(id: 6) } #""") { totalCount } } query M { __typename }`, "M"},
+		{`query X { employees(department: ["x""", "]) { totalCount } } mutation M { deleteEmployee(id: 6) } #"""]) { totalCount } } query M { __typename }`, "M"},
 	} {
-		if errs := s.Validate(doc); len(errs) > 0 {
-			t.Fatalf("%s: graphql-go: %v", doc, errs)
+		if errs, panicked := validate(s, tt.doc); panicked != nil || len(errs) > 0 {
+			t.Fatalf("%s: graphql-go does not accept it (%v %v): not a divergence", tt.doc, errs, panicked)
 		}
-		st, ok, r := si.check(doc, "", nil, testLimits)
-		if !ok || r != nil || st.Kind != "mutation" {
-			t.Errorf("%s: ok %v refusal %v kind %q", doc, ok, r, st.Kind)
+		d := parseDocument(tt.doc, tt.op)
+		if d.refused == nil || d.refused.Code != CodeParseFailed {
+			t.Errorf("%s: kind %q, refusal %+v, want %s", tt.doc, d.kind, d.refused, CodeParseFailed)
 		}
 	}
 }
 
-func TestUnparsableDocumentsAreLeftToGraphQLGo(t *testing.T) {
-	_, si := testSchema(t)
-	for _, doc := range []string{``, `{`, `{ }`, `query Q(`, `fragment F on X`, `{ a(x: ) }`, "{ a }}", `{ "unterminated }`, `"""`, "{ a \x00 }", "{ a \xff }", `query A { a } query B { b }` /* no operationName */} {
-		if _, ok, r := si.check(doc, "", nil, testLimits); ok || r != nil {
-			t.Errorf("%q: ok %v refusal %+v, want neither", doc, ok, r)
+func TestUnparsableDocumentsAreRefused(t *testing.T) {
+	for _, tt := range []struct{ doc, op string }{
+		{``, ""}, {`{`, ""}, {`{ }`, ""}, {`query Q(`, ""}, {`fragment F on X`, ""}, {`{ a(x: ) }`, ""}, {"{ a }}", ""},
+		{`{ "unterminated }`, ""}, {`"""`, ""}, {"{ a \x00 }", ""}, {"{ a \xff }", ""}, {"{ a }\u00a0", ""},
+		{`query A { a } query B { b }`, ""}, {`query A { a }`, "B"}, {`{ a }`, "A"}, {`query A { a } query A { b }`, "A"},
+		{"# only a comment", ""},
+	} {
+		if d := parseDocument(tt.doc, tt.op); d.refused == nil || d.kind != "" {
+			t.Errorf("%q (operationName %q): kind %q refusal %+v, want a refusal", tt.doc, tt.op, d.kind, d.refused)
 		}
-	}
-	if _, ok, _ := si.check(`query A { a }`, "B", nil, testLimits); ok {
-		t.Errorf("an unknown operation name is graphql-go's to report")
 	}
 }
 
-// FuzzCost: the parser and the walk never panic, and every document
-// graphql-go finds valid is one the parser understands (else its limits
-// would not apply, and the server would fall back on operationOf, whose
-// lexer does not read strings as graphql-go does) with its operation.
+// FuzzCost: the parse and the walk never panic, every refusal has a code,
+// and graphql-go never panics on a document the analyser admits.
 func FuzzCost(f *testing.F) {
 	s, si := testSchema(f)
 	for _, seed := range []string{
@@ -223,36 +238,18 @@ func FuzzCost(f *testing.F) {
 	lim := testLimits
 	lim.MaxSelections = 200
 	f.Fuzz(func(t *testing.T, doc, opName string) {
-		st, ok, r := si.check(doc, opName, map[string]any{"n": int32(5)}, lim)
+		st, r := checkDoc(si, doc, opName, map[string]any{"n": int32(5)}, lim)
 		if r != nil && r.Code == "" {
 			t.Fatalf("refusal without a code: %+v", r)
 		}
-		if ok && (st.Cost < 0 || st.Selections < 0 || st.Depth < 0) {
+		if st.Cost < 0 || st.Selections < 0 || st.Depth < 0 {
 			t.Fatalf("negative stats %+v", st)
 		}
-		_, _, _ = operationOf(doc, opName) // must not panic either
-		if len(doc) > 4096 || !utf8.ValidString(doc) {
+		if r != nil || len(doc) > 4096 {
 			return
 		}
-		if errs, panicked := validate(s, doc); panicked != nil {
-			// graphql-go's parser panics on some literals; the server must
-			// refuse those documents before graphql-go sees them.
-			if r == nil {
-				t.Fatalf("graphql-go panics (%v) on a document the limits check lets through", panicked)
-			}
-			return
-		} else if len(errs) > 0 {
-			return
-		}
-		d, err := parseDocument(doc)
-		if err != nil {
-			t.Fatalf("graphql-go accepts the document, the limits parser does not: %v", err)
-		}
-		if len(d.ops) != 1 {
-			return
-		}
-		if !ok && (opName == "" || opName == d.ops[0].name) {
-			t.Fatalf("graphql-go accepts the document, the limits walk does not")
+		if _, panicked := validate(s, doc); panicked != nil {
+			t.Fatalf("graphql-go panics (%v) on a document the analyser admits", panicked)
 		}
 	})
 }
@@ -265,7 +262,7 @@ func validate(s *graphql.Schema, doc string) (errs []*gqlerrors.QueryError, pani
 
 // TestFuzzCorpusPresent keeps the seed corpora in testdata/fuzz.
 func TestFuzzCorpusPresent(t *testing.T) {
-	for _, name := range []string{"FuzzCost", "FuzzGraphQLHandler"} {
+	for _, name := range []string{"FuzzCost", "FuzzGraphQLHandler", "FuzzParsersAgree"} {
 		files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", name, "*"))
 		if len(files) == 0 {
 			t.Errorf("no seed corpus in testdata/fuzz/%s", name)

@@ -48,16 +48,21 @@ func TestRequestsAreRecordedAndQueryable(t *testing.T) {
 	const n = 5
 	var durations []float64
 	for range n {
-		res := srv.Query(t, `query ListOrgs { allOrganizations { id name } }`, nil)
+		// With the token: only authenticated clients' names are recorded.
+		res := srv.Mutate(t, `query ListOrgs { allOrganizations { id name } }`, nil)
 		res.MustDecode(t, &struct{}{})
 		durations = append(durations, res.Extensions.Debug.DurationMs)
 	}
-	srv.Query(t, `{ __typename }`, nil).MustDecode(t, &struct{}{})
-	// Never executed: a 400 under application/graphql-response+json.
-	bad := postJSON(t, srv, mediaGraphQLResponse, map[string]any{"query": `query Broken { nope }`})
+	srv.Mutate(t, `{ __typename }`, nil).MustDecode(t, &struct{}{})
+	// Never executed: a 400 under application/graphql-response+json,
+	// recorded as invalid, not under the name the client chose.
+	auth := http.Header{"Authorization": {"Bearer " + testsupport.APIToken}, "Accept": {mediaGraphQLResponse}}
+	bad := send(t, srv, http.MethodPost, "/graphql", mediaJSON, postBody(t, map[string]any{"query": `query Broken { nope }`}), auth)
 	if bad.Status != http.StatusBadRequest {
 		t.Fatalf("invalid query: status %d, want 400", bad.Status)
 	}
+	// Without the token: recorded under one name, whatever it is called.
+	srv.Query(t, `query AdminLoginFailed { __typename }`, nil).MustDecode(t, &struct{}{})
 	flush(t, mon)
 
 	res := srv.Query(t, `{ slowestEndpoints(limit: 100, metricType: "api_response") { metricType value endpoint statusCode } }`, nil)
@@ -79,7 +84,7 @@ func TestRequestsAreRecordedAndQueryable(t *testing.T) {
 	}
 	// The slowestEndpoints request itself ran after the flush: it is not
 	// stored yet.
-	want := map[string]int{"graphql:ListOrgs 200": n, "graphql:anonymous 200": 1, "graphql:Broken 400": 1}
+	want := map[string]int{"graphql:ListOrgs 200": n, "graphql:anonymous 200": 1, "graphql:invalid 400": 1, "graphql:unauthenticated 200": 1}
 	if fmt.Sprint(count) != fmt.Sprint(want) {
 		t.Fatalf("slowestEndpoints: %v, want %v", count, want)
 	}
@@ -117,7 +122,7 @@ func TestShutdownFlushesRecordedRequests(t *testing.T) {
 	srv, mon := startMonitored(t, db, monitor.Config{}, testsupport.NoCache)
 	const n = 12
 	for range n {
-		srv.Query(t, `query Shutdown { allOrganizations { id } }`, nil).MustDecode(t, &struct{}{})
+		srv.Mutate(t, `query Shutdown { allOrganizations { id } }`, nil).MustDecode(t, &struct{}{})
 	}
 	if got := db.MustQueryInt64(t, "SELECT count(*) FROM performance_metrics"); got != 0 {
 		t.Fatalf("%d rows before shutdown with an hour's flush interval", got)
@@ -198,12 +203,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	const q = `query OrgNames { organizations(first: 3) { edges { node { id name employeeCount } } } }`
 	var hits, misses, statements int
 	for range 3 {
-		res := srv.Query(t, q, nil)
+		res := srv.Mutate(t, q, nil) // the token: the operation's own label
 		res.MustDecode(t, &struct{}{})
 		d := res.Extensions.Debug
 		hits, misses, statements = hits+d.CacheHits, misses+d.CacheMisses, statements+d.SQLCount
 	}
-	if res := srv.Query(t, `query Failing { employee(id: "x") { id } }`, nil); len(res.Errors) == 0 {
+	if res := srv.Mutate(t, `query Failing { employee(id: "x") { id } }`, nil); len(res.Errors) == 0 {
 		t.Fatalf("expected an error: %s", res.Raw)
 	}
 
@@ -265,7 +270,7 @@ func TestMetricsOperationLabelIsBounded(t *testing.T) {
 	db := testsupport.MustOpenDB(t)
 	srv, _ := startMonitored(t, db, monitor.Config{SampleRate: -1})
 	for i := range monitor.MaxOperationLabels + 10 {
-		srv.Query(t, fmt.Sprintf(`query Op%d { __typename }`, i), nil).MustDecode(t, &struct{}{})
+		srv.Mutate(t, fmt.Sprintf(`query Op%d { __typename }`, i), nil).MustDecode(t, &struct{}{})
 	}
 	ops := map[string]bool{}
 	for _, m := range scrapeMetrics(t, srv)[monitor.MetricRequestDuration].Metric {
@@ -374,7 +379,7 @@ func TestSlowRequestsAreLoggedAtWarnWithTheirSQL(t *testing.T) {
 	db := testsupport.MustOpenSeededDB(t)
 	slow := testsupport.MustStartServer(t, db, testsupport.NoCache,
 		func(c *server.Config, _ *resolvers.Config) { c.SlowRequest = time.Nanosecond })
-	res := slow.Query(t, `query Slow { allEmployees(pageSize: 2) { id } }`, nil)
+	res := slow.Mutate(t, `query Slow { allEmployees(pageSize: 2) { id } }`, nil)
 	res.MustDecode(t, &struct{}{})
 	lines := logLines(t, slow.Logs(), "slow graphql request")
 	if len(lines) != 1 {
@@ -391,7 +396,7 @@ func TestSlowRequestsAreLoggedAtWarnWithTheirSQL(t *testing.T) {
 	}
 
 	fast := testsupport.MustStartServer(t, db)
-	fast.Query(t, `query Fast { __typename }`, nil).MustDecode(t, &struct{}{})
+	fast.Mutate(t, `query Fast { __typename }`, nil).MustDecode(t, &struct{}{})
 	info := logLines(t, fast.Logs(), "graphql")
 	if len(info) != 1 || info[0]["level"] != "INFO" || info[0]["operation"] != "Fast" || info[0]["sql"] != nil {
 		t.Fatalf("request lines %v, want one INFO line without SQL", info)

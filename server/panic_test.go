@@ -151,8 +151,8 @@ func TestTranslateErrors(t *testing.T) {
 		{"graphql-go length backstop", &gqlerrors.QueryError{Message: "query length 30000 exceeds the maximum allowed query length of 20000 bytes"}, CodeQueryTooLong},
 		{"other validation", &gqlerrors.QueryError{Message: "Cannot query field", Rule: "FieldsOnCorrectType"}, "GRAPHQL_VALIDATION_FAILED"},
 		{"syntax", &gqlerrors.QueryError{Message: "syntax error: unexpected"}, "GRAPHQL_PARSE_FAILED"},
-		{"request deadline", &gqlerrors.QueryError{Message: context.DeadlineExceeded.Error()}, codeTimeout},
-		{"resolver deadline", &gqlerrors.QueryError{Message: "x", ResolverError: wrapped(context.DeadlineExceeded)}, codeTimeout},
+		{"request deadline", &gqlerrors.QueryError{Message: context.DeadlineExceeded.Error()}, CodeTimeout},
+		{"resolver deadline", &gqlerrors.QueryError{Message: "x", ResolverError: wrapped(context.DeadlineExceeded)}, CodeTimeout},
 		{"client went away", &gqlerrors.QueryError{Message: context.Canceled.Error()}, "CANCELLED"},
 		{"connect failed", &gqlerrors.QueryError{Message: "x", ResolverError: wrapped(&pgconn.ConnectError{})}, resolvers.CodeServiceUnavailable},
 		{"server shutting down", &gqlerrors.QueryError{Message: "x", ResolverError: wrapped(&pgconn.PgError{Code: "57P01"})}, resolvers.CodeServiceUnavailable},
@@ -169,7 +169,7 @@ func TestTranslateErrors(t *testing.T) {
 		if e.Extensions["code"] != tt.code {
 			t.Errorf("%s: code %v, want %s", tt.name, e.Extensions["code"], tt.code)
 		}
-		if tt.code == resolvers.CodeInternal || tt.code == resolvers.CodeServiceUnavailable || tt.code == codeTimeout {
+		if tt.code == resolvers.CodeInternal || tt.code == resolvers.CodeServiceUnavailable || tt.code == CodeTimeout {
 			if e.Extensions["requestId"] != "rid" {
 				t.Errorf("%s: no request id", tt.name)
 			}
@@ -191,9 +191,9 @@ func TestStatusFor(t *testing.T) {
 		want  int
 	}{
 		{mediaJSON, "", "GRAPHQL_VALIDATION_FAILED", 200},
-		{mediaJSON, "", codeTimeout, 200},
+		{mediaJSON, "", CodeTimeout, 200},
 		{mediaGraphQLResponse, "", "GRAPHQL_VALIDATION_FAILED", 400},
-		{mediaGraphQLResponse, "", codeTimeout, 504},
+		{mediaGraphQLResponse, "", CodeTimeout, 504},
 		{mediaGraphQLResponse, "", resolvers.CodeServiceUnavailable, 503},
 		{mediaGraphQLResponse, "", resolvers.CodeInternal, 500},
 		{mediaGraphQLResponse, "null", resolvers.CodeServiceUnavailable, 200},

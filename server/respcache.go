@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,8 +17,9 @@ import (
 // a query over HTTP whose answer had no errors and read only rows that
 // mutations announce is kept in Redis, whole, as the bytes that were sent,
 // and the next identical request (same query text, operation name and
-// variables) is answered from there without parsing, validating or
-// executing anything: one Redis round trip.
+// variables) is answered from there, once admitted (parsed, within the
+// limits), without graphql-go validating or executing anything: one Redis
+// round trip.
 //
 // It is never stale, by the cache package's versioned keys: every response
 // is stored under the version resolvers.VersionRows it read before it ran,
@@ -30,7 +30,10 @@ import (
 // without a mutation, are not kept (resolvers.ResponseCacheable); those
 // aggregates have their own short-lived cache. Requests with X-Debug: 1
 // always execute, so that extensions.debug shows the real work, and so do
-// introspection queries (introspects).
+// introspection queries: whether introspection is allowed is each
+// replica's own setting (INTROSPECTION), and a replica that refuses it
+// must not serve another one's answer. The lookup and the store are steps
+// of the one operation path (pipeline.go: execute, writeOutcome).
 //
 // The response says which path it took in X-Orgpulse-Cache: hit or miss
 // (absent when the cache was not consulted). A request whose response was
@@ -38,15 +41,6 @@ import (
 // same request later executes without asking Redis first.
 
 const headerCache = "X-Orgpulse-Cache"
-
-// introspects reports whether a document may ask for __schema or __type.
-// Those are never cached whole: whether introspection is allowed is each
-// replica's own setting (INTROSPECTION), and a replica that refuses it
-// must not serve another one's answer.
-func introspects(query string) bool {
-	q := strings.ReplaceAll(query, "__typename", "")
-	return strings.Contains(q, "__schema") || strings.Contains(q, "__type")
-}
 
 // maxCachedResponse bounds one cached response; larger ones are served but
 // not kept.

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -83,7 +81,8 @@ type Server struct {
 	graphiql *GraphiQL
 	log      *slog.Logger
 	draining atomic.Bool
-	info     *schemaInfo // field types and page sizes for checkLimits
+	info     *schemaInfo // field types and page sizes for the limits (cost.go)
+	docs     docCache    // recent documents, parsed (document.go)
 	wss      *wsState    // open sockets and their counters (ws.go)
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
 	// uncacheable: requests whose responses read what no mutation
@@ -212,6 +211,8 @@ const (
 	mediaJSON            = "application/json"
 )
 
+// serveGraphQL is the HTTP transport: it decodes the request and frames
+// the answer; serveOperation decides everything else.
 func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	if isWebSocket(r) {
 		s.serveWebSocket(w, r)
@@ -230,128 +231,55 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost:
 		if status, err := decodePost(w, r, s.cfg.MaxBodyBytes, s.cfg.MaxVariablesBytes, &req); err != nil {
-			s.writeError(w, media, status, errorCode(err, "BAD_REQUEST"), err.Error())
+			s.writeError(w, media, status, errorCode(err, CodeBadRequest), err.Error())
 			return
 		}
 	case http.MethodGet:
 		if err := decodeGet(r.URL.Query(), s.cfg.MaxVariablesBytes, &req); err != nil {
-			s.writeError(w, media, errStatus(err), errorCode(err, "BAD_REQUEST"), err.Error())
+			s.writeError(w, media, errStatus(err), errorCode(err, CodeBadRequest), err.Error())
 			return
 		}
 	default:
 		w.Header().Set("Allow", "GET, POST")
-		s.writeError(w, media, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use POST (or GET for queries)")
+		s.writeError(w, media, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use POST (or GET for queries)")
 		return
 	}
 	if strings.TrimSpace(req.Query) == "" {
-		s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", "the request has no query")
+		s.writeError(w, media, http.StatusBadRequest, CodeBadRequest, "the request has no query")
 		return
 	}
-	kind, opName, opErr := operationOf(req.Query, req.OperationName)
-	lim := s.checkLimits(req.Query, req.OperationName, req.Variables) // limits.go
-	if lim.known {
-		// The limits parser reads strings exactly as graphql-go does.
-		kind, opName, opErr = lim.kind, lim.name, nil
-	}
-	if opErr != nil && r.Method == http.MethodGet {
-		// GET must never run a mutation: when the operation cannot be
-		// identified, refuse rather than let graphql-go decide.
-		s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", opErr.Error())
-		return
-	}
-	if opErr == nil && r.Method == http.MethodGet && kind != "query" {
-		w.Header().Set("Allow", "POST")
-		s.writeError(w, media, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "a "+kind+" cannot run over GET: use POST")
-		return
-	}
-	if opErr == nil && kind == "subscription" {
-		s.writeError(w, media, http.StatusBadRequest, "BAD_REQUEST", "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)")
-		return
-	}
-	if opErr == nil && kind == "mutation" && !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		s.writeError(w, media, http.StatusUnauthorized, resolvers.CodeUnauthenticated, "mutations need the header Authorization: Bearer <API_TOKEN>")
-		return
-	}
-	if lim.refused != nil {
-		s.writeRefusal(w, media, lim.refused)
-		s.log.Info("graphql refused", "request_id", reqID, "operation", opName, "kind", kind, "code", lim.refused.Code, "message", lim.refused.Message)
-		return
-	}
+	s.serveOperation(r.Context(), &call{
+		reqID: reqID, transport: transportHTTP, req: &req, media: media,
+		authorized: s.authorized(r), debug: s.cfg.Debug && r.Header.Get("X-Debug") == "1",
+		get: r.Method == http.MethodGet, cache: true, start: start,
+		respond: func(o *outcome) { s.writeOutcome(r.Context(), w, media, o) },
+	})
+}
 
-	ctx, cancel := resolvers.RequestContext(r.Context(), s.cfg.RequestTimeout, kind == "mutation")
-	defer cancel()
-	ctx, stats := monitor.WithRequestStats(ctx)
-	debugReq := s.cfg.Debug && r.Header.Get("X-Debug") == "1"
-	if opName == "" {
-		opName = "anonymous"
+// writeOutcome frames an operation's answer as an HTTP response; a
+// response to keep in the cache is stored once it is sent.
+func (s *Server) writeOutcome(ctx context.Context, w http.ResponseWriter, media string, o *outcome) {
+	for k, v := range o.header {
+		w.Header().Set(k, v)
 	}
-	done := func(status, errs int) {
-		snap := stats.Snapshot()
-		elapsed := time.Since(start)
-		snap.DurationMs = float64(elapsed.Microseconds()) / 1000
-		s.observe(reqID, opName, kind, status, errs, elapsed, snap)
+	if o.cache != "" {
+		w.Header().Set(headerCache, o.cache)
 	}
-
-	// A debug request always executes: its extensions.debug shows the work.
-	cached := s.cfg.ResponseCache != nil && opErr == nil && kind == "query" && !debugReq && !introspects(req.Query)
-	var key cache.Key
-	if cached {
-		key = responseKey(&req)
-		cached = !s.uncacheable.has(key.Name)
+	writeBody(w, media, o.status, o.body)
+	if o.store != nil {
+		s.storeResponse(ctx, w, *o.store, o.body)
 	}
-	var entry cache.Entry
-	if cached {
-		entry = s.cfg.ResponseCache.Lookup(ctx, key)
-		if entry.Value != nil {
-			w.Header().Set(headerCache, "hit")
-			writeBody(w, media, http.StatusOK, entry.Value)
-			done(http.StatusOK, 0)
-			return
-		}
-		w.Header().Set(headerCache, "miss")
-	}
-
-	ctx = s.resolver.WithLoaders(ctx)
-	if s.authorized(r) {
-		ctx = resolvers.WithAuthorized(ctx)
-	}
-	res := s.exec(ctx, reqID, &req)
-
-	out := response{Data: res.Data, Errors: s.translateErrors(reqID, res.Errors)}
-	if debugReq {
-		snap := stats.Snapshot()
-		snap.DurationMs = float64(time.Since(start).Microseconds()) / 1000
-		out.Extensions = map[string]any{"debug": snap}
-	}
-	if lim.known && len(res.Data) > 0 {
-		if out.Extensions == nil {
-			out.Extensions = map[string]any{}
-		}
-		out.Extensions["cost"] = lim.cost
-	}
-	// GraphQL-over-HTTP: a request that never executed is a 4xx (a 5xx
-	// when the service, not the request, is at fault).
-	status := statusFor(media, res.Data, out.Errors)
-	body := s.encodeResponse(out)
-	writeBody(w, media, status, body)
-	switch {
-	case !cached || status != http.StatusOK || len(out.Errors) > 0:
-	case s.resolver.ResponseCacheable(ctx):
-		s.storeResponse(ctx, w, entry, body)
-	default:
-		s.uncacheable.add(key.Name)
-	}
-	done(status, len(out.Errors))
 }
 
 // observe reports a finished GraphQL request to the monitor and the log.
-func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed time.Duration, snap monitor.Snapshot) {
+// extra are attributes of the log line only (transport, code).
+func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed time.Duration, snap monitor.Snapshot, extra ...any) {
 	s.cfg.Monitor.ObserveRequest(monitor.Request{ID: reqID, Operation: opName, Kind: kind,
 		Status: status, Duration: elapsed, Stats: snap, Errors: errs})
 	attrs := []any{"request_id", reqID, "operation", opName, "kind", kind,
 		"duration_ms", snap.DurationMs, "sql_count", snap.SQLCount, "sql_ms", snap.SQLMs,
 		"cache_hits", snap.CacheHits, "errors", errs}
+	attrs = append(attrs, extra...)
 	if elapsed >= s.cfg.SlowRequest {
 		s.log.Warn("slow graphql request", append(attrs, "sql", snap.SQL)...)
 		return
@@ -359,11 +287,10 @@ func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed t
 	s.log.Info("graphql", attrs...)
 }
 
-// authorized compares the bearer token with APIToken in constant time.
+// authorized reports whether r carries the API token (tokenAuthorized,
+// which the WebSocket transport uses too).
 func (s *Server) authorized(r *http.Request) bool {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && s.cfg.APIToken != "" &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.APIToken)) == 1
+	return s.tokenAuthorized(r.Header.Get("Authorization"))
 }
 
 // translateErrors is the one place errors become client-facing codes. A
@@ -390,15 +317,15 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 			// ended (the resolvers' own errors are dropped).
 			s.log.Warn("request deadline exceeded", "request_id", reqID)
 			e.Message = "the request took longer than its deadline"
-			e.Extensions = map[string]any{"code": codeTimeout, "requestId": reqID}
+			e.Extensions = map[string]any{"code": CodeTimeout, "requestId": reqID}
 		case isContextError(e, context.Canceled) || errors.Is(e.ResolverError, context.Canceled):
 			s.log.Info("request cancelled by the client", "request_id", reqID)
 			e.Message = "the request was cancelled"
-			e.Extensions = map[string]any{"code": "CANCELLED", "requestId": reqID}
+			e.Extensions = map[string]any{"code": CodeCancelled, "requestId": reqID}
 		case e.ResolverError != nil && errors.Is(e.ResolverError, context.DeadlineExceeded):
 			s.log.Warn("request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the request took longer than its deadline"
-			e.Extensions = map[string]any{"code": "TIMEOUT", "requestId": reqID}
+			e.Extensions = map[string]any{"code": CodeTimeout, "requestId": reqID}
 		case e.ResolverError != nil || errors.As(e.Err, &p):
 			s.log.Error("internal error", "request_id", reqID, "path", e.Path, "err", errors.Join(e.ResolverError, e.Err))
 			e.Message = "internal error (request id " + reqID + ")"
@@ -410,9 +337,9 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 		case e.Rule == "" && strings.HasPrefix(e.Message, "query length "):
 			e.Extensions = map[string]any{"code": CodeQueryTooLong}
 		case e.Rule != "":
-			e.Extensions = map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}
+			e.Extensions = map[string]any{"code": CodeValidationFailed}
 		case strings.HasPrefix(e.Message, "syntax error"):
-			e.Extensions = map[string]any{"code": "GRAPHQL_PARSE_FAILED"}
+			e.Extensions = map[string]any{"code": CodeParseFailed}
 		default:
 			e.Extensions = map[string]any{"code": resolvers.CodeBadUserInput}
 		}
@@ -465,44 +392,6 @@ func putBodyBuffer(b *bytes.Buffer) {
 	if b.Cap() <= maxPooledBody {
 		bodyBuffers.Put(b)
 	}
-}
-
-func decodeGet(q url.Values, maxVars int, req *request) error {
-	req.Query = q.Get("query")
-	req.OperationName = q.Get("operationName")
-	if v := q.Get("variables"); v != "" {
-		return decodeVariables([]byte(v), maxVars, req) // limits.go
-	}
-	return nil
-}
-
-// normalizeNumbers turns json.Number into the int32/float64 values
-// graphql-go's input coercion expects, keeping integers exact.
-func normalizeNumbers(m map[string]any) {
-	for k, v := range m {
-		m[k] = normalizeNumber(v)
-	}
-}
-
-func normalizeNumber(v any) any {
-	switch t := v.(type) {
-	case json.Number:
-		if i, err := t.Int64(); err == nil {
-			if i >= -1<<31 && i < 1<<31 {
-				return int32(i)
-			}
-			return float64(i)
-		}
-		f, _ := t.Float64()
-		return f
-	case map[string]any:
-		normalizeNumbers(t)
-	case []any:
-		for i := range t {
-			t[i] = normalizeNumber(t[i])
-		}
-	}
-	return v
 }
 
 func acceptsHTML(r *http.Request) bool {
@@ -585,7 +474,7 @@ func requestID(r *http.Request) string {
 func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(isNameChar(c) || c == '-' || c == '.') {
+		if !(isNameByte(c) || c == '-' || c == '.') {
 			return false
 		}
 	}

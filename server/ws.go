@@ -22,7 +22,6 @@ import (
 	"github.com/coder/websocket"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 
-	"orgpulse/monitor"
 	"orgpulse/resolvers"
 )
 
@@ -834,36 +833,13 @@ func (wc *wsConn) start(id string, p *opPayload) bool {
 	if p.OperationName != nil {
 		opName = *p.OperationName
 	}
-	kind, _, opErr := operationOf(*p.Query, opName)
-	// The same gates as over HTTP: the document limits, then the token
-	// for mutations. The limit parser reads the document as graphql-go
-	// does, so its kind wins when it has one.
-	lc := wc.s.checkLimits(*p.Query, opName, p.Variables)
-	if lc.known {
-		kind, opErr = lc.kind, nil
-	}
-	if refused := lc.refused; refused != nil {
-		ext := map[string]any{"code": refused.Code}
-		for k, v := range refused.Ext {
-			ext[k] = v
-		}
-		wc.sendErrors(id, []*gqlerrors.QueryError{{Message: refused.Message, Extensions: ext}})
-		wc.finish(op)
-		return true
-	}
-	if opErr == nil && kind == "mutation" && !wc.authorized {
-		wc.sendErrors(id, []*gqlerrors.QueryError{{
-			Message:    `mutations need "Authorization": "Bearer <API_TOKEN>" in the connection_init payload`,
-			Extensions: map[string]any{"code": resolvers.CodeUnauthenticated},
-		}})
-		wc.finish(op)
-		return true
-	}
-	if opErr == nil && kind == "subscription" {
-		wc.subscribeShared(ctx, op, *p.Query, opName, p.Variables) // wsshare.go
-		return true
-	}
-	go wc.exec(ctx, op, kind, *p.Query, opName, p.Variables)
+	req := &request{Query: *p.Query, OperationName: opName, Variables: p.Variables}
+	wc.s.serveOperation(ctx, &call{
+		reqID: wc.id + ":" + id, transport: transportWS, req: req, media: mediaJSON,
+		authorized: wc.authorized, debug: wc.debug, async: true, start: time.Now(),
+		subscribe: func(*document) { wc.subscribeShared(ctx, op, req.Query, opName, req.Variables) }, // wsshare.go
+		respond:   func(o *outcome) { wc.respond(ctx, op, o) },
+	})
 	return true
 }
 
@@ -888,47 +864,20 @@ func (wc *wsConn) finish(op *wsOp) {
 	wc.st.ops.Add(-1)
 }
 
-// exec runs a query or mutation sent over the socket: one result, then
-// complete.
-func (wc *wsConn) exec(opCtx context.Context, op *wsOp, kind, query, opName string, vars map[string]any) {
+// respond frames the answer to a query or mutation sent over the socket
+// (or to any refused operation): one result then complete, or an error
+// message. The operation ends with it.
+func (wc *wsConn) respond(opCtx context.Context, op *wsOp, o *outcome) {
 	defer wc.finish(op)
-	start := time.Now()
-	reqID := wc.id + ":" + op.id
-	ctx, cancel := resolvers.RequestContext(opCtx, wc.s.cfg.RequestTimeout, kind == "mutation")
-	defer cancel()
-	ctx, stats := monitor.WithRequestStats(ctx)
-	ctx = wc.s.resolver.WithLoaders(ctx)
-	if wc.authorized {
-		ctx = resolvers.WithAuthorized(ctx)
-	}
-	res := wc.s.exec(ctx, reqID, &request{Query: query, OperationName: opName, Variables: vars})
 	if opCtx.Err() != nil {
 		return // completed by the client: no result
 	}
-	errs := wc.s.translateErrors(reqID, res.Errors)
-	snap := stats.Snapshot()
-	snap.DurationMs = float64(time.Since(start).Microseconds()) / 1000
-	if len(res.Data) == 0 && len(errs) > 0 {
-		wc.sendErrors(op.id, errs)
-	} else {
-		out := response{Data: res.Data, Errors: errs}
-		if wc.debug {
-			out.Extensions = map[string]any{"debug": snap}
-		}
-		wc.sendResult(op.id, out)
-		wc.send(wsOut{ID: op.id, Type: "complete"})
+	if len(o.resp.Data) == 0 && len(o.resp.Errors) > 0 {
+		wc.sendErrors(op.id, o.resp.Errors)
+		return
 	}
-	if opName == "" {
-		opName = "anonymous"
-	}
-	wc.s.log.Info("graphql", "request_id", reqID, "operation", opName, "transport", "websocket",
-		"duration_ms", snap.DurationMs, "sql_count", snap.SQLCount, "sql_ms", snap.SQLMs,
-		"cache_hits", snap.CacheHits, "errors", len(errs))
-}
-
-func (wc *wsConn) sendResult(id string, r response) {
-	payload := wc.s.encodeResponse(r)
-	wc.sendEncoded(wc.resultMessage(id, payload[:len(payload)-1])) // without its newline
+	wc.sendEncoded(wc.resultMessage(op.id, o.body[:len(o.body)-1])) // without its newline
+	wc.send(wsOut{ID: op.id, Type: "complete"})
 }
 
 // resultMessage frames an encoded result as this socket's message for

@@ -89,6 +89,6 @@ func TestGraphQLWSLibraryInterop(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("node printed:\n%s%s", out.String(), stderr.String())
 	}
-	assertJSON(t, "query through graphql-ws", json.RawMessage(lines[0]), fmt.Sprintf(`{"query":{"data":{"organization":{"name":%q}}}}`, name))
+	assertJSON(t, "query through graphql-ws", json.RawMessage(lines[0]), fmt.Sprintf(`{"query":{"data":{"organization":{"name":%q}},"extensions":{"cost":1}}}`, name))
 	assertJSON(t, "event through graphql-ws", json.RawMessage(lines[1]), `{"event":{"data":{"metricRecorded":{"value":7,"endpoint":"db:interop"}}}}`)
 }

@@ -456,7 +456,7 @@ func TestQueriesAndMutationsOverWebSocket(t *testing.T) {
 	authed.Init(map[string]any{"Authorization": "Bearer " + testsupport.APIToken})
 	authed.Subscribe("sub", fmt.Sprintf(`subscription { organizationUpdated(id: %d) { industry } }`, orgID), nil)
 	authed.Subscribe("m", mutation, nil)
-	expectNext(t, authed, "m", `{"data":{"updateOrganization":{"industry":"Space"}}}`)
+	expectNext(t, authed, "m", `{"data":{"updateOrganization":{"industry":"Space"}},"extensions":{"cost":1}}`)
 	if m := authed.NextFor("m", 5*time.Second); m.Type != "complete" {
 		t.Fatalf("got %s, want complete", m.Type)
 	}
@@ -655,7 +655,7 @@ func TestLegacyGraphQLWSProtocol(t *testing.T) {
 	c.Subscribe("1", `subscription { organizationUpdated { id } }`, nil)
 	// Operations run in order: the answer to this query means "1" is live.
 	c.Subscribe("2", fmt.Sprintf(`{ organization(id: %d) { id } }`, orgID), nil)
-	expectNext(t, c, "2", fmt.Sprintf(`{"data":{"organization":{"id":"%d"}}}`, orgID))
+	expectNext(t, c, "2", fmt.Sprintf(`{"data":{"organization":{"id":"%d"}},"extensions":{"cost":1}}`, orgID))
 	if m := c.NextFor("2", 5*time.Second); m.Type != "complete" {
 		t.Fatalf("got %s, want complete", m.Type)
 	}

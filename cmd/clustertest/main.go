@@ -252,13 +252,16 @@ func (d *driver) gqlOnce(ctx context.Context, base, query, opName string, vars m
 	if err != nil {
 		return nil, err
 	}
+	// The token on reads too: only an authenticated client's operation
+	// names are recorded (checkSamples counts graphql:ClusterLoad).
+	c = c.WithHeader("Authorization", "Bearer "+d.cfg.token)
 	if debug {
 		c = c.WithHeader("X-Debug", "1")
 	}
 	req := client.Request{Query: query, OperationName: opName, Variables: vars}
 	var gres *client.Response
 	if mutation {
-		gres, err = c.WithHeader("Authorization", "Bearer "+d.cfg.token).Do(ctx, req)
+		gres, err = c.Do(ctx, req)
 	} else {
 		gres, err = c.Get(ctx, req)
 	}

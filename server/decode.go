@@ -1,0 +1,133 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+)
+
+// Decoding a GraphQL request: the POST body (decodePost reads it, in
+// server.go), the GET parameters, the variables.
+
+var errBatch = &codedError{code: CodeBadRequest, msg: "batched requests are not supported: send one operation per request"}
+
+// decodeBody decodes a POST body: one JSON object, not an array (batching
+// is not supported), with variables of at most maxVars bytes.
+func decodeBody(body []byte, maxVars int, req *request) (int, error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		return http.StatusBadRequest, errBatch
+	}
+	var wire struct {
+		Query         *string         `json:"query"`
+		OperationName *string         `json:"operationName"`
+		Variables     json.RawMessage `json:"variables"`
+		Extensions    json.RawMessage `json:"extensions"`
+	}
+	if err := json.Unmarshal(body, &wire); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return http.StatusBadRequest, fmt.Errorf("the request body is not a GraphQL JSON request: %s must be a %s, not a JSON %s", te.Field, wantType(te.Field), te.Value)
+		}
+		if errors.As(err, &te) {
+			return http.StatusBadRequest, fmt.Errorf("the request body is not a GraphQL JSON request: it must be a JSON object, not a JSON %s", te.Value)
+		}
+		return http.StatusBadRequest, fmt.Errorf("the request body is not a GraphQL JSON request: %v", err)
+	}
+	if wire.Query != nil {
+		req.Query = *wire.Query
+	}
+	if wire.OperationName != nil {
+		req.OperationName = *wire.OperationName
+	}
+	if err := decodeVariables(wire.Variables, maxVars, req); err != nil {
+		return errStatus(err), err
+	}
+	if len(wire.Extensions) > 0 && !isNull(wire.Extensions) {
+		if err := json.Unmarshal(wire.Extensions, &req.Extensions); err != nil {
+			return http.StatusBadRequest, errors.New("extensions must be a JSON object")
+		}
+	}
+	return 0, nil
+}
+
+func wantType(field string) string {
+	if field == "query" || field == "operationName" {
+		return "string"
+	}
+	return "JSON object"
+}
+
+func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+func errStatus(err error) int {
+	if errorCode(err, "") == CodeVariablesTooBig {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+// decodeVariables decodes the variables object, numbers kept exact (see
+// normalizeNumbers).
+func decodeVariables(raw []byte, maxVars int, req *request) error {
+	if len(raw) == 0 || isNull(raw) {
+		return nil
+	}
+	if len(raw) > maxVars {
+		return &codedError{code: CodeVariablesTooBig,
+			msg: fmt.Sprintf("the variables are %d bytes of JSON; the limit is %d", len(raw), maxVars)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var vars map[string]any
+	if err := dec.Decode(&vars); err != nil {
+		return fmt.Errorf("variables is not a JSON object: %v", err)
+	}
+	if dec.More() {
+		return errors.New("variables is not a JSON object: trailing data")
+	}
+	normalizeNumbers(vars)
+	req.Variables = vars
+	return nil
+}
+
+func decodeGet(q url.Values, maxVars int, req *request) error {
+	req.Query = q.Get("query")
+	req.OperationName = q.Get("operationName")
+	if v := q.Get("variables"); v != "" {
+		return decodeVariables([]byte(v), maxVars, req) // limits.go
+	}
+	return nil
+}
+
+// normalizeNumbers turns json.Number into the int32/float64 values
+// graphql-go's input coercion expects, keeping integers exact.
+func normalizeNumbers(m map[string]any) {
+	for k, v := range m {
+		m[k] = normalizeNumber(v)
+	}
+}
+
+func normalizeNumber(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		if i, err := t.Int64(); err == nil {
+			if i >= -1<<31 && i < 1<<31 {
+				return int32(i)
+			}
+			return float64(i)
+		}
+		f, _ := t.Float64()
+		return f
+	case map[string]any:
+		normalizeNumbers(t)
+	case []any:
+		for i := range t {
+			t[i] = normalizeNumber(t[i])
+		}
+	}
+	return v
+}

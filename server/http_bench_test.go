@@ -1,0 +1,39 @@
+package server_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"testing"
+
+	"orgpulse/testsupport"
+)
+
+// BenchmarkUncachedQueryOverHTTP is the hot path of a read: one POST of a
+// page query with nested objects, without any cache, so that every
+// request is parsed, checked, validated and executed against PostgreSQL.
+func BenchmarkUncachedQueryOverHTTP(b *testing.B) {
+	db := testsupport.MustOpenSeededDB(b)
+	srv := testsupport.MustStartServer(b, db, testsupport.NoCache)
+	body := []byte(`{"query":"query Employees { allEmployees(pageSize: 20) { id name email organization { id name } } }"}`)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			res, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				b.Errorf("status %d", res.StatusCode)
+				return
+			}
+		}
+	})
+}
