@@ -228,6 +228,7 @@ func runServe(ctx context.Context, args []string) error {
 	naive := f.bool("naive-loading", "NAIVE_LOADING", false, "benchmark demonstration only (scripts/bench.sh): no look-ahead, no JOINs, one SQL statement per loaded key (N+1)")
 	redisURL := f.string("redis-url", "REDIS_URL", "", "Redis URL for the shared cache and subscriptions (empty: no cache); several comma-separated hosts: Redis Cluster, or Sentinel with ?master_name=")
 	redisPrefix := f.string("redis-prefix", "REDIS_PREFIX", "orgpulse:", "prefix of every Redis key and pub/sub channel; replicas of one deployment share it; Redis Cluster needs a hash tag, e.g. {orgpulse}:")
+	readyRedis := f.bool("ready-requires-redis", "READY_REQUIRES_REDIS", false, "answer /readyz 503 while Redis does not answer (default: 200 with \"degraded: redis\", since the replica serves without it)")
 	apiToken := f.string("api-token", "API_TOKEN", "", "bearer token that authorizes mutations (empty: mutations refused)")
 	cacheTTL := f.duration("cache-ttl", "CACHE_TTL", 5*time.Minute, "lifetime of cached lists and aggregates (±10% jitter)")
 	respCache := f.bool("response-cache", "RESPONSE_CACHE", true, "with REDIS_URL: keep whole query responses, retired by every mutation (X-Orgpulse-Cache says hit or miss)")
@@ -341,7 +342,7 @@ func runServe(ctx context.Context, args []string) error {
 		MaxQueryLength: *maxQueryLen, MaxSelections: *maxSels, MaxAliases: *maxAliases, MaxCost: *maxCost,
 		MaxVariablesBytes: *maxVars, Introspection: allowIntrospection, CORSOrigins: origins,
 		Debug: *debug, ReplicaID: *replica, NodeModules: *nodeModules, Logger: log,
-		APIToken: *apiToken, Redis: rdb,
+		APIToken: *apiToken, Redis: rdb, ReadyRequiresRedis: *readyRedis,
 		Monitor: mon, SlowRequest: time.Duration(*slowMs) * time.Millisecond,
 		ResponseCache: responseCache, ResponseCacheTTL: *cacheTTL,
 		WS: server.WSConfig{InitTimeout: *wsInit, MaxConnections: *wsMaxConns, MaxSubscriptionsPerConn: *wsMaxSubs,

@@ -49,6 +49,10 @@ const (
 	MetricPoolEmptyAcquires     = "orgpulse_db_pool_empty_acquires_total"
 	MetricPoolCanceledAcquires  = "orgpulse_db_pool_canceled_acquires_total"
 	MetricPoolNewConns          = "orgpulse_db_pool_new_conns_total"
+
+	// MetricRedisUp is 1 while Redis answers PING, registered by a server
+	// configured with Redis.
+	MetricRedisUp = "orgpulse_redis_up"
 )
 
 // MaxOperationLabels bounds the operation label of the request metrics:

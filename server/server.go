@@ -45,8 +45,10 @@ type Config struct {
 	// APIToken authorizes mutations (Authorization: Bearer <token>);
 	// empty refuses every mutation.
 	APIToken string
-	// Redis, when set, is checked by /readyz.
-	Redis redis.UniversalClient
+	// Redis, when set, is checked by /readyz (health.go): its outage
+	// makes the replica degraded, not unready, unless ReadyRequiresRedis.
+	Redis              redis.UniversalClient
+	ReadyRequiresRedis bool
 	// Monitor, when set, hears every GraphQL request (Prometheus metrics,
 	// recorded samples) and serves /metrics.
 	Monitor *monitor.Monitor
@@ -85,6 +87,7 @@ type Server struct {
 	draining atomic.Bool
 	info     *schemaInfo // field types and page sizes for checkLimits
 	wss      *wsState    // open sockets and their counters (ws.go)
+	health   *health     // what /readyz last saw (health.go)
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
 	// uncacheable: requests whose responses read what no mutation
 	// announces (respcache.go).
@@ -114,6 +117,7 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	}
 	applyLimitDefaults(&cfg)
 	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}
+	s.health = s.newHealth()
 	var err error
 	s.schema, err = graphql.ParseSchema(schema.String(), res, append([]graphql.SchemaOpt{
 		graphql.UseStringDescriptions(),
@@ -175,27 +179,6 @@ func (s *Server) withReplica(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if s.draining.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
-		http.Error(w, "postgres: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	if s.cfg.Redis != nil {
-		if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
-			http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-	}
-	fmt.Fprintln(w, "ready")
 }
 
 func (s *Server) serveGraphiQL(w http.ResponseWriter, r *http.Request) {
