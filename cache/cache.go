@@ -342,7 +342,7 @@ func LoadMany[V any](ctx context.Context, c *Cache, keys []Key, ttl time.Duratio
 			names[j] = "nocache:" + keys[i].Name
 		}
 	}
-	shared, err, _ := c.sf.Do(strings.Join(names, "\x00"), func() (any, error) {
+	shared, err := shareFill(ctx, &c.sf, strings.Join(names, "\x00"), func() (any, error) { // sharedfill.go
 		got := make(map[int]V, len(missing))
 		need := missing
 		if ok {

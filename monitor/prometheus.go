@@ -18,6 +18,9 @@ import (
 const (
 	MetricRequestDuration   = "orgpulse_graphql_request_duration_seconds"
 	MetricRequestStatements = "orgpulse_graphql_request_sql_statements"
+	MetricErrors            = "orgpulse_graphql_errors_total"
+	// MetricSlowLogsSuppressed counts slow-request lines SlowLog left out.
+	MetricSlowLogsSuppressed = "orgpulse_slow_request_logs_suppressed_total"
 
 	MetricCacheHits          = "orgpulse_cache_hits_total"
 	MetricCacheMisses        = "orgpulse_cache_misses_total"
@@ -70,6 +73,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	duration   *prometheus.HistogramVec
 	statements *prometheus.HistogramVec
+	errors     *errorCodes // errcodes.go
 
 	// ops holds the series of each operation name seen (at most
 	// MaxOperationLabels), so a request does not hash its labels again.
@@ -103,7 +107,8 @@ func NewMetrics() *Metrics {
 		}, []string{"operation"}),
 	}
 	m.other = m.newSeries(OtherOperation)
-	m.reg.MustRegister(m.duration, m.statements,
+	m.errors = newErrorCodes()
+	m.reg.MustRegister(m.duration, m.statements, m.errors.vec,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

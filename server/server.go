@@ -53,8 +53,10 @@ type Config struct {
 	// recorded samples) and serves /metrics.
 	Monitor *monitor.Monitor
 	// SlowRequest: a request at least this slow is logged at WARN with its
-	// SQL statements; default 500ms.
-	SlowRequest time.Duration
+	// SQL statements; default 500ms. At most one such line per operation
+	// per SlowRequestLogEvery (default 5s): the others are counted.
+	SlowRequest         time.Duration
+	SlowRequestLogEvery time.Duration
 	// WS tunes the WebSocket transport at /graphql (ws.go).
 	WS WSConfig
 	// ResponseCache, when set, keeps whole query responses (respcache.go);
@@ -88,6 +90,7 @@ type Server struct {
 	info     *schemaInfo // field types and page sizes for checkLimits
 	wss      *wsState    // open sockets and their counters (ws.go)
 	health   *health     // what /readyz last saw (health.go)
+	slow     *monitor.SlowLog
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
 	// uncacheable: requests whose responses read what no mutation
 	// announces (respcache.go).
@@ -118,6 +121,7 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	applyLimitDefaults(&cfg)
 	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}
 	s.health = s.newHealth()
+	s.slow = s.newSlowLog() // slowlog.go
 	var err error
 	s.schema, err = graphql.ParseSchema(schema.String(), res, append([]graphql.SchemaOpt{
 		graphql.UseStringDescriptions(),
@@ -350,8 +354,12 @@ func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed t
 		"duration_ms", snap.DurationMs, "sql_count", snap.SQLCount, "sql_ms", snap.SQLMs,
 		"cache_hits", snap.CacheHits, "errors", errs}
 	if elapsed >= s.cfg.SlowRequest {
-		s.log.Warn("slow graphql request", append(attrs, "sql", snap.SQL)...)
-		return
+		// At most one line per operation per interval (slowlog.go); the
+		// others keep their INFO line below.
+		if ok, suppressed := s.slow.Allow(opName, time.Now()); ok {
+			s.log.Warn("slow graphql request", append(attrs, "sql", snap.SQL, "suppressed", suppressed)...)
+			return
+		}
 	}
 	s.log.Info("graphql", attrs...)
 }
@@ -389,9 +397,9 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 			e.Message = "the request took longer than its deadline"
 			e.Extensions = map[string]any{"code": codeTimeout, "requestId": reqID}
 		case isContextError(e, context.Canceled) || errors.Is(e.ResolverError, context.Canceled):
-			s.log.Info("request cancelled by the client", "request_id", reqID)
+			s.log.Info("request cancelled by the client", "request_id", reqID, "code", codeCancelled)
 			e.Message = "the request was cancelled"
-			e.Extensions = map[string]any{"code": "CANCELLED", "requestId": reqID}
+			e.Extensions = map[string]any{"code": codeCancelled, "requestId": reqID}
 		case e.ResolverError != nil && errors.Is(e.ResolverError, context.DeadlineExceeded):
 			s.log.Warn("request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the request took longer than its deadline"
@@ -413,6 +421,7 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 		default:
 			e.Extensions = map[string]any{"code": resolvers.CodeBadUserInput}
 		}
+		s.cfg.Monitor.CountError(fmt.Sprint(e.Extensions["code"]))
 	}
 	return errs
 }
