@@ -90,7 +90,7 @@ type Server struct {
 	info     *schemaInfo // field types and page sizes for checkLimits
 	wss      *wsState    // open sockets and their counters (ws.go)
 	health   *health     // what /readyz last saw (health.go)
-	slow     *monitor.SlowLog
+	slow     *monitor.SlowLog // slow-request lines per operation (slowlog.go)
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
 	// uncacheable: requests whose responses read what no mutation
 	// announces (respcache.go).
