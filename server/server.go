@@ -90,11 +90,12 @@ type Server struct {
 	info     *schemaInfo // field types and page sizes for checkLimits
 	wss      *wsState    // open sockets and their counters (ws.go)
 	health   *health     // what /readyz last saw (health.go)
-	slow     *monitor.SlowLog // slow-request lines per operation (slowlog.go)
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
 	// uncacheable: requests whose responses read what no mutation
 	// announces (respcache.go).
 	uncacheable keySet
+	// slow limits the slow-request lines per operation (slowlog.go).
+	slow *monitor.SlowLog
 }
 
 // New parses the schema against the resolvers: a mismatch between SDL and
