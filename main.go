@@ -216,6 +216,8 @@ func runServe(ctx context.Context, args []string) error {
 	logLevel := f.string("log-level", "LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	reqTimeout := f.duration("request-timeout", "REQUEST_TIMEOUT", 10*time.Second, "deadline of one GraphQL request")
 	maxBody := f.int("max-body-bytes", "MAX_BODY_BYTES", 1<<20, "largest accepted request body")
+	bodyTimeout := f.duration("body-read-timeout", "BODY_READ_TIMEOUT", server.DefaultBodyReadTimeout, "time a client has to send a request body (then 408 and the connection is closed)")
+	maxInflight := f.int("max-inflight", "MAX_INFLIGHT", server.DefaultMaxInflight, "GraphQL HTTP requests handled at once by this replica (one more: 503 with Retry-After); WebSockets are bounded by WS_MAX_CONNECTIONS")
 	maxDepth := f.int("max-depth", "MAX_DEPTH", 10, "deepest accepted query nesting")
 	maxQueryLen := f.int("max-query-length", "MAX_QUERY_LENGTH", server.DefaultMaxQueryLength, "longest accepted query text, in bytes")
 	maxSels := f.int("max-selections", "MAX_SELECTIONS", server.DefaultMaxSelections, "most selections (fields, fragment spreads, inline fragments; fragments expanded) in one operation")
@@ -258,6 +260,12 @@ func runServe(ctx context.Context, args []string) error {
 		// for tens of MiB more heap.
 		// GOGC, and GOMEMLIMIT as a cap, still override it.
 		rtdebug.SetGCPercent(defaultGCPercent)
+	}
+	if *bodyTimeout <= 0 {
+		return fmt.Errorf("BODY_READ_TIMEOUT must be positive, got %v", *bodyTimeout)
+	}
+	if *maxInflight < 1 {
+		return fmt.Errorf("MAX_INFLIGHT must be at least 1, got %d", *maxInflight)
 	}
 	if *sampleRate < 0 || *sampleRate > 1 {
 		return fmt.Errorf("METRICS_SAMPLE_RATE must be between 0 and 1, got %v", *sampleRate)
@@ -339,6 +347,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	srv, err := server.New(db.Pool, res, server.Config{
 		MaxBodyBytes: int64(*maxBody), RequestTimeout: *reqTimeout, MaxDepth: *maxDepth,
+		BodyReadTimeout: *bodyTimeout, MaxInflight: *maxInflight,
 		MaxQueryLength: *maxQueryLen, MaxSelections: *maxSels, MaxAliases: *maxAliases, MaxCost: *maxCost,
 		MaxVariablesBytes: *maxVars, Introspection: allowIntrospection, CORSOrigins: origins,
 		Debug: *debug, ReplicaID: *replica, NodeModules: *nodeModules, Logger: log,

@@ -56,6 +56,11 @@ const (
 	// MetricRedisUp is 1 while Redis answers PING, registered by a server
 	// configured with Redis.
 	MetricRedisUp = "orgpulse_redis_up"
+
+	// Admission of GraphQL requests over HTTP (server/admission.go).
+	MetricInflight     = "orgpulse_http_inflight_requests"
+	MetricOverloaded   = "orgpulse_http_overload_rejected_total"
+	MetricBodyTimeouts = "orgpulse_http_body_read_timeouts_total"
 )
 
 // MaxOperationLabels bounds the operation label of the request metrics:

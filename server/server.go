@@ -18,7 +18,6 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +75,13 @@ type Config struct {
 	// CORSOrigins are the origins (scheme://host[:port], or "*") whose
 	// browsers may call the API; none: same-origin only.
 	CORSOrigins []string
+
+	// Admission of GraphQL requests over HTTP (admission.go): a body must
+	// arrive within BodyReadTimeout (DefaultBodyReadTimeout; else 408
+	// BODY_READ_TIMEOUT), and one more than MaxInflight
+	// (DefaultMaxInflight) in flight is answered 503 SERVICE_UNAVAILABLE.
+	BodyReadTimeout time.Duration
+	MaxInflight     int
 }
 
 // Server serves GraphQL over HTTP.
@@ -96,6 +102,7 @@ type Server struct {
 	uncacheable keySet
 	// slow limits the slow-request lines per operation (slowlog.go).
 	slow *monitor.SlowLog
+	adm  *admission // requests in flight (admission.go)
 }
 
 // New parses the schema against the resolvers: a mismatch between SDL and
@@ -123,6 +130,7 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}
 	s.health = s.newHealth()
 	s.slow = s.newSlowLog() // slowlog.go
+	s.adm = s.newAdmission()
 	var err error
 	s.schema, err = graphql.ParseSchema(schema.String(), res, append([]graphql.SchemaOpt{
 		graphql.UseStringDescriptions(),
@@ -154,7 +162,7 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 // Handler returns the HTTP routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/graphql", s.serveGraphQL)
+	mux.HandleFunc("/graphql", s.admit(s.serveGraphQL)) // admission.go: MaxInflight
 	mux.HandleFunc("/graphiql", s.serveGraphiQL)
 	if s.graphiql != nil {
 		mux.Handle("/graphiql/assets/", s.graphiql.AssetHandler())
@@ -231,7 +239,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	var req request
 	switch r.Method {
 	case http.MethodPost:
-		if status, err := decodePost(w, r, s.cfg.MaxBodyBytes, s.cfg.MaxVariablesBytes, &req); err != nil {
+		if status, err := s.decodePost(w, r, s.cfg.MaxBodyBytes, s.cfg.MaxVariablesBytes, &req); err != nil {
 			s.writeError(w, media, status, errorCode(err, "BAD_REQUEST"), err.Error())
 			return
 		}
@@ -441,7 +449,7 @@ func (h panicHandler) MakePanicError(ctx context.Context, value any) *gqlerrors.
 	return &gqlerrors.QueryError{Message: "internal error", Err: panicError{value: value}}
 }
 
-func decodePost(w http.ResponseWriter, r *http.Request, limit int64, maxVars int, req *request) (int, error) {
+func (s *Server) decodePost(w http.ResponseWriter, r *http.Request, limit int64, maxVars int, req *request) (int, error) {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (ct != mediaJSON && ct != mediaGraphQLResponse) {
 		return http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json")
@@ -449,29 +457,13 @@ func decodePost(w http.ResponseWriter, r *http.Request, limit int64, maxVars int
 	// The body is read whole and parsed once, by decodeBody: a
 	// json.Decoder in front of it scanned every body twice (5% of the
 	// server's CPU answering cached responses at c=32).
-	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf := bodyBuffers.Get().(*[]byte)
 	defer putBodyBuffer(buf)
-	buf.Reset()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", limit)
-		}
-		return http.StatusBadRequest, fmt.Errorf("read the request body: %v", err)
+	body, status, err := s.readBody(w, r, buf, limit) // admission.go: within BodyReadTimeout
+	if err != nil {
+		return status, err
 	}
-	return decodeBody(buf.Bytes(), maxVars, req) // limits.go; it keeps no reference to the bytes
-}
-
-// bodyBuffers recycles request body buffers; one that grew past
-// maxPooledBody (a rare large request) is left to the garbage collector.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-const maxPooledBody = 64 << 10
-
-func putBodyBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledBody {
-		bodyBuffers.Put(b)
-	}
+	return decodeBody(body, maxVars, req) // limits.go; it keeps no reference to the bytes
 }
 
 func decodeGet(q url.Values, maxVars int, req *request) error {

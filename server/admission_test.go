@@ -1,0 +1,201 @@
+package server_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"orgpulse/monitor"
+	"orgpulse/resolvers"
+	"orgpulse/server"
+	"orgpulse/testsupport"
+)
+
+// slowClient opens a connection to srv and sends the head of a POST
+// declaring a body of declared bytes, then sent bytes of it, and no more.
+func slowClient(tb testing.TB, srv *testsupport.Server, declared, sent int, payload []byte) net.Conn {
+	tb.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	head := fmt.Sprintf("POST /graphql HTTP/1.1\r\nHost: orgpulse\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", declared)
+	if _, err := conn.Write(append([]byte(head), payload[:sent]...)); err != nil {
+		tb.Fatal(err)
+	}
+	return conn
+}
+
+// answer reads the response on a slow client's connection and, with
+// waitClose, whether the server closed the connection after it.
+func answer(tb testing.TB, conn net.Conn, within time.Duration, waitClose bool) (*http.Response, []byte, bool) {
+	tb.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(within))
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		tb.Fatalf("read the response: %v", err)
+	}
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		tb.Fatalf("read the response body: %v", err)
+	}
+	if !waitClose {
+		return res, body, false
+	}
+	_, err = br.ReadByte()
+	return res, body, err == io.EOF
+}
+
+func bodyCode(tb testing.TB, body []byte) string {
+	tb.Helper()
+	var out testsupport.Response
+	if err := json.Unmarshal(body, &out); err != nil {
+		tb.Fatalf("not a GraphQL response: %v: %s", err, body)
+	}
+	return out.Code()
+}
+
+// TestSlowBodyIsClosedAfterTheTimeout: a body that does not arrive within
+// BODY_READ_TIMEOUT is answered 408 BODY_READ_TIMEOUT and its connection
+// closed; a WebSocket on the same path gets no such deadline.
+func TestSlowBodyIsClosedAfterTheTimeout(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	const timeout = 500 * time.Millisecond
+	srv := testsupport.MustStartServer(t, db, func(c *server.Config, _ *resolvers.Config) { c.BodyReadTimeout = timeout })
+	ws := testsupport.DialWS(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", testsupport.WSDialOptions{})
+	ws.Init(nil)
+
+	start := time.Now()
+	conn := slowClient(t, srv, 1000, 10, []byte(`{"query":"{ allOrganizations { id } }"}`))
+	res, body, closed := answer(t, conn, 10*timeout, true)
+	elapsed := time.Since(start)
+	if res.StatusCode != http.StatusRequestTimeout || bodyCode(t, body) != server.CodeBodyReadTimeout {
+		t.Errorf("got %d %s, want 408 %s", res.StatusCode, body, server.CodeBodyReadTimeout)
+	}
+	if !closed {
+		t.Error("the connection stayed open after the timeout")
+	}
+	if elapsed < timeout {
+		t.Errorf("answered after %v, before the timeout of %v", elapsed, timeout)
+	}
+
+	// Well past the body timeout, the socket still works.
+	time.Sleep(timeout)
+	ws.Subscribe("1", `{ allOrganizations { id } }`, nil)
+	if msg := ws.NextFor("1", 5*time.Second); msg.Type != "next" {
+		t.Errorf("WebSocket after the body timeout: %+v, want a result", msg)
+	}
+	// A body that arrives in time is answered, on a connection kept alive.
+	srv.Query(t, `{ allOrganizations { id } }`, nil).MustDecode(t, &struct{}{})
+}
+
+// TestMaxInflight: one request more than MAX_INFLIGHT is answered 503 with
+// Retry-After and SERVICE_UNAVAILABLE; WebSockets are not counted; the
+// limit frees up as requests finish.
+func TestMaxInflight(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	withMon, _ := testsupport.WithMonitor(t, db, monitor.Config{})
+	srv := testsupport.MustStartServer(t, db, withMon, func(c *server.Config, _ *resolvers.Config) { c.MaxInflight = 2 })
+	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/graphql"
+	testsupport.DialWS(t, wsURL, testsupport.WSDialOptions{}).Init(nil)
+
+	payload := []byte(`{"query":"{ allOrganizations { id } }"}`)
+	held := []net.Conn{slowClient(t, srv, len(payload), 5, payload), slowClient(t, srv, len(payload), 5, payload)}
+	waitFor(t, "two requests in flight", func() bool {
+		return single(t, scrapeMetrics(t, srv), monitor.MetricInflight) == 2
+	})
+	res := srv.Query(t, `{ allOrganizations { id } }`, nil)
+	if res.Status != http.StatusServiceUnavailable || res.Code() != resolvers.CodeServiceUnavailable || res.Header.Get("Retry-After") != "1" {
+		t.Errorf("one more request: got %d Retry-After %q %s, want 503 Retry-After 1 %s",
+			res.Status, res.Header.Get("Retry-After"), res.Raw, resolvers.CodeServiceUnavailable)
+	}
+	// A WebSocket still opens and runs operations.
+	ws := testsupport.DialWS(t, wsURL, testsupport.WSDialOptions{})
+	ws.Init(nil)
+	ws.Subscribe("1", `{ allOrganizations { id } }`, nil)
+	if msg := ws.NextFor("1", 5*time.Second); msg.Type != "next" {
+		t.Errorf("WebSocket at the limit: %+v, want a result", msg)
+	}
+	if got := single(t, scrapeMetrics(t, srv), monitor.MetricOverloaded); got != 1 {
+		t.Errorf("%s: got %v, want 1", monitor.MetricOverloaded, got)
+	}
+
+	// The held requests finish: room again.
+	for _, c := range held {
+		if _, err := c.Write(payload[5:]); err != nil {
+			t.Fatal(err)
+		}
+		if res, body, _ := answer(t, c, 5*time.Second, false); res.StatusCode != http.StatusOK {
+			t.Fatalf("held request: %d %s", res.StatusCode, body)
+		}
+	}
+	srv.Query(t, `{ allOrganizations { id } }`, nil).MustDecode(t, &struct{}{})
+}
+
+// TestSlowClientsMemory: 200 clients that sent all but the last byte of a
+// 256 KiB body and stopped hold at most slowClientBound each in the heap,
+// and are all answered 408 and closed after BODY_READ_TIMEOUT, their
+// memory freed.
+func TestSlowClientsMemory(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	const (
+		clients  = 200
+		declared = 256 << 10
+		timeout  = 6 * time.Second
+	)
+	srv := testsupport.MustStartServer(t, db, func(c *server.Config, _ *resolvers.Config) { c.BodyReadTimeout = timeout })
+	payload := []byte(`{"query":"{ allOrganizations { id } }","variables":{"pad":"` + strings.Repeat("x", declared) + `"}}`)[:declared]
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	start := time.Now()
+	conns := make([]net.Conn, clients)
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() { conns[i] = slowClient(t, srv, declared, declared-1, payload) })
+	}
+	wg.Wait()
+	time.Sleep(500 * time.Millisecond) // the server reads what is in the socket buffers
+	t.Logf("%d clients sent their bodies in %v", clients, time.Since(start))
+	if time.Since(start) > timeout-time.Second {
+		t.Skip("the clients took too long to connect on this machine")
+	}
+	during := heap()
+	perClient := (int64(during) - int64(before)) / clients
+	// The body, at most its declared size (+1), and the connection's own
+	// buffers and goroutine.
+	bound := int64(declared + 64<<10)
+	t.Logf("heap %d MiB before, %d MiB with %d slow clients: %d KiB per client (bound %d KiB)",
+		before>>20, during>>20, clients, perClient>>10, bound>>10)
+	if perClient > bound {
+		t.Errorf("%d KiB of heap per slow client, want at most %d KiB", perClient>>10, bound>>10)
+	}
+	for _, c := range conns {
+		wg.Go(func() {
+			res, body, closed := answer(t, c, 2*timeout, true)
+			if res.StatusCode != http.StatusRequestTimeout || !closed {
+				t.Errorf("slow client: %d closed=%v %s, want 408 and closed", res.StatusCode, closed, body)
+			}
+		})
+	}
+	wg.Wait()
+	after := heap()
+	t.Logf("heap %d MiB once they were closed", after>>20)
+	if int64(after)-int64(before) > clients*16<<10 {
+		t.Errorf("heap %d MiB after the slow clients were closed, %d MiB before", after>>20, before>>20)
+	}
+}
