@@ -23,7 +23,7 @@ const (
 	// before the socket is given a deadline after all (the connection is
 	// then closed, as by pgx's default): a server that does not answer
 	// must not hold the request's goroutine and its connection for long.
-	cancelDeadlineDelay = 2 * time.Second
+	cancelDeadlineDelay = time.Second
 )
 
 // cancelStatement builds the context watcher handler of a connection; see
