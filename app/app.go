@@ -265,6 +265,7 @@ func (s *Service) serverConfig() server.Config {
 		Debug: cfg.Debug, ReplicaID: cfg.ReplicaID, NodeModules: cfg.GraphiQLAssets, Logger: s.Log,
 		APIToken: cfg.APIToken, Redis: s.Redis, Monitor: s.Monitor, SlowRequest: cfg.SlowRequest,
 		ResponseCacheTTL: cfg.CacheTTL,
+		BodyReadTimeout:  cfg.BodyReadTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
 		WS: server.WSConfig{InitTimeout: cfg.WSInitTimeout, MaxConnections: cfg.WSMaxConnections,
 			MaxSubscriptionsPerConn: cfg.WSMaxSubscriptions, AllowedOrigins: cfg.CORSOrigins},
 	}

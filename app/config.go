@@ -40,6 +40,10 @@ type Config struct {
 	Introspection  *bool // nil: allowed only with Debug
 	GraphiQLAssets string
 	APIToken       string
+	// Slow clients and overload
+	BodyReadTimeout    time.Duration
+	MaxInflight        int
+	ReadyRequiresRedis bool
 
 	// Query limits
 	MaxBodyBytes      int
@@ -102,6 +106,9 @@ func DefaultConfig() Config {
 		LogLevel:       "info",
 		RequestTimeout: 10 * time.Second,
 		ReplicaID:      defaultReplicaID(),
+
+		BodyReadTimeout: 10 * time.Second,
+		MaxInflight:     256,
 
 		MaxBodyBytes:      1 << 20,
 		MaxVariablesBytes: 64 << 10,
@@ -186,6 +193,12 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return stringValue{&c.LogLevel, checkLogLevel} }},
 	{"request-timeout", "REQUEST_TIMEOUT", "deadline of one GraphQL request",
 		func(c *Config) flag.Value { return durationValue{&c.RequestTimeout, time.Millisecond, time.Hour} }},
+	{"body-read-timeout", "BODY_READ_TIMEOUT", "time a client has to send a request body (then 408 and the connection is closed)",
+		func(c *Config) flag.Value { return durationValue{&c.BodyReadTimeout, time.Millisecond, time.Hour} }},
+	{"max-inflight", "MAX_INFLIGHT", "GraphQL HTTP requests handled at once by this replica (one more: 503 with Retry-After); WebSockets are bounded by WS_MAX_CONNECTIONS",
+		func(c *Config) flag.Value { return intValue{&c.MaxInflight, 1, 1_000_000} }},
+	{"ready-requires-redis", "READY_REQUIRES_REDIS", "answer /readyz 503 while Redis does not answer (default: 200 with \"degraded: redis\", since the replica serves without it)",
+		func(c *Config) flag.Value { return boolValue{&c.ReadyRequiresRedis} }},
 	{"max-body-bytes", "MAX_BODY_BYTES", "largest accepted request body",
 		func(c *Config) flag.Value { return intValue{&c.MaxBodyBytes, 1 << 10, 1 << 30} }},
 	{"max-variables-bytes", "MAX_VARIABLES_BYTES", "largest accepted variables JSON, in bytes",

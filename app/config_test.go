@@ -57,6 +57,9 @@ var badValues = map[string][]string{
 	"SLOW_REQUEST_MS":        {"500ms", "0", "-1"},
 	"GOGC":                   {"fast", "-5"},
 	"GOMEMLIMIT":             {"lots", "512MB", "-1"},
+	"BODY_READ_TIMEOUT":      {"10", "0s", "slow"},
+	"MAX_INFLIGHT":           {"0", "-1", "many"},
+	"READY_REQUIRES_REDIS":   {"strict"},
 }
 
 func envOf(m map[string]string) app.Env {

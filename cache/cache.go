@@ -356,7 +356,7 @@ func LoadMany[V Value](ctx context.Context, c *Cache, keys []Key, ttl time.Durat
 			names[j] = "nocache:" + keys[i].Name
 		}
 	}
-	shared, err, _ := c.sf.Do(strings.Join(names, "\x00"), func() (any, error) {
+	shared, err := shareFill(ctx, &c.sf, strings.Join(names, "\x00"), func() (any, error) { // sharedfill.go
 		got := make(map[int]V, len(missing))
 		need := missing
 		if ok {

@@ -19,6 +19,9 @@ import (
 const (
 	MetricRequestDuration   = "orgpulse_graphql_request_duration_seconds"
 	MetricRequestStatements = "orgpulse_graphql_request_sql_statements"
+	MetricErrors            = "orgpulse_graphql_errors_total"
+	// MetricSlowLogsSuppressed counts slow-request lines SlowLog left out.
+	MetricSlowLogsSuppressed = "orgpulse_slow_request_logs_suppressed_total"
 
 	MetricCacheHits          = "orgpulse_cache_hits_total"
 	MetricCacheMisses        = "orgpulse_cache_misses_total"
@@ -50,6 +53,15 @@ const (
 	MetricPoolEmptyAcquires     = "orgpulse_db_pool_empty_acquires_total"
 	MetricPoolCanceledAcquires  = "orgpulse_db_pool_canceled_acquires_total"
 	MetricPoolNewConns          = "orgpulse_db_pool_new_conns_total"
+
+	// MetricRedisUp is 1 while Redis answers PING, registered by a server
+	// configured with Redis.
+	MetricRedisUp = "orgpulse_redis_up"
+
+	// Admission of GraphQL requests over HTTP (server/admission.go).
+	MetricInflight     = "orgpulse_http_inflight_requests"
+	MetricOverloaded   = "orgpulse_http_overload_rejected_total"
+	MetricBodyTimeouts = "orgpulse_http_body_read_timeouts_total"
 )
 
 // MaxOperationLabels bounds the operation label of the request metrics:
@@ -67,6 +79,7 @@ type Metrics struct {
 	reg        *prometheus.Registry
 	duration   *prometheus.HistogramVec
 	statements *prometheus.HistogramVec
+	errors     *errorCodes // errcodes.go
 
 	// ops holds the series of each operation name seen (at most
 	// MaxOperationLabels), so a request does not hash its labels again.
@@ -101,7 +114,8 @@ func NewMetrics() *Metrics {
 		}, []string{"operation"}),
 	}
 	m.other = m.newSeries(OtherOperation)
-	m.reg.MustRegister(m.duration, m.statements, wire.Collector(),
+	m.errors = newErrorCodes()
+	m.reg.MustRegister(m.duration, m.statements, m.errors.vec, wire.Collector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

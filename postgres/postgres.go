@@ -62,6 +62,7 @@ func Open(ctx context.Context, url string, cfg Config) (*pgxpool.Pool, error) {
 	// generic LIMIT $n is estimated as a tenth of the table.
 	rp["plan_cache_mode"] = "force_generic_plan"
 	pc.ConnConfig.Tracer = monitor.Tracer{}
+	pc.ConnConfig.BuildContextWatcherHandler = cancelStatement // cancel.go
 	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		conn.TypeMap().RegisterType(&pgtype.Type{Name: "numeric", OID: pgtype.NumericOID, Codec: textNumericCodec{}})
 		return nil

@@ -18,13 +18,14 @@ const (
 	CodeVariablesTooBig  = "VARIABLES_TOO_LARGE"
 	CodeIntrospectionOff = "INTROSPECTION_DISABLED"
 
-	// The HTTP request itself (server.go, decode.go).
+	// The HTTP request itself (server.go, decode.go, admission.go).
 	CodeBadRequest       = "BAD_REQUEST"
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	CodeBodyReadTimeout  = "BODY_READ_TIMEOUT" // 408: the body did not arrive within BODY_READ_TIMEOUT; connection closed
 
 	// The execution's end (translateErrors).
 	CodeTimeout   = "TIMEOUT"
-	CodeCancelled = "CANCELLED"
+	CodeCancelled = "CANCELLED" // the client abandoned the request: a cancel, not an outage
 
 	// Raised by the resolvers (resolvers/errors.go, resolvers/subscription.go).
 	CodeBadUserInput       = resolvers.CodeBadUserInput
@@ -34,4 +35,6 @@ const (
 	CodeInternal           = resolvers.CodeInternal
 	CodeServiceUnavailable = resolvers.CodeServiceUnavailable
 	CodeSlowConsumer       = resolvers.CodeSlowConsumer
+	CodeCommitted          = resolvers.CodeCommitted
+	CodeOutcomeUnknown     = resolvers.CodeOutcomeUnknown
 )

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,14 +42,18 @@ type Config struct {
 	// APIToken authorizes mutations (Authorization: Bearer <token>);
 	// empty refuses every mutation.
 	APIToken string
-	// Redis, when set, is checked by /readyz.
-	Redis redis.UniversalClient
+	// Redis, when set, is checked by /readyz (health.go): its outage
+	// makes the replica degraded, not unready, unless ReadyRequiresRedis.
+	Redis              redis.UniversalClient
+	ReadyRequiresRedis bool
 	// Monitor, when set, hears every GraphQL request (Prometheus metrics,
 	// recorded samples) and serves /metrics.
 	Monitor *monitor.Monitor
 	// SlowRequest: a request at least this slow is logged at WARN with its
-	// SQL statements; default 500ms.
-	SlowRequest time.Duration
+	// SQL statements; default 500ms. At most one such line per operation
+	// per SlowRequestLogEvery (default 5s): the others are counted.
+	SlowRequest         time.Duration
+	SlowRequestLogEvery time.Duration
 	// WS tunes the WebSocket transport at /graphql (ws.go).
 	WS WSConfig
 	// ResponseCache, when set, keeps whole query responses (respcache.go);
@@ -70,6 +73,13 @@ type Config struct {
 	// CORSOrigins are the origins (scheme://host[:port], or "*") whose
 	// browsers may call the API; none: same-origin only.
 	CORSOrigins []string
+
+	// Admission of GraphQL requests over HTTP (admission.go): a body must
+	// arrive within BodyReadTimeout (DefaultBodyReadTimeout; else 408
+	// BODY_READ_TIMEOUT), and one more than MaxInflight
+	// (DefaultMaxInflight) in flight is answered 503 SERVICE_UNAVAILABLE.
+	BodyReadTimeout time.Duration
+	MaxInflight     int
 }
 
 // Server serves GraphQL over HTTP.
@@ -84,10 +94,14 @@ type Server struct {
 	info     *schemaInfo // field types and page sizes for the limits (cost.go)
 	docs     docCache    // recent documents, parsed (document.go)
 	wss      *wsState    // open sockets and their counters (ws.go)
+	health   *health     // what /readyz last saw (health.go)
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
 	// uncacheable: requests whose responses read what no mutation
 	// announces (respcache.go).
 	uncacheable keySet
+	// slow limits the slow-request lines per operation (slowlog.go).
+	slow *monitor.SlowLog
+	adm  *admission // requests in flight (admission.go)
 }
 
 // New parses the schema against the resolvers: a mismatch between SDL and
@@ -110,6 +124,9 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	}
 	applyLimitDefaults(&cfg)
 	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}
+	s.health = s.newHealth()
+	s.slow = s.newSlowLog() // slowlog.go
+	s.adm = s.newAdmission()
 	var err error
 	s.schema, err = graphql.ParseSchema(schema.String(), res, append([]graphql.SchemaOpt{
 		graphql.UseStringDescriptions(),
@@ -140,7 +157,7 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 // Handler returns the HTTP routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/graphql", s.serveGraphQL)
+	mux.HandleFunc("/graphql", s.limitInflight(s.serveGraphQL)) // admission.go: MaxInflight
 	mux.HandleFunc("/graphiql", s.graphiql.ServePage)
 	mux.Handle("/graphiql/assets/", s.graphiql.AssetHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -168,27 +185,6 @@ func (s *Server) withReplica(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if s.draining.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
-		http.Error(w, "postgres: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	if s.cfg.Redis != nil {
-		if err := s.cfg.Redis.Ping(ctx).Err(); err != nil {
-			http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-	}
-	fmt.Fprintln(w, "ready")
 }
 
 // request is a GraphQL-over-HTTP request.
@@ -230,7 +226,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	var req request
 	switch r.Method {
 	case http.MethodPost:
-		if status, err := decodePost(w, r, s.cfg.MaxBodyBytes, s.cfg.MaxVariablesBytes, &req); err != nil {
+		if status, err := s.decodePost(w, r, s.cfg.MaxBodyBytes, s.cfg.MaxVariablesBytes, &req); err != nil {
 			s.writeError(w, media, status, errorCode(err, CodeBadRequest), err.Error())
 			return
 		}
@@ -281,8 +277,12 @@ func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed t
 		"cache_hits", snap.CacheHits, "errors", errs}
 	attrs = append(attrs, extra...)
 	if elapsed >= s.cfg.SlowRequest {
-		s.log.Warn("slow graphql request", append(attrs, "sql", snap.SQL)...)
-		return
+		// At most one line per operation per interval (slowlog.go); the
+		// others keep their INFO line below.
+		if ok, suppressed := s.slow.Allow(opName, time.Now()); ok {
+			s.log.Warn("slow graphql request", append(attrs, "sql", snap.SQL, "suppressed", suppressed)...)
+			return
+		}
 	}
 	s.log.Info("graphql", attrs...)
 }
@@ -319,7 +319,7 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 			e.Message = "the request took longer than its deadline"
 			e.Extensions = map[string]any{"code": CodeTimeout, "requestId": reqID}
 		case isContextError(e, context.Canceled) || errors.Is(e.ResolverError, context.Canceled):
-			s.log.Info("request cancelled by the client", "request_id", reqID)
+			s.log.Info("request cancelled by the client", "request_id", reqID, "code", CodeCancelled)
 			e.Message = "the request was cancelled"
 			e.Extensions = map[string]any{"code": CodeCancelled, "requestId": reqID}
 		case e.ResolverError != nil && errors.Is(e.ResolverError, context.DeadlineExceeded):
@@ -343,6 +343,7 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 		default:
 			e.Extensions = map[string]any{"code": resolvers.CodeBadUserInput}
 		}
+		s.cfg.Monitor.CountError(fmt.Sprint(e.Extensions["code"]))
 	}
 	return errs
 }
@@ -361,7 +362,7 @@ func (h panicHandler) MakePanicError(ctx context.Context, value any) *gqlerrors.
 	return &gqlerrors.QueryError{Message: "internal error", Err: panicError{value: value}}
 }
 
-func decodePost(w http.ResponseWriter, r *http.Request, limit int64, maxVars int, req *request) (int, error) {
+func (s *Server) decodePost(w http.ResponseWriter, r *http.Request, limit int64, maxVars int, req *request) (int, error) {
 	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (ct != mediaJSON && ct != mediaGraphQLResponse) {
 		return http.StatusUnsupportedMediaType, errors.New("Content-Type must be application/json")
@@ -369,29 +370,13 @@ func decodePost(w http.ResponseWriter, r *http.Request, limit int64, maxVars int
 	// The body is read whole and parsed once, by decodeBody: a
 	// json.Decoder in front of it scanned every body twice (5% of the
 	// server's CPU answering cached responses at c=32).
-	buf := bodyBuffers.Get().(*bytes.Buffer)
+	buf := bodyBuffers.Get().(*[]byte)
 	defer putBodyBuffer(buf)
-	buf.Reset()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", limit)
-		}
-		return http.StatusBadRequest, fmt.Errorf("read the request body: %v", err)
+	body, status, err := s.readBody(w, r, buf, limit) // admission.go: within BodyReadTimeout
+	if err != nil {
+		return status, err
 	}
-	return decodeBody(buf.Bytes(), maxVars, req) // limits.go; it keeps no reference to the bytes
-}
-
-// bodyBuffers recycles request body buffers; one that grew past
-// maxPooledBody (a rare large request) is left to the garbage collector.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-const maxPooledBody = 64 << 10
-
-func putBodyBuffer(b *bytes.Buffer) {
-	if b.Cap() <= maxPooledBody {
-		bodyBuffers.Put(b)
-	}
+	return decodeBody(body, maxVars, req) // limits.go; it keeps no reference to the bytes
 }
 
 func acceptsHTML(r *http.Request) bool {
