@@ -224,7 +224,7 @@ func runServe(ctx context.Context, args []string) error {
 	maxVars := f.int("max-variables-bytes", "MAX_VARIABLES_BYTES", server.DefaultMaxVariablesBytes, "largest accepted variables JSON, in bytes")
 	corsOrigins := f.string("cors-origins", "CORS_ORIGINS", "", "comma-separated origins (https://app.example.com, or *) whose browsers may call the API; empty: same-origin only")
 	introspection := f.string("introspection", "INTROSPECTION", "", "allow schema introspection: true or false; empty: only with DEBUG")
-	loaderWait := f.duration("loader-wait", "LOADER_WAIT", time.Millisecond, "how long a batch loader collects keys the look-ahead did not prefetch")
+	loaderWait := f.duration("loader-wait", "LOADER_WAIT", time.Millisecond, "how long a subscription event's batch loader collects its subscribers' keys")
 	naive := f.bool("naive-loading", "NAIVE_LOADING", false, "benchmark demonstration only (scripts/bench.sh): no look-ahead, no JOINs, one SQL statement per loaded key (N+1)")
 	redisURL := f.string("redis-url", "REDIS_URL", "", "Redis URL for the shared cache and subscriptions (empty: no cache); several comma-separated hosts: Redis Cluster, or Sentinel with ?master_name=")
 	redisPrefix := f.string("redis-prefix", "REDIS_PREFIX", "orgpulse:", "prefix of every Redis key and pub/sub channel; replicas of one deployment share it; Redis Cluster needs a hash tag, e.g. {orgpulse}:")
