@@ -231,7 +231,7 @@ func runServe(ctx context.Context, args []string) error {
 	apiToken := f.string("api-token", "API_TOKEN", "", "bearer token that authorizes mutations (empty: mutations refused)")
 	cacheTTL := f.duration("cache-ttl", "CACHE_TTL", 5*time.Minute, "lifetime of cached lists and aggregates (±10% jitter)")
 	respCache := f.bool("response-cache", "RESPONSE_CACHE", true, "with REDIS_URL: keep whole query responses, retired by every mutation (X-Orgpulse-Cache says hit or miss)")
-	summaryTTL := f.duration("summary-cache-ttl", "SUMMARY_CACHE_TTL", 5*time.Second, "lifetime of cached performanceSummary values")
+	summaryTTL := f.duration("summary-cache-ttl", "SUMMARY_CACHE_TTL", 5*time.Second, "lifetime of cached performanceSummary and endpointStats values")
 	wsInit := f.duration("ws-init-timeout", "WS_INIT_TIMEOUT", 3*time.Second, "time a WebSocket client has to send connection_init (then 4408)")
 	wsMaxConns := f.int("ws-max-connections", "WS_MAX_CONNECTIONS", 10000, "open WebSockets per replica (one more is closed with 1013)")
 	wsMaxSubs := f.int("ws-max-subscriptions", "WS_MAX_SUBSCRIPTIONS", 100, "operations per WebSocket (one more closes it with 1008)")

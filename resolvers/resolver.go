@@ -30,8 +30,8 @@ type Config struct {
 	// Cache is the shared Redis cache; nil caches nothing.
 	Cache *cache.Cache
 	// CacheTTL is how long aggregates and lists stay cached (default 5m);
-	// SummaryTTL bounds performanceSummary, which the service's own
-	// traffic keeps changing (default 5s).
+	// SummaryTTL bounds performanceSummary and endpointStats, which the
+	// service's own traffic keeps changing (default 5s).
 	CacheTTL, SummaryTTL time.Duration
 
 	// NaiveLoading exists only for the benchmark (scripts/bench.sh,
