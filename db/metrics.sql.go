@@ -129,6 +129,96 @@ func (q *Queries) GetPerformanceSummary(ctx context.Context, arg GetPerformanceS
 	return i, err
 }
 
+const listEndpointStats = `-- name: ListEndpointStats :many
+SELECT endpoint, sample_count, average_value, p50, p95, p99, max_value, error_rate
+FROM (
+    SELECT endpoint,
+           count(*)                                                   AS sample_count,
+           avg(value)::float8                                         AS average_value,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY value)::float8  AS p50,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY value)::float8 AS p95,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY value)::float8 AS p99,
+           max(value)::float8                                         AS max_value,
+           ((count(*) FILTER (WHERE status_code >= 500))::float8 / count(*))::float8 AS error_rate
+    FROM performance_metrics
+    WHERE metric_type = $1
+      AND recorded_at >= $2
+    GROUP BY endpoint
+) AS stats
+ORDER BY CASE $3::text
+             WHEN 'p50' THEN p50
+             WHEN 'p95' THEN p95
+             WHEN 'p99' THEN p99
+             WHEN 'average' THEN average_value
+             WHEN 'max' THEN max_value
+             WHEN 'count' THEN sample_count::float8
+             WHEN 'error_rate' THEN error_rate
+         END DESC NULLS LAST,
+         endpoint
+LIMIT $4::int
+`
+
+type ListEndpointStatsParams struct {
+	MetricType string
+	Since      time.Time
+	OrderBy    string
+	LimitCount int32
+}
+
+type ListEndpointStatsRow struct {
+	Endpoint     string
+	SampleCount  int64
+	AverageValue float64
+	P50          float64
+	P95          float64
+	P99          float64
+	MaxValue     float64
+	ErrorRate    float64
+}
+
+// ListEndpointStats aggregates one metric type since a point in time per
+// endpoint, percentiles and the share of server errors (status >= 500)
+// included, in the database, and returns the first limit_count endpoints
+// in the order order_by names (EndpointStatsOrder in the schema): a
+// parameter cannot name a column, so one CASE picks the statistic to sort
+// on, highest first (NULL for every row when sorting by endpoint), and the
+// endpoint breaks ties. The covering index (metric_type, recorded_at DESC)
+// INCLUDE (value, endpoint, status_code) reads exactly the window's rows,
+// index-only (migrations/00004).
+func (q *Queries) ListEndpointStats(ctx context.Context, arg ListEndpointStatsParams) ([]ListEndpointStatsRow, error) {
+	rows, err := q.db.Query(ctx, listEndpointStats,
+		arg.MetricType,
+		arg.Since,
+		arg.OrderBy,
+		arg.LimitCount,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListEndpointStatsRow{}
+	for rows.Next() {
+		var i ListEndpointStatsRow
+		if err := rows.Scan(
+			&i.Endpoint,
+			&i.SampleCount,
+			&i.AverageValue,
+			&i.P50,
+			&i.P95,
+			&i.P99,
+			&i.MaxValue,
+			&i.ErrorRate,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listSlowestMetrics = `-- name: ListSlowestMetrics :many
 SELECT id, metric_type, value, endpoint, status_code, recorded_at FROM performance_metrics
 WHERE metric_type = $1

@@ -105,6 +105,16 @@ type Querier interface {
 	// ListEmployeesWithOrganization is ListEmployees with each employer JOINed,
 	// so a page of employees with their organizations is one statement.
 	ListEmployeesWithOrganization(ctx context.Context, arg ListEmployeesWithOrganizationParams) ([]ListEmployeesWithOrganizationRow, error)
+	// ListEndpointStats aggregates one metric type since a point in time per
+	// endpoint, percentiles and the share of server errors (status >= 500)
+	// included, in the database, and returns the first limit_count endpoints
+	// in the order order_by names (EndpointStatsOrder in the schema): a
+	// parameter cannot name a column, so one CASE picks the statistic to sort
+	// on, highest first (NULL for every row when sorting by endpoint), and the
+	// endpoint breaks ties. The covering index (metric_type, recorded_at DESC)
+	// INCLUDE (value, endpoint, status_code) reads exactly the window's rows,
+	// index-only (migrations/00004).
+	ListEndpointStats(ctx context.Context, arg ListEndpointStatsParams) ([]ListEndpointStatsRow, error)
 	// ListOrganizations is a keyset page: rows after after_id in id order.
 	ListOrganizations(ctx context.Context, arg ListOrganizationsParams) ([]Organization, error)
 	// ListOrganizationsByIDs backs the per-request organization loader: one

@@ -26,6 +26,43 @@ WHERE metric_type = @metric_type
 ORDER BY value DESC
 LIMIT @limit_count::int;
 
+-- name: ListEndpointStats :many
+-- ListEndpointStats aggregates one metric type since a point in time per
+-- endpoint, percentiles and the share of server errors (status >= 500)
+-- included, in the database, and returns the first limit_count endpoints
+-- in the order order_by names (EndpointStatsOrder in the schema): a
+-- parameter cannot name a column, so one CASE picks the statistic to sort
+-- on, highest first (NULL for every row when sorting by endpoint), and the
+-- endpoint breaks ties. The covering index (metric_type, recorded_at DESC)
+-- INCLUDE (value, endpoint, status_code) reads exactly the window's rows,
+-- index-only (migrations/00004).
+SELECT endpoint, sample_count, average_value, p50, p95, p99, max_value, error_rate
+FROM (
+    SELECT endpoint,
+           count(*)                                                   AS sample_count,
+           avg(value)::float8                                         AS average_value,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY value)::float8  AS p50,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY value)::float8 AS p95,
+           percentile_cont(0.99) WITHIN GROUP (ORDER BY value)::float8 AS p99,
+           max(value)::float8                                         AS max_value,
+           ((count(*) FILTER (WHERE status_code >= 500))::float8 / count(*))::float8 AS error_rate
+    FROM performance_metrics
+    WHERE metric_type = @metric_type
+      AND recorded_at >= @since
+    GROUP BY endpoint
+) AS stats
+ORDER BY CASE @order_by::text
+             WHEN 'p50' THEN p50
+             WHEN 'p95' THEN p95
+             WHEN 'p99' THEN p99
+             WHEN 'average' THEN average_value
+             WHEN 'max' THEN max_value
+             WHEN 'count' THEN sample_count::float8
+             WHEN 'error_rate' THEN error_rate
+         END DESC NULLS LAST,
+         endpoint
+LIMIT @limit_count::int;
+
 -- name: CopyPerformanceMetrics :copyfrom
 -- CopyPerformanceMetrics bulk-loads metric samples with COPY.
 INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)

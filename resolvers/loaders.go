@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,11 +39,14 @@ import (
 //
 // Fields with arguments (Organization.employees, Organization.projects)
 // still take a context: the look-ahead prefetches the one set of arguments
-// it can decode, and a second set under an alias goes through the
-// dataloader, batched across sibling organizations after a short wait
-// (Config.LoaderWait). Subscription events, whose selections graphql-go does
-// not expose to the root resolver, load children on first use through the
-// same dataloaders on the event's own context (subscription.go).
+// it can decode (graphql-go exposes the first occurrence of a path), and a
+// second set under an alias is loaded by the first organization that asks,
+// for all its siblings at once (siblings, loadAmongSiblings): one statement
+// per set of arguments and level, however graphql-go schedules the others.
+// Subscription events, whose selections graphql-go does not expose to the
+// root resolver, load children on first use through the dataloaders on the
+// event's own context, batched across subscribers after a short wait
+// (Config.LoaderWait; subscription.go).
 
 // fetchFunc runs one batched statement for ids and returns values by id.
 type fetchFunc[V any] func(ctx context.Context, ids []int64) (map[int64]V, error)
@@ -61,6 +65,10 @@ type batch[V any] struct {
 
 	mu  sync.Mutex
 	got map[int64]V // made by keep
+	// runOnly holds the ids whose value only sibling runs loaded, with
+	// those runs: a run's prefetch sees them only if it is one of them
+	// (see visible).
+	runOnly map[int64][]*siblingRun
 }
 
 // maxBatch bounds the keys of one statement. Two nested pages of the
@@ -118,22 +126,67 @@ func (b *batch[V]) cached(id int64) (V, bool) {
 	return v, ok
 }
 
+// values returns the kept values of ids; an id not loaded is left out.
+func (b *batch[V]) values(ids []int64) map[int64]V {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := make(map[int64]V, len(ids))
+	for _, id := range ids {
+		if v, ok := b.got[id]; ok {
+			m[id] = v
+		}
+	}
+	return m
+}
+
 // keep records the values of ids in m. A value the request already has
 // stays (and replaces the one in m): two root fields that load one key at
 // different moments still see one value per request.
-func (b *batch[V]) keep(m map[int64]V, ids []int64) {
+func (b *batch[V]) keep(m map[int64]V, ids []int64) { b.keepBy(m, ids, nil) }
+
+// keepBy is keep for values loaded by sibling run (nil: by no run).
+func (b *batch[V]) keepBy(m map[int64]V, ids []int64, run *siblingRun) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.got == nil {
 		b.got = make(map[int64]V, len(ids))
 	}
 	for _, id := range ids {
-		if v, ok := b.got[id]; ok && !b.opts.naive {
+		v, ok := b.got[id]
+		if ok && !b.opts.naive {
 			m[id] = v
 		} else {
 			b.got[id] = m[id]
 		}
+		switch runs, only := b.runOnly[id]; {
+		case run == nil:
+			delete(b.runOnly, id)
+		case !ok:
+			if b.runOnly == nil {
+				b.runOnly = map[int64][]*siblingRun{}
+			}
+			b.runOnly[id] = []*siblingRun{run}
+		case only && !slices.Contains(runs, run):
+			b.runOnly[id] = append(runs, run)
+		}
 	}
+}
+
+// visible says whether run (nil: none) may use the kept value of id
+// instead of loading it. Sibling runs run concurrently, in whatever order
+// graphql-go reaches them: a value one run loaded is not another's to use,
+// or whether the other runs a statement would depend on which ran first.
+// What the look-ahead loaded before any run started is everyone's. The
+// caller holds b.mu.
+func (b *batch[V]) visible(id int64, run *siblingRun) (V, bool) {
+	v, ok := b.got[id]
+	if !ok {
+		return v, false
+	}
+	if runs, only := b.runOnly[id]; only && (run == nil || !slices.Contains(runs, run)) {
+		return v, false
+	}
+	return v, true
 }
 
 // load returns the value of id, through the dataloader when this request
@@ -151,49 +204,34 @@ func (b *batch[V]) load(ctx context.Context, id int64) (V, error) {
 	return m[id], nil
 }
 
-// prefetch loads every id this request has not loaded yet and returns the
-// values of all ids. With shared set (siblings resolving concurrently, each
-// with part of the ids) the misses go through the dataloader, which batches
-// them across siblings; otherwise they run now, in one statement.
-func (b *batch[V]) prefetch(ctx context.Context, ids []int64, shared bool) (map[int64]V, error) {
+// prefetch loads every id this request has not loaded yet, in one
+// statement per maxBatch ids, and returns the values of all ids.
+func (b *batch[V]) prefetch(ctx context.Context, ids []int64) (map[int64]V, error) {
 	if b.opts.naive {
 		return b.prefetchNaive(ctx, ids)
 	}
 	ids = uniqueIDs(ids)
+	run := runOf(ctx)
 	m := make(map[int64]V, len(ids))
 	var missing []int64
 	b.mu.Lock()
 	for _, id := range ids {
-		if v, ok := b.got[id]; ok {
+		if v, ok := b.visible(id, run); ok {
 			m[id] = v
 		} else {
 			missing = append(missing, id)
 		}
 	}
 	b.mu.Unlock()
-	if len(missing) == 0 {
-		return m, nil
-	}
-	if shared {
-		vals, errs := b.loader().LoadMany(ctx, missing)()
-		for i, id := range missing {
-			if errs != nil && errs[i] != nil {
-				return nil, errs[i]
-			}
-			m[id] = vals[i]
-		}
-		b.keep(m, missing)
-		return m, nil
-	}
 	for start := 0; start < len(missing); start += maxBatch {
 		chunk := missing[start:min(start+maxBatch, len(missing))]
 		got, err := b.fetch(ctx, chunk)
 		if err != nil {
 			return nil, err
 		}
-		// Loads waiting in the dataloader, if a sibling made it, get these
-		// values instead of a statement of their own; later ones find
-		// them kept.
+		// Loads waiting in the dataloader (a subscription event's), if
+		// one made it, get these values instead of a statement of their
+		// own; later ones find them kept.
 		dl := b.dl.Load()
 		for _, id := range chunk {
 			m[id] = got[id]
@@ -201,7 +239,7 @@ func (b *batch[V]) prefetch(ctx context.Context, ids []int64, shared bool) (map[
 				dl.Prime(ctx, id, got[id])
 			}
 		}
-		b.keep(m, chunk)
+		b.keepBy(m, chunk, run)
 	}
 	return m, nil
 }
@@ -218,7 +256,7 @@ func (b *batch[V]) prefetchNaive(ctx context.Context, ids []int64) (map[int64]V,
 		}
 		m[id] = got[id]
 	}
-	b.keep(m, ids)
+	b.keepBy(m, ids, runOf(ctx))
 	return m, nil
 }
 
@@ -281,6 +319,7 @@ type loaders struct {
 	orgProjects       map[string]*batch[[]projectRow]
 	orgEmployees      map[employeePage]*batch[[]db.Employee]
 	orgEmployeeTotals map[string]*batch[int64]
+	orgSiblings       map[int64]*siblings // made by resolvedTogether and siblingsOf
 }
 
 func newLoaders(r *Resolver) *loaders {
@@ -515,10 +554,6 @@ func (r *Resolver) loaders(ctx context.Context) *loaders {
 type selection struct {
 	ctx      context.Context
 	prefixes []string
-	// shared says that sibling resolvers look ahead at the same level
-	// concurrently (each organization of a page resolving its own
-	// employees): their misses are batched by the dataloader.
-	shared bool
 }
 
 func lookahead(ctx context.Context) selection {
@@ -544,13 +579,7 @@ func (s selection) under(paths ...string) selection {
 			}
 		}
 	}
-	return selection{ctx: s.ctx, prefixes: out, shared: s.shared}
-}
-
-// amongSiblings marks s as shared with concurrently resolving siblings.
-func (s selection) amongSiblings() selection {
-	s.shared = true
-	return s
+	return selection{ctx: s.ctx, prefixes: out}
 }
 
 // args decodes the arguments given to field. Fields the client left out
@@ -573,18 +602,21 @@ func (l *loaders) prefetchOrganizations(ctx context.Context, sel selection, orgs
 	for i, o := range orgs {
 		ids[i] = o.ID
 	}
+	if !l.naive && (sel.has("employees") || sel.has("projects")) {
+		l.resolvedTogether(ids)
+	}
 	if sel.has("employeeCount") {
-		if _, err := l.employeeCount.prefetch(ctx, ids, sel.shared); err != nil {
+		if _, err := l.employeeCount.prefetch(ctx, ids); err != nil {
 			return err
 		}
 	}
 	if sel.has("employeeStats") {
-		if _, err := l.employeeStats.prefetch(ctx, ids, sel.shared); err != nil {
+		if _, err := l.employeeStats.prefetch(ctx, ids); err != nil {
 			return err
 		}
 	}
 	if sel.has("departmentStats") {
-		if _, err := l.departmentStats.prefetch(ctx, ids, sel.shared); err != nil {
+		if _, err := l.departmentStats.prefetch(ctx, ids); err != nil {
 			return err
 		}
 	}
@@ -594,7 +626,7 @@ func (l *loaders) prefetchOrganizations(ctx context.Context, sel selection, orgs
 		var args struct{ Status *string }
 		sel.args("projects", &args)
 		if checkOptionalOneOf("status", args.Status, ProjectStatuses) == nil {
-			byOrg, err := l.orgProjectsBy(args.Status).prefetch(ctx, ids, sel.shared)
+			byOrg, err := l.orgProjectsBy(args.Status).prefetch(ctx, ids)
 			if err != nil {
 				return err
 			}
@@ -618,31 +650,38 @@ func (l *loaders) prefetchOrganizations(ctx context.Context, sel selection, orgs
 		}
 		afterID, err := decodeCursor("employee", args.After)
 		if err == nil && checkFirst(first) == nil {
-			byOrg, err := l.orgEmployeesBy(args.IsActive, first, afterID).prefetch(ctx, ids, sel.shared)
+			byOrg, err := l.orgEmployeesBy(args.IsActive, first, afterID).prefetch(ctx, ids)
 			if err != nil {
 				return err
 			}
 			if empSel := sel.under("employees.nodes", "employees.edges.node"); empSel.selectsEmployeeChildren() {
-				n := 0
-				for _, rows := range byOrg {
-					n += min(len(rows), int(first))
-				}
-				page := make([]db.Employee, 0, n)
-				for _, rows := range byOrg {
-					page = append(page, rows[:min(len(rows), int(first))]...)
-				}
-				if err := l.prefetchEmployees(ctx, empSel, page, nil); err != nil {
+				if err := l.prefetchEmployees(ctx, empSel, pages(byOrg, first), nil); err != nil {
 					return err
 				}
 			}
 			if sel.has("employees.totalCount") {
-				if _, err := l.orgEmployeeTotalsBy(args.IsActive).prefetch(ctx, ids, sel.shared); err != nil {
+				if _, err := l.orgEmployeeTotalsBy(args.IsActive).prefetch(ctx, ids); err != nil {
 					return err
 				}
 			}
 		}
 	}
 	return nil
+}
+
+// pages collects the employees of every organization's page from rows
+// loaded with LIMIT first+1 per organization (the extra row only says a next
+// page exists).
+func pages(byOrg map[int64][]db.Employee, first int32) []db.Employee {
+	n := 0
+	for _, rows := range byOrg {
+		n += min(len(rows), int(first))
+	}
+	out := make([]db.Employee, 0, n)
+	for _, rows := range byOrg {
+		out = append(out, rows[:min(len(rows), int(first))]...)
+	}
+	return out
 }
 
 // prefetchEmployees loads, for all emps at once, every child the query
@@ -670,7 +709,7 @@ func (l *loaders) prefetchEmployees(ctx context.Context, sel selection, emps []d
 		for i, e := range emps {
 			ids[i] = e.ID
 		}
-		byEmp, err := l.employeeProjectsFor(sel.has("projects.teamSize")).prefetch(ctx, ids, sel.shared)
+		byEmp, err := l.employeeProjectsFor(sel.has("projects.teamSize")).prefetch(ctx, ids)
 		if err != nil {
 			return err
 		}
@@ -713,7 +752,7 @@ func (l *loaders) prefetchProjects(ctx context.Context, sel selection, projects 
 		for i, p := range projects {
 			ids[i] = p.project.ID
 		}
-		byProject, err := l.teamMembers.prefetch(ctx, ids, sel.shared)
+		byProject, err := l.teamMembers.prefetch(ctx, ids)
 		if err != nil {
 			return err
 		}
@@ -781,7 +820,7 @@ func (l *loaders) prefetchOrganizationsByID(ctx context.Context, sel selection, 
 	if len(ids) == 0 {
 		return nil
 	}
-	byID, err := l.orgByID.prefetch(ctx, ids, sel.shared)
+	byID, err := l.orgByID.prefetch(ctx, ids)
 	if err != nil {
 		return err
 	}

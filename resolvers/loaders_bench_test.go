@@ -52,7 +52,7 @@ func BenchmarkLoaderBatching(b *testing.B) {
 				for b.Loop() {
 					bt := newBatch(mode.opts, fetch)
 					if mode.prefetch {
-						if _, err := bt.prefetch(ctx, ids, false); err != nil {
+						if _, err := bt.prefetch(ctx, ids); err != nil {
 							b.Fatal(err)
 						}
 					}

@@ -86,7 +86,7 @@ func TestKeepPageTeams(t *testing.T) {
 		4: {{ID: 40}}, // in the team statement's page only
 	}
 	l.keepPageTeams(page, teams)
-	got, err := l.teamMembers.prefetch(context.Background(), []int64{1, 2, 3}, false)
+	got, err := l.teamMembers.prefetch(context.Background(), []int64{1, 2, 3})
 	if err != nil {
 		t.Fatal(err)
 	}

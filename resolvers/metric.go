@@ -88,15 +88,20 @@ func (r *Resolver) PerformanceSummary(ctx context.Context, args PerformanceSumma
 // summaryCacheName names a summary in the cache. Without `since` the window
 // slides, so the name says "24h" and the short TTL bounds the drift.
 func summaryCacheName(args PerformanceSummaryArgs) string {
-	since := "24h"
-	if args.Since != nil {
-		since = args.Since.UTC().Format(time.RFC3339Nano)
-	}
+	since := windowCacheName(args.Since)
 	endpoint := "*"
 	if args.Endpoint != nil {
 		endpoint = "=" + *args.Endpoint
 	}
 	return "summary:" + args.MetricType + ":" + since + ":" + endpoint
+}
+
+// windowCacheName names the window of since in a cache name.
+func windowCacheName(since *DateTime) string {
+	if since == nil {
+		return "24h"
+	}
+	return since.UTC().Format(time.RFC3339Nano)
 }
 
 // SlowestEndpointsArgs are the arguments of Query.slowestEndpoints.
@@ -124,6 +129,75 @@ func (r *Resolver) SlowestEndpoints(ctx context.Context, args SlowestEndpointsAr
 	out := make([]*MetricResolver, len(rows))
 	for i, m := range rows {
 		out[i] = &MetricResolver{m: m}
+	}
+	return out, nil
+}
+
+// maxEndpointStats bounds endpointStats(limit).
+const maxEndpointStats = 100
+
+// endpointStatsOrders maps each value of the schema's EndpointStatsOrder to
+// the statistic ListEndpointStats sorts on. A value missing here is
+// refused, never sorted some other way.
+var endpointStatsOrders = map[string]string{
+	"P50_DESC": "p50", "P95_DESC": "p95", "P99_DESC": "p99", "AVERAGE_DESC": "average",
+	"MAX_DESC": "max", "COUNT_DESC": "count", "ERROR_RATE_DESC": "error_rate", "ENDPOINT_ASC": "endpoint",
+}
+
+// EndpointStatsArgs are the arguments of Query.endpointStats.
+type EndpointStatsArgs struct {
+	MetricType string
+	Since      *DateTime
+	OrderBy    string
+	Limit      int32
+}
+
+// EndpointStatsResolver resolves EndpointStats.
+type EndpointStatsResolver struct{ s db.ListEndpointStatsRow }
+
+func (e *EndpointStatsResolver) Endpoint() string      { return e.s.Endpoint }
+func (e *EndpointStatsResolver) Count() int32          { return int32Of(e.s.SampleCount) }
+func (e *EndpointStatsResolver) AverageValue() float64 { return e.s.AverageValue }
+func (e *EndpointStatsResolver) P50() float64          { return e.s.P50 }
+func (e *EndpointStatsResolver) P95() float64          { return e.s.P95 }
+func (e *EndpointStatsResolver) P99() float64          { return e.s.P99 }
+func (e *EndpointStatsResolver) MaxValue() float64     { return e.s.MaxValue }
+func (e *EndpointStatsResolver) ErrorRate() float64    { return e.s.ErrorRate }
+
+// EndpointStats aggregates one metric type per endpoint in the database,
+// cached like performanceSummary.
+func (r *Resolver) EndpointStats(ctx context.Context, args EndpointStatsArgs) ([]*EndpointStatsResolver, error) {
+	if args.Limit < 1 || args.Limit > maxEndpointStats {
+		return nil, Errorf(CodeBadUserInput, "limit", "limit must be between 1 and %d, got %d", maxEndpointStats, args.Limit)
+	}
+	if err := checkOneOf("metricType", args.MetricType, MetricTypes); err != nil {
+		return nil, err
+	}
+	if now := r.cfg.Now(); args.Since != nil && args.Since.After(now) {
+		return nil, Errorf(CodeBadUserInput, "since", "since must not be in the future, got %s", args.Since.UTC().Format(time.RFC3339))
+	}
+	orderBy, ok := endpointStatsOrders[args.OrderBy]
+	if !ok {
+		return nil, Errorf(CodeBadUserInput, "orderBy", "orderBy %q is not an EndpointStatsOrder", args.OrderBy)
+	}
+	r.loaders(ctx).uncacheable.Store(true) // samples change without a mutation
+	name := fmt.Sprintf("endpointStats:%s:%s:%s:%d", args.MetricType, windowCacheName(args.Since), orderBy, args.Limit)
+	cached, err := cache.Load(ctx, r.cfg.Cache, cache.Key{Name: name, Version: versionMetrics}, r.cfg.SummaryTTL,
+		func(ctx context.Context) (cachedEndpointStats, error) {
+			rows, err := r.q.ListEndpointStats(ctx, db.ListEndpointStatsParams{
+				MetricType: args.MetricType, Since: r.since(args.Since), OrderBy: orderBy, LimitCount: args.Limit,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("list endpoint stats: %w", err)
+			}
+			return endpointStatsToWire(rows), nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*EndpointStatsResolver, len(cached))
+	for i, s := range cached.rows() {
+		out[i] = &EndpointStatsResolver{s: s}
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package resolvers_test
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -397,6 +398,11 @@ func TestMetricValidation(t *testing.T) {
 		{"slowest limit 0", `{ slowestEndpoints(limit: 0) { value } }`, "limit", false},
 		{"slowest limit 101", `{ slowestEndpoints(limit: 101) { value } }`, "limit", false},
 		{"slowest limit -1", `{ slowestEndpoints(limit: -1) { value } }`, "limit", false},
+		{"endpointStats limit 0", `{ endpointStats(limit: 0) { endpoint } }`, "limit", false},
+		{"endpointStats limit 101", `{ endpointStats(limit: 101) { endpoint } }`, "limit", false},
+		{"endpointStats limit -1", `{ endpointStats(limit: -1) { endpoint } }`, "limit", false},
+		{"endpointStats unknown type", `{ endpointStats(metricType: "cpu") { endpoint } }`, "metricType", true},
+		{"endpointStats since in the future", `{ endpointStats(since: "2999-01-01T00:00:00Z") { endpoint } }`, "since", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -435,4 +441,214 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
+}
+
+type endpointStatsJSON struct {
+	Endpoint     string  `json:"endpoint"`
+	Count        int64   `json:"count"`
+	AverageValue float64 `json:"averageValue"`
+	P50          float64 `json:"p50"`
+	P95          float64 `json:"p95"`
+	P99          float64 `json:"p99"`
+	MaxValue     float64 `json:"maxValue"`
+	ErrorRate    float64 `json:"errorRate"`
+}
+
+// wantEndpointStats aggregates, in Go, the samples SQL selects for the
+// window, by endpoint.
+func wantEndpointStats(t *testing.T, db *testsupport.DB, metricType string, since time.Time) map[string]endpointStatsJSON {
+	t.Helper()
+	type sample struct {
+		Endpoint   string  `db:"endpoint"`
+		Value      float64 `db:"value"`
+		StatusCode int32   `db:"status_code"`
+	}
+	rows := testsupport.MustQueryRows[sample](t, db, `SELECT endpoint, value, status_code FROM performance_metrics
+		WHERE metric_type = $1 AND recorded_at >= $2 ORDER BY endpoint, value`, metricType, since)
+	values, errors := map[string][]float64{}, map[string]int{}
+	for _, r := range rows {
+		values[r.Endpoint] = append(values[r.Endpoint], r.Value)
+		if r.StatusCode >= 500 {
+			errors[r.Endpoint]++
+		}
+	}
+	out := map[string]endpointStatsJSON{}
+	for ep, vs := range values {
+		sum := 0.0
+		for _, v := range vs {
+			sum += v
+		}
+		out[ep] = endpointStatsJSON{
+			Endpoint: ep, Count: int64(len(vs)), AverageValue: sum / float64(len(vs)),
+			P50: percentileCont(vs, 0.5), P95: percentileCont(vs, 0.95), P99: percentileCont(vs, 0.99),
+			MaxValue: vs[len(vs)-1], ErrorRate: float64(errors[ep]) / float64(len(vs)),
+		}
+	}
+	return out
+}
+
+func compareEndpointStats(t *testing.T, got, want endpointStatsJSON) {
+	t.Helper()
+	if got.Endpoint != want.Endpoint || got.Count != want.Count {
+		t.Errorf("endpoint/count = %q/%d, want %q/%d", got.Endpoint, got.Count, want.Endpoint, want.Count)
+	}
+	what := want.Endpoint + " "
+	testsupport.AssertClose(t, what+"averageValue", got.AverageValue, want.AverageValue, 1e-6*math.Max(1, math.Abs(want.AverageValue)))
+	for _, f := range []struct {
+		name      string
+		got, want float64
+	}{{"p50", got.P50, want.P50}, {"p95", got.P95, want.P95}, {"p99", got.P99, want.P99}, {"maxValue", got.MaxValue, want.MaxValue}, {"errorRate", got.ErrorRate, want.ErrorRate}} {
+		testsupport.AssertClose(t, what+f.name, f.got, f.want, 1e-6)
+	}
+}
+
+// endpointStatsKeys is the statistic each EndpointStatsOrder sorts on,
+// highest first (nil: by endpoint only).
+var endpointStatsKeys = map[string]func(endpointStatsJSON) float64{
+	"P50_DESC":        func(s endpointStatsJSON) float64 { return s.P50 },
+	"P95_DESC":        func(s endpointStatsJSON) float64 { return s.P95 },
+	"P99_DESC":        func(s endpointStatsJSON) float64 { return s.P99 },
+	"AVERAGE_DESC":    func(s endpointStatsJSON) float64 { return s.AverageValue },
+	"MAX_DESC":        func(s endpointStatsJSON) float64 { return s.MaxValue },
+	"COUNT_DESC":      func(s endpointStatsJSON) float64 { return float64(s.Count) },
+	"ERROR_RATE_DESC": func(s endpointStatsJSON) float64 { return s.ErrorRate },
+	"ENDPOINT_ASC":    nil,
+}
+
+func TestEndpointStats(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartServer(t, db, testsupport.NoCache)
+
+	// Known samples a minute old on endpoints of our own, and an old
+	// sample that a recent window excludes.
+	for i, v := range []float64{50, 10, 40, 20, 30} {
+		insertMetric(t, db, "api_response", "test:stats-a", v, []int{200, 500, 503, 200, 404}[i], "1 minute")
+	}
+	insertMetric(t, db, "api_response", "test:stats-b", 1000, 0, "1 minute")
+	insertMetric(t, db, "api_response", "test:stats-a", 99999, 500, "2 hours")
+	var dbNow time.Time
+	db.MustScan(t, []any{&dbNow}, "SELECT now()")
+	recent := dbNow.Add(-5 * time.Minute)
+
+	// stats passes only the arguments in vars (metricType, since, orderBy,
+	// limit): the others take their defaults.
+	stats := func(t *testing.T, vars map[string]any) []endpointStatsJSON {
+		t.Helper()
+		types := map[string]string{"metricType": "String", "since": "DateTime", "orderBy": "EndpointStatsOrder", "limit": "Int"}
+		var params, args []string
+		for _, name := range slices.Sorted(maps.Keys(vars)) {
+			params = append(params, "$"+name+": "+types[name])
+			args = append(args, name+": $"+name)
+		}
+		q := "{ endpointStats { endpoint count averageValue p50 p95 p99 maxValue errorRate } }"
+		if len(args) > 0 {
+			q = fmt.Sprintf("query(%s) { endpointStats(%s) { endpoint count averageValue p50 p95 p99 maxValue errorRate } }",
+				strings.Join(params, ", "), strings.Join(args, ", "))
+		}
+		var data struct{ EndpointStats []endpointStatsJSON }
+		srv.Query(t, q, vars).MustDecode(t, &data)
+		return data.EndpointStats
+	}
+	byEndpoint := func(rows []endpointStatsJSON) map[string]endpointStatsJSON {
+		m := map[string]endpointStatsJSON{}
+		for _, r := range rows {
+			m[r.Endpoint] = r
+		}
+		return m
+	}
+
+	t.Run("known values", func(t *testing.T) {
+		got := byEndpoint(stats(t, map[string]any{"since": recent.Format(time.RFC3339Nano), "limit": 100}))
+		compareEndpointStats(t, got["test:stats-a"], endpointStatsJSON{
+			Endpoint: "test:stats-a", Count: 5, AverageValue: 30, P50: 30, P95: 48, P99: 49.6, MaxValue: 50, ErrorRate: 0.4,
+		})
+		compareEndpointStats(t, got["test:stats-b"], endpointStatsJSON{
+			Endpoint: "test:stats-b", Count: 1, AverageValue: 1000, P50: 1000, P95: 1000, P99: 1000, MaxValue: 1000,
+		})
+	})
+
+	t.Run("default window is the last 24 hours", func(t *testing.T) {
+		got := byEndpoint(stats(t, map[string]any{"limit": 100}))["test:stats-a"]
+		if got.Count != 6 || got.MaxValue != 99999 {
+			t.Errorf("without since: count %d max %v, want 6 and 99999", got.Count, got.MaxValue)
+		}
+	})
+
+	var orders struct {
+		Type struct{ EnumValues []struct{ Name string } } `json:"__type"`
+	}
+	srv.Query(t, `{ __type(name: "EndpointStatsOrder") { enumValues { name } } }`, nil).MustDecode(t, &orders)
+	if len(orders.Type.EnumValues) == 0 {
+		t.Fatal("no EndpointStatsOrder values")
+	}
+	for _, mt := range []string{"page_load", "api_response", "database", "cache_hit"} {
+		since := dbNow.Add(-7 * 24 * time.Hour)
+		want := wantEndpointStats(t, db, mt, since)
+		if len(want) < 2 {
+			t.Fatalf("%s: %d endpoints in the window: the order is not tested", mt, len(want))
+		}
+		for _, o := range orders.Type.EnumValues {
+			t.Run(mt+" "+o.Name, func(t *testing.T) {
+				key, ok := endpointStatsKeys[o.Name]
+				if !ok {
+					t.Fatalf("the test knows no order %s", o.Name)
+				}
+				vars := map[string]any{"metricType": mt, "since": since.Format(time.RFC3339Nano), "orderBy": o.Name, "limit": 100}
+				got := stats(t, vars)
+				if len(got) != len(want) {
+					t.Fatalf("%d endpoints, want %d", len(got), len(want))
+				}
+				for i, g := range got {
+					compareEndpointStats(t, g, want[g.Endpoint])
+					if i == 0 {
+						continue
+					}
+					prev := got[i-1]
+					if key == nil || key(prev) == key(g) {
+						if prev.Endpoint >= g.Endpoint {
+							t.Errorf("%q before %q: ties and ENDPOINT_ASC go in endpoint order", prev.Endpoint, g.Endpoint)
+						}
+					} else if key(prev) < key(g) {
+						t.Errorf("%q (%v) before %q (%v): want highest first", prev.Endpoint, key(prev), g.Endpoint, key(g))
+					}
+				}
+				vars["limit"] = 2
+				if first := stats(t, vars); !slices.Equal(first, got[:2]) {
+					t.Errorf("limit 2: %v, want the first two of %v", first, got)
+				}
+			})
+		}
+	}
+
+	t.Run("empty window", func(t *testing.T) {
+		if got := stats(t, map[string]any{"metricType": "database", "since": dbNow.Add(-time.Nanosecond).Format(time.RFC3339Nano)}); len(got) != 0 {
+			t.Errorf("since now: %v, want no rows", got)
+		}
+	})
+}
+
+// TestEndpointStatsCached: endpointStats is cached like performanceSummary
+// (SummaryTTL), and a recorded sample retires it.
+func TestEndpointStatsCached(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartServer(t, db, wrLongSummaryTTL)
+	const q = `{ endpointStats(orderBy: ENDPOINT_ASC, limit: 100) { endpoint count } }`
+	read := func(t *testing.T, want wrCounts, what string) []endpointStatsJSON {
+		t.Helper()
+		res := srv.Query(t, q, nil)
+		var data struct{ EndpointStats []endpointStatsJSON }
+		res.MustDecode(t, &data)
+		if got := wrCountsOf(t, res); got != want {
+			t.Errorf("%s: statements/hits/misses %+v, want %+v", what, got, want)
+		}
+		return data.EndpointStats
+	}
+	cold, warm := wrCounts{sql: 1, misses: 1}, wrCounts{sql: 0, hits: 1}
+	before := read(t, cold, "first read")
+	read(t, warm, "second read")
+	srv.Mutate(t, `mutation { recordMetric(input: {metricType: "api_response", value: 12, endpoint: "test:cached-stats"}) { id } }`, nil).MustDecode(t, &struct{}{})
+	after := read(t, cold, "after recordMetric")
+	if len(after) != len(before)+1 || !slices.ContainsFunc(after, func(s endpointStatsJSON) bool { return s.Endpoint == "test:cached-stats" }) {
+		t.Errorf("after recording a sample of a new endpoint: %d endpoints (was %d) without it", len(after), len(before))
+	}
 }

@@ -44,7 +44,8 @@ type OrganizationEmployeesArgs struct {
 // Employees is a keyset page of the organization's employees; every
 // organization of the request shares one statement per set of arguments.
 // It takes a context, unlike the fields without arguments: a second set
-// of arguments under an alias is loaded here, batched across organizations.
+// of arguments under an alias is loaded here, for all sibling
+// organizations by the first to ask (loadAmongSiblings).
 func (o *OrganizationResolver) Employees(ctx context.Context, args OrganizationEmployeesArgs) (*connection[*EmployeeResolver], error) {
 	if err := checkFirst(args.First); err != nil {
 		return nil, err
@@ -54,16 +55,15 @@ func (o *OrganizationResolver) Employees(ctx context.Context, args OrganizationE
 		return nil, err
 	}
 	l := o.l
-	rows, err := l.orgEmployeesBy(args.IsActive, args.First, afterID).load(ctx, o.o.ID)
+	rows, err := loadAmongSiblings(ctx, l, l.orgEmployeesBy(args.IsActive, args.First, afterID), o.o.ID,
+		func(loadCtx context.Context, byOrg map[int64][]db.Employee) error {
+			return l.prefetchEmployees(loadCtx, lookahead(ctx).under("nodes", "edges.node"), pages(byOrg, args.First), nil)
+		})
 	if err != nil {
 		return nil, err
 	}
-	page := rows[:min(len(rows), int(args.First))]
-	if err := l.prefetchEmployees(ctx, lookahead(ctx).under("nodes", "edges.node").amongSiblings(), page, nil); err != nil {
-		return nil, err
-	}
 	count := func(ctx context.Context) (int64, error) {
-		return l.orgEmployeeTotalsBy(args.IsActive).load(ctx, o.o.ID)
+		return loadAmongSiblings(ctx, l, l.orgEmployeeTotalsBy(args.IsActive), o.o.ID, nil)
 	}
 	return newConnection(rows, args.First, "employee",
 		func(e db.Employee) int64 { return e.ID },
@@ -75,14 +75,15 @@ func (o *OrganizationResolver) Projects(ctx context.Context, args struct{ Status
 	if err := checkOptionalOneOf("status", args.Status, ProjectStatuses); err != nil {
 		return nil, err
 	}
-	rows, err := o.l.orgProjectsBy(args.Status).load(ctx, o.o.ID)
+	l := o.l
+	rows, err := loadAmongSiblings(ctx, l, l.orgProjectsBy(args.Status), o.o.ID,
+		func(loadCtx context.Context, byOrg map[int64][]projectRow) error {
+			return l.prefetchProjects(loadCtx, lookahead(ctx), flatten(byOrg))
+		})
 	if err != nil {
 		return nil, err
 	}
-	if err := o.l.prefetchProjects(ctx, lookahead(ctx).amongSiblings(), rows); err != nil {
-		return nil, err
-	}
-	return o.l.projects(rows), nil
+	return l.projects(rows), nil
 }
 
 // EmployeeStats aggregates the organization's employees in the database,

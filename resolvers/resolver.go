@@ -18,8 +18,10 @@ import (
 
 // Config tunes the resolvers. Zero values take the defaults.
 type Config struct {
-	// LoaderWait is how long a loader collects keys the look-ahead did not
-	// prefetch before it runs its batch (default 1ms).
+	// LoaderWait is how long a subscription event's loader collects the
+	// keys its subscribers ask for before it runs its batch (default 1ms).
+	// Requests do not wait on it: what their look-ahead did not prefetch
+	// is loaded for all siblings by the first to ask (siblings.go).
 	LoaderWait time.Duration
 	// Now returns the current time (tests pin it); default time.Now.
 	Now func() time.Time
@@ -28,8 +30,8 @@ type Config struct {
 	// Cache is the shared Redis cache; nil caches nothing.
 	Cache *cache.Cache
 	// CacheTTL is how long aggregates and lists stay cached (default 5m);
-	// SummaryTTL bounds performanceSummary, which the service's own
-	// traffic keeps changing (default 5s).
+	// SummaryTTL bounds performanceSummary and endpointStats, which the
+	// service's own traffic keeps changing (default 5s).
 	CacheTTL, SummaryTTL time.Duration
 
 	// NaiveLoading exists only for the benchmark (scripts/bench.sh,

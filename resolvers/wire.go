@@ -17,6 +17,7 @@ var (
 	eventFormat           = wire.New("event", 1)
 	organizationsFormat   = wire.New("cache_organizations", 1)
 	summaryFormat         = wire.New("cache_performance_summary", 1)
+	endpointStatsFormat   = wire.New("cache_endpoint_stats", 1)
 	employeeCountFormat   = wire.New("cache_employee_count", 1)
 	employeeStatsFormat   = wire.New("cache_employee_stats", 1)
 	departmentStatsFormat = wire.New("cache_department_stats", 1)
@@ -189,6 +190,38 @@ func summaryToWire(s db.GetPerformanceSummaryRow) cachedSummary {
 func (c cachedSummary) row() db.GetPerformanceSummaryRow {
 	return db.GetPerformanceSummaryRow{SampleCount: c.SampleCount, AverageValue: c.AverageValue, MinValue: c.MinValue,
 		MaxValue: c.MaxValue, P50: c.P50, P95: c.P95, P99: c.P99}
+}
+
+// cachedEndpointStats is an endpointStats answer in the cache.
+type cachedEndpointStats []endpointStatsV1
+
+type endpointStatsV1 struct {
+	Endpoint     string  `json:"endpoint"`
+	SampleCount  int64   `json:"sampleCount"`
+	AverageValue float64 `json:"averageValue"`
+	P50          float64 `json:"p50"`
+	P95          float64 `json:"p95"`
+	P99          float64 `json:"p99"`
+	MaxValue     float64 `json:"maxValue"`
+	ErrorRate    float64 `json:"errorRate"`
+}
+
+func (cachedEndpointStats) WireFormat() wire.Format { return endpointStatsFormat }
+
+func endpointStatsToWire(rows []db.ListEndpointStatsRow) cachedEndpointStats {
+	out := make(cachedEndpointStats, len(rows))
+	for i, r := range rows {
+		out[i] = endpointStatsV1(r)
+	}
+	return out
+}
+
+func (c cachedEndpointStats) rows() []db.ListEndpointStatsRow {
+	out := make([]db.ListEndpointStatsRow, len(c))
+	for i, r := range c {
+		out[i] = db.ListEndpointStatsRow(r)
+	}
+	return out
 }
 
 // cachedCount is Organization.employeeCount in the cache.
