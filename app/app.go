@@ -283,7 +283,9 @@ func (s *Service) registerRealtime() {
 	hub, srv := s.Hub, s.Server
 	s.Monitor.Metrics.RegisterRealtime(monitor.RealtimeStats{
 		Connections:   func() int64 { return srv.WebSocketStats().Connections },
-		Subscriptions: func() int64 { return int64(hub.Stats().Subscribers) },
+		// Every open subscription, not the hub's subscribers: identical
+		// subscriptions share one of those (server/wsshare.go).
+		Subscriptions: func() int64 { return srv.WebSocketStats().Subscriptions },
 		Published:     func() int64 { return int64(hub.Stats().Published) },
 		Delivered:     func() int64 { return int64(hub.Stats().Delivered) },
 		Dropped:       func() int64 { return int64(hub.Stats().Dropped) },

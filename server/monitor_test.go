@@ -541,3 +541,37 @@ func BenchmarkRecorder(b *testing.B) {
 		b.Fatalf("recorder %+v: want every sample written", s)
 	}
 }
+
+// TestSubscriptionsGaugeCountsEveryOperation goes through the wiring serve
+// uses (testsupport builds with app.Build): 5 open subscriptions, 3 of them
+// identical and so sharing one execution, read as 5 on /metrics; closing
+// them reads 0.
+func TestSubscriptionsGaugeCountsEveryOperation(t *testing.T) {
+	srv := testsupport.MustStartLiveServer(t, testsupport.MustOpenDB(t), testsupport.LiveOptions{})
+	gauge := func() float64 {
+		fam := scrapeMetrics(t, srv.Server)[monitor.MetricSubscriptionsActive]
+		if fam == nil || len(fam.Metric) != 1 {
+			t.Fatalf("/metrics has no single %s", monitor.MetricSubscriptionsActive)
+		}
+		return fam.Metric[0].GetGauge().GetValue()
+	}
+	c := testsupport.DialWS(t, srv.WSURL, testsupport.WSDialOptions{})
+	c.Init(nil)
+	const same = `subscription { metricRecorded { value } }`
+	c.Subscribe("a", same, nil)
+	c.Subscribe("b", same, nil)
+	c.Subscribe("c", same, nil)
+	c.Subscribe("d", `subscription { metricRecorded(metricType: "database") { value } }`, nil)
+	c.Subscribe("e", `subscription { organizationUpdated { name } }`, nil)
+	c.Sync()
+	if got, want := gauge(), 5.0; got != want {
+		t.Fatalf("%s = %v with 5 subscriptions open (3 identical), want %v", monitor.MetricSubscriptionsActive, got, want)
+	}
+	if got, want := srv.App.WebSocketStats().Shared, int64(3); got != want {
+		t.Errorf("shared executions = %d, want %d (the 3 identical ones share one)", got, want)
+	}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		c.Complete(id)
+	}
+	testsupport.Eventually(t, 5*time.Second, "the gauge reads 0 once every subscription is closed", func() bool { return gauge() == 0 })
+}

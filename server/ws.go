@@ -164,6 +164,9 @@ type WSStats struct {
 	Operations    int64  // active operations (subscriptions and running queries)
 	Refused       uint64 // sockets refused at MaxConnections
 	SlowConsumers uint64 // sockets closed with 4413
+	// Subscriptions counts the subscription operations clients have open
+	// now, each one, whether or not it shares its execution.
+	Subscriptions int64
 	// Shared counts the subscriptions executing: one per distinct document
 	// and variables, however many operations it feeds (wsshare.go).
 	Shared int64
@@ -171,7 +174,7 @@ type WSStats struct {
 
 // wsState is the WebSocket bookkeeping of one Server.
 type wsState struct {
-	open, ops, shared atomic.Int64
+	open, ops, subs, shared atomic.Int64
 	refused, slow     atomic.Uint64
 
 	mu    sync.Mutex
@@ -185,7 +188,8 @@ func (s *Server) ws() *wsState { return s.wss }
 // WebSocketStats returns the counters of the WebSocket transport.
 func (s *Server) WebSocketStats() WSStats {
 	st := s.ws()
-	return WSStats{Connections: st.open.Load(), Operations: st.ops.Load(), Refused: st.refused.Load(), SlowConsumers: st.slow.Load(), Shared: st.shared.Load()}
+	return WSStats{Connections: st.open.Load(), Operations: st.ops.Load(), Refused: st.refused.Load(), SlowConsumers: st.slow.Load(),
+		Subscriptions: st.subs.Load(), Shared: st.shared.Load()}
 }
 
 // CloseWebSockets closes every open socket with 1001 Going Away, so

@@ -102,6 +102,7 @@ func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName
 				sh.groups = map[shareKey]*shared{}
 			}
 			sh.groups[key] = g
+			s.wss.subs.Add(1)
 			m.stop = context.AfterFunc(opCtx, func() { s.leaveShared(g, m) })
 			sh.mu.Unlock()
 			s.startShared(ctx, g, query, opName, vars, wc.authorized, wc.id+":"+op.id)
@@ -111,6 +112,7 @@ func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName
 		g.mu.Lock()
 		if !g.ended {
 			g.members[m] = struct{}{}
+			s.wss.subs.Add(1)
 			m.stop = context.AfterFunc(opCtx, func() { s.leaveShared(g, m) })
 			g.mu.Unlock()
 			return
@@ -205,6 +207,7 @@ func (s *Server) endShared(g *shared, errs []*gqlerrors.QueryError) {
 	g.mu.Unlock()
 	s.shares.drop(g)
 	g.cancel()
+	s.wss.subs.Add(-int64(len(members)))
 	for m := range members {
 		m.stop()
 		if m.ctx.Err() != nil {
@@ -230,6 +233,7 @@ func (s *Server) leaveShared(g *shared, m *shareMember) {
 		return // endShared took it
 	}
 	delete(g.members, m)
+	s.wss.subs.Add(-1)
 	last := len(g.members) == 0 && !g.ended
 	if last {
 		g.ended = true
