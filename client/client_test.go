@@ -148,11 +148,11 @@ func TestSubscribe(t *testing.T) {
 		var got []string
 		err := c.Subscribe(context.Background(), client.Request{
 			Query: `query($id: ID!) { organization(id: $id) { id } }`, Variables: map[string]any{"id": fmt.Sprint(orgID)},
-		}, client.Handler{Next: func(r *client.Response) error { got = append(got, string(r.Raw)); return nil }})
+		}, client.Handler{Next: func(r *client.Response) error { got = append(got, string(r.Data)); return nil }})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := fmt.Sprintf(`{"data":{"organization":{"id":"%d"}}}`, orgID)
+		want := fmt.Sprintf(`{"organization":{"id":"%d"}}`, orgID)
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("results %q, want [%s]", got, want)
 		}
