@@ -32,7 +32,7 @@ import (
 
 // Config tunes the cache. Zero values take the defaults noted.
 type Config struct {
-	Prefix           string        // key prefix; default "orgpulse:"
+	Prefix           string        // key prefix, REDIS_PREFIX (app.DefaultConfig holds its default)
 	TTL              time.Duration // default lifetime of a value; default 5m
 	Jitter           float64       // TTLs vary by ±Jitter so keys do not expire together; default 0.1
 	ErrorLogInterval time.Duration // at most one Redis error log line per interval; default 10s
@@ -83,9 +83,6 @@ type Cache struct {
 
 // New returns a cache over rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Cache {
-	if cfg.Prefix == "" {
-		cfg.Prefix = "orgpulse:"
-	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = 5 * time.Minute
 	}

@@ -31,9 +31,9 @@ import (
 
 // Config tunes a Hub. Zero values take the defaults noted.
 type Config struct {
-	// Prefix starts every Redis channel name: channel = Prefix + topic
-	// (default "orgpulse:"). Tests add a unique part so that instances
-	// sharing one Redis stay apart.
+	// Prefix starts every Redis channel name: channel = Prefix + topic.
+	// It is REDIS_PREFIX, whose default app.DefaultConfig holds. Tests add
+	// a unique part so that instances sharing one Redis stay apart.
 	Prefix string
 	// Buffer is how many payloads a subscriber may fall behind before it
 	// is dropped (default 256).
@@ -112,9 +112,6 @@ type subscriber struct {
 // New starts a hub on rdb. It does not fail when Redis is down: the hub
 // connects, and reconnects, by itself.
 func New(rdb redis.UniversalClient, cfg Config) *Hub {
-	if cfg.Prefix == "" {
-		cfg.Prefix = "orgpulse:"
-	}
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 256
 	}
