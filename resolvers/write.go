@@ -133,6 +133,12 @@ func (r *Resolver) write(ctx context.Context, fn func(ctx context.Context, q *db
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // a no-op after Commit
 	if err := fn(txCtx, r.q.WithTx(tx)); err != nil {
+		if ctxErr := txCtx.Err(); ctxErr != nil {
+			// The statement was cancelled because the request's deadline
+			// passed or its client left: say so, not what the cancel
+			// looked like to the driver.
+			return fmt.Errorf("%w: %w", ctxErr, err)
+		}
 		return translateWriteError(err)
 	}
 	if err := txCtx.Err(); err != nil {

@@ -322,7 +322,7 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 			s.log.Info("request cancelled by the client", "request_id", reqID, "code", CodeCancelled)
 			e.Message = "the request was cancelled"
 			e.Extensions = map[string]any{"code": CodeCancelled, "requestId": reqID}
-		case e.ResolverError != nil && errors.Is(e.ResolverError, context.DeadlineExceeded):
+		case e.ResolverError != nil && (errors.Is(e.ResolverError, context.DeadlineExceeded) || isQueryCanceled(e.ResolverError)):
 			s.log.Warn("request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the request took longer than its deadline"
 			e.Extensions = map[string]any{"code": CodeTimeout, "requestId": reqID}

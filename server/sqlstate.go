@@ -43,3 +43,12 @@ func isUnstorableText(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05")
 }
+
+// isQueryCanceled reports whether PostgreSQL cancelled the statement
+// (57014): STATEMENT_TIMEOUT, the server-side backstop, or the cancel
+// request pgx sends when a request's deadline passes. Either way the
+// statement ran out of time.
+func isQueryCanceled(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "57014"
+}
