@@ -175,7 +175,7 @@ type WSStats struct {
 // wsState is the WebSocket bookkeeping of one Server.
 type wsState struct {
 	open, ops, subs, shared atomic.Int64
-	refused, slow     atomic.Uint64
+	refused, slow           atomic.Uint64
 
 	mu    sync.Mutex
 	conns map[*wsConn]struct{}
