@@ -282,7 +282,7 @@ func (s *Service) registerRealtime() {
 	}
 	hub, srv := s.Hub, s.Server
 	s.Monitor.Metrics.RegisterRealtime(monitor.RealtimeStats{
-		Connections:   func() int64 { return srv.WebSocketStats().Connections },
+		Connections: func() int64 { return srv.WebSocketStats().Connections },
 		// Every open subscription, not the hub's subscribers: identical
 		// subscriptions share one of those (server/wsshare.go).
 		Subscriptions: func() int64 { return srv.WebSocketStats().Subscriptions },
