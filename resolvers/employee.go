@@ -529,3 +529,76 @@ func (r *Resolver) publishOrganizations(ctx context.Context, orgs []db.Organizat
 		r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: orgs[i].ID, Organization: &orgs[i]})
 	}
 }
+
+// employeeProjectsFor is the loader of Employee.projects: counting every
+// project's team costs one index probe per membership row, so it runs only
+// when the selection below projects has teamSize.
+func (l *loaders) employeeProjectsFor(teamSize bool) *batch[[]projectRow] {
+	if teamSize {
+		return l.employeeProjects
+	}
+	return l.employeeProjectsBare
+}
+
+// prefetchEmployees loads, for all emps at once, every child the query
+// selects below them. joined holds the employers when the statement that
+// loaded emps JOINed them; they are not loaded again.
+func (l *loaders) prefetchEmployees(ctx context.Context, sel selection, emps []db.Employee, joined []db.Organization) error {
+	if len(emps) == 0 || len(sel.prefixes) == 0 {
+		return nil
+	}
+	if sel.has("organization") && joined != nil {
+		if err := l.prefetchOrganizations(ctx, sel.under("organization"), uniqueOrgs(joined)); err != nil {
+			return err
+		}
+	} else if sel.has("organization") {
+		ids := make([]int64, len(emps))
+		for i, e := range emps {
+			ids[i] = e.OrganizationID
+		}
+		if err := l.prefetchOrganizationsByID(ctx, sel.under("organization"), ids); err != nil {
+			return err
+		}
+	}
+	if sel.has("projects") {
+		ids := make([]int64, len(emps))
+		for i, e := range emps {
+			ids[i] = e.ID
+		}
+		byEmp, err := l.employeeProjectsFor(sel.has("projects.teamSize")).prefetch(ctx, ids)
+		if err != nil {
+			return err
+		}
+		if projSel := sel.under("projects"); projSel.selectsProjectChildren() {
+			if err := l.prefetchProjects(ctx, projSel, flatten(byEmp)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// projectsByEmployeeIDs loads the projects of employees ids, each in id
+// order, with each project's team size only when teamSize.
+func projectsByEmployeeIDs(ctx context.Context, q *db.Queries, ids []int64, teamSize bool) (map[int64][]projectRow, error) {
+	if !teamSize {
+		rows, err := q.ListProjectsByEmployeeIDsWithoutTeamSize(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("list projects by employee ids: %w", err)
+		}
+		return groupBy(rows, func(r db.ListProjectsByEmployeeIDsWithoutTeamSizeRow) (int64, projectRow) {
+			return r.EmployeeID, projectRow{project: r.Project}
+		}), nil
+	}
+	rows, err := q.ListProjectsByEmployeeIDs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list projects by employee ids: %w", err)
+	}
+	return groupBy(rows, func(r db.ListProjectsByEmployeeIDsRow) (int64, projectRow) {
+		return r.EmployeeID, projectRow{project: r.Project, teamSize: r.TeamSize}
+	}), nil
+}
+
+func (s selection) selectsEmployeeChildren() bool {
+	return s.has("organization") || s.has("projects")
+}

@@ -458,3 +458,84 @@ func (r *Resolver) RemoveTeamMember(ctx context.Context, args struct {
 		return nil
 	})
 }
+
+// prefetchProjects loads, for all projects at once, every child the query
+// selects below them. Organizations already JOINed into the rows are not
+// loaded again.
+func (l *loaders) prefetchProjects(ctx context.Context, sel selection, projects []projectRow) error {
+	if len(projects) == 0 || len(sel.prefixes) == 0 {
+		return nil
+	}
+	if sel.has("organization") {
+		var joined []db.Organization
+		var missing []int64
+		for _, p := range projects {
+			if p.org != nil {
+				joined = append(joined, *p.org)
+			} else {
+				missing = append(missing, p.project.OrganizationID)
+			}
+		}
+		orgSel := sel.under("organization")
+		if err := l.prefetchOrganizations(ctx, orgSel, uniqueOrgs(joined)); err != nil {
+			return err
+		}
+		if err := l.prefetchOrganizationsByID(ctx, orgSel, missing); err != nil {
+			return err
+		}
+	}
+	if sel.has("teamMembers") {
+		ids := make([]int64, len(projects))
+		for i, p := range projects {
+			ids[i] = p.project.ID
+		}
+		byProject, err := l.teamMembers.prefetch(ctx, ids)
+		if err != nil {
+			return err
+		}
+		if empSel := sel.under("teamMembers"); empSel.selectsEmployeeChildren() {
+			if err := l.prefetchEmployees(ctx, empSel, flatten(byProject), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// teamsByProjectIDs loads the teams of projects ids, each in id order.
+func teamsByProjectIDs(ctx context.Context, q *db.Queries, ids []int64) (map[int64][]db.Employee, error) {
+	rows, err := q.ListTeamMembersByProjectIDs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list team members by project ids: %w", err)
+	}
+	return groupBy(rows, func(r db.ListTeamMembersByProjectIDsRow) (int64, db.Employee) { return r.ProjectID, r.Employee }), nil
+}
+
+// keepPageTeams records the teams ListTeamMembersByProjectPage found for a
+// page of projects. That statement and the page's ran in separate
+// snapshots (one pipeline, two statements): a project inserted or deleted
+// in between shifts the page, so a project of the page whose team it did
+// not return, though the page's team_size says there is one, is left for
+// prefetchProjects to load by id (a third statement, only then).
+func (l *loaders) keepPageTeams(projects []projectRow, teams map[int64][]db.Employee) {
+	ids := make([]int64, 0, len(projects))
+	m := make(map[int64][]db.Employee, len(projects))
+	for _, p := range projects {
+		id := p.project.ID
+		if team, ok := teams[id]; ok {
+			m[id] = team
+		} else if p.teamSize != 0 {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	l.teamMembers.keep(m, ids)
+}
+
+// selectsProjectChildren and selectsEmployeeChildren say whether sel, at
+// a project or an employee, selects anything prefetchProjects or
+// prefetchEmployees would load; when it does not, callers skip collecting
+// the rows for them.
+func (s selection) selectsProjectChildren() bool {
+	return s.has("organization") || s.has("teamMembers")
+}
