@@ -210,7 +210,7 @@ func (m *Metrics) RegisterRealtime(s RealtimeStats) error {
 	}
 	for _, r := range []reg{
 		{true, MetricWebSocketConnections, "Open GraphQL WebSocket connections.", s.Connections},
-		{true, MetricSubscriptionsActive, "Active GraphQL subscriptions.", s.Subscriptions},
+		{true, MetricSubscriptionsActive, "Open GraphQL subscriptions, each client operation counted (identical ones share an execution but count apart).", s.Subscriptions},
 		{false, MetricEventsPublished, "Events published to subscribers.", s.Published},
 		{false, MetricEventsDelivered, "Events delivered to subscribers.", s.Delivered},
 		{false, MetricEventsDropped, "Events dropped instead of delivered.", s.Dropped},
