@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"orgpulse/cache"
+	"orgpulse/postgres"
+	"orgpulse/server"
 )
 
 // Config is every setting of `orgpulse serve` (and the subset `migrate`
@@ -99,7 +101,7 @@ func DefaultConfig() Config {
 	return Config{
 		DBMaxConns:       20,
 		StatementTimeout: 10 * time.Second,
-		RandomPageCost:   1.1,
+		RandomPageCost:   postgres.DefaultRandomPageCost,
 
 		Addr:           ":8080",
 		LogFormat:      "json",
@@ -107,16 +109,16 @@ func DefaultConfig() Config {
 		RequestTimeout: 10 * time.Second,
 		ReplicaID:      defaultReplicaID(),
 
-		BodyReadTimeout: 10 * time.Second,
-		MaxInflight:     256,
+		BodyReadTimeout: server.DefaultBodyReadTimeout,
+		MaxInflight:     server.DefaultMaxInflight,
 
 		MaxBodyBytes:      1 << 20,
-		MaxVariablesBytes: 64 << 10,
-		MaxQueryLength:    20000,
+		MaxVariablesBytes: server.DefaultMaxVariablesBytes,
+		MaxQueryLength:    server.DefaultMaxQueryLength,
 		MaxDepth:          10,
-		MaxSelections:     1000,
-		MaxAliases:        30,
-		MaxCost:           100000,
+		MaxSelections:     server.DefaultMaxSelections,
+		MaxAliases:        server.DefaultMaxAliases,
+		MaxCost:           server.DefaultMaxCost,
 
 		LoaderWait:    time.Millisecond,
 		RedisPrefix:   "orgpulse:",
