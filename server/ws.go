@@ -163,7 +163,7 @@ type WSStats struct {
 	Connections   int64  // open sockets now
 	Operations    int64  // active operations (subscriptions and running queries)
 	Refused       uint64 // sockets refused at MaxConnections
-	SlowConsumers uint64 // sockets closed with 4413
+	SlowConsumers uint64 // sockets closed with 4413, or dropped for taking nothing within WriteTimeout
 	// Subscriptions counts the subscription operations clients have open
 	// now, each one, whether or not it shares its execution.
 	Subscriptions int64
@@ -399,7 +399,7 @@ func (wc *wsConn) serve() {
 		// its own, so that one socket's panic does not end the process.
 		if v := recover(); v != nil {
 			wc.logAt(slog.LevelError, "websocket panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()))
-			wc.abort("panic", nil)
+			wc.abort("panic", nil, false)
 		}
 	}()
 	wc.logAt(slog.LevelDebug, "websocket opened")
@@ -481,12 +481,16 @@ func (wc *wsConn) fail(code websocket.StatusCode, reason string) {
 	wc.cancel()
 }
 
-// abort drops a socket that cannot take a close frame.
-func (wc *wsConn) abort(why string, err error) {
+// abort drops a socket that cannot take a close frame; slow counts it as
+// a slow consumer.
+func (wc *wsConn) abort(why string, err error, slow bool) {
 	if !wc.closing.CompareAndSwap(false, true) {
 		return
 	}
-	wc.logAt(slog.LevelInfo, "dropping websocket", "why", why, "err", err)
+	if slow {
+		wc.st.slow.Add(1)
+	}
+	wc.logAt(slog.LevelInfo, "dropping websocket", "why", why, "err", err, "slow_consumer", slow)
 	_ = wc.c.CloseNow()
 	wc.cancel()
 }
@@ -533,7 +537,7 @@ func (wc *wsConn) probe() {
 	ctx, cancel := context.WithTimeout(context.Background(), wc.cfg.KeepAlive) // not wc.ctx: see serve
 	defer cancel()
 	if err := wc.c.Ping(ctx); err != nil && wc.ctx.Err() == nil {
-		wc.abort("no pong within the keep-alive interval", err)
+		wc.abort("no pong within the keep-alive interval", err, false)
 	}
 }
 
@@ -666,7 +670,11 @@ func (wc *wsConn) write(msg []byte) bool {
 	defer cancel()
 	if err := wc.c.Write(ctx, websocket.MessageText, msg); err != nil {
 		if wc.ctx.Err() == nil {
-			wc.abort("write failed", err)
+			// A client that took nothing for WriteTimeout is a slow
+			// consumer as surely as one whose queue stayed full (which of
+			// the two rules notices first depends on the pace of events):
+			// counted alike, dropped without a close frame it cannot read.
+			wc.abort("write failed", err, ctx.Err() != nil)
 		}
 		return false
 	}
