@@ -103,8 +103,8 @@ func (s *Server) refuse(c *call, d *document, r *refusal) {
 	o := &outcome{status: refusalStatus(c.media, r), header: r.header, code: r.Code,
 		resp: response{Errors: []*gqlerrors.QueryError{{Message: r.Message, Extensions: ext}}}}
 	o.body = s.encodeJSON(o.resp)
-	c.respond(o)
 	s.record(c, d, o, nil)
+	c.respond(o)
 }
 
 // execute runs an admitted query or mutation, or answers it from the
@@ -129,8 +129,8 @@ func (s *Server) execute(ctx context.Context, c *call, d *document) {
 		entry = s.cfg.ResponseCache.Lookup(ctx, key)
 		if entry.Value != nil {
 			o.status, o.body, o.cache = http.StatusOK, entry.Value, "hit"
-			c.respond(o)
 			s.record(c, d, o, stats)
+			c.respond(o)
 			return
 		}
 		o.cache = "miss"
@@ -164,8 +164,10 @@ func (s *Server) execute(ctx context.Context, c *call, d *document) {
 	default:
 		s.uncacheable.add(key.Name)
 	}
-	c.respond(o)
+	// Recorded before it is answered: a client that has its answer finds
+	// it counted (over WebSocket the answer is on its way at once).
 	s.record(c, d, o, stats)
+	c.respond(o)
 }
 
 // record observes a finished operation (observe), under the name its
