@@ -1367,30 +1367,30 @@ func (d *driver) phase4(ctx context.Context) error {
 
 	_ = sleep(ctx, 3*time.Second)
 	pid, err := d.pidOf(r)
+	var code int
 	if err == nil {
 		// Between two mutations: a POST cut off inside a killed process
 		// cannot be retried by anyone (nginx cannot know whether it
-		// committed); the GET load runs on.
+		// committed); the GET load runs on. The next mutation waits
+		// until the process is gone, not only signalled: until then its
+		// socket still accepts a POST that the kill then cuts off.
 		d.mutLock.Lock()
-		err = syscall.Kill(pid, syscall.SIGKILL)
+		if err = syscall.Kill(pid, syscall.SIGKILL); err == nil {
+			code, err = d.exitCode(ctx, r, 10*time.Second)
+		}
 		d.mutLock.Unlock()
 	}
 	var line string
 	if err == nil {
-		code, werr := d.exitCode(ctx, r, 10*time.Second)
-		if werr != nil {
-			err = werr
-		} else {
-			line = fmt.Sprintf("%s killed (exit %d)", r.id, code)
-			if code != 137 {
-				d.fail("kill", "%s exited with %d after SIGKILL, want 137", r.id, code)
-			}
-			// Down for a while under load, then back.
-			_ = sleep(ctx, 4*time.Second)
-			t1 := time.Now()
-			if err = d.startReplica(ctx, r); err == nil {
-				line += fmt.Sprintf(", down 4s under load, ready again %.2fs after start", time.Since(t1).Seconds())
-			}
+		line = fmt.Sprintf("%s killed (exit %d)", r.id, code)
+		if code != 137 {
+			d.fail("kill", "%s exited with %d after SIGKILL, want 137", r.id, code)
+		}
+		// Down for a while under load, then back.
+		_ = sleep(ctx, 4*time.Second)
+		t1 := time.Now()
+		if err = d.startReplica(ctx, r); err == nil {
+			line += fmt.Sprintf(", down 4s under load, ready again %.2fs after start", time.Since(t1).Seconds())
 		}
 	}
 	if err == nil {
