@@ -154,19 +154,11 @@ type cachedOrganizations []organizationV1
 func (cachedOrganizations) WireFormat() wire.Format { return organizationsFormat }
 
 func organizationsToWire(rows []db.Organization) cachedOrganizations {
-	out := make(cachedOrganizations, len(rows))
-	for i, o := range rows {
-		out[i] = organizationToWire(o)
-	}
-	return out
+	return convertAll[cachedOrganizations](rows, organizationToWire)
 }
 
 func (c cachedOrganizations) rows() []db.Organization {
-	out := make([]db.Organization, len(c))
-	for i, o := range c {
-		out[i] = o.row()
-	}
-	return out
+	return convertAll[[]db.Organization](c, organizationV1.row)
 }
 
 // cachedSummary is a performanceSummary in the cache.
@@ -209,19 +201,11 @@ type endpointStatsV1 struct {
 func (cachedEndpointStats) WireFormat() wire.Format { return endpointStatsFormat }
 
 func endpointStatsToWire(rows []db.ListEndpointStatsRow) cachedEndpointStats {
-	out := make(cachedEndpointStats, len(rows))
-	for i, r := range rows {
-		out[i] = endpointStatsV1(r)
-	}
-	return out
+	return convertAll[cachedEndpointStats](rows, func(r db.ListEndpointStatsRow) endpointStatsV1 { return endpointStatsV1(r) })
 }
 
 func (c cachedEndpointStats) rows() []db.ListEndpointStatsRow {
-	out := make([]db.ListEndpointStatsRow, len(c))
-	for i, r := range c {
-		out[i] = db.ListEndpointStatsRow(r)
-	}
-	return out
+	return convertAll[[]db.ListEndpointStatsRow](c, func(r endpointStatsV1) db.ListEndpointStatsRow { return db.ListEndpointStatsRow(r) })
 }
 
 // cachedCount is Organization.employeeCount in the cache.
@@ -286,20 +270,16 @@ func (cachedDepartmentStats) WireFormat() wire.Format { return departmentStatsFo
 // departmentStatsCodec converts department statistics for the cache.
 var departmentStatsCodec = wireCodec[[]db.ListDepartmentStatsByOrganizationIDsRow, cachedDepartmentStats]{
 	toWire: func(rows []db.ListDepartmentStatsByOrganizationIDsRow) cachedDepartmentStats {
-		out := make(cachedDepartmentStats, len(rows))
-		for i, r := range rows {
-			out[i] = departmentStatsV1{OrganizationID: r.OrganizationID, Department: r.Department, EmployeeCount: r.EmployeeCount,
+		return convertAll[cachedDepartmentStats](rows, func(r db.ListDepartmentStatsByOrganizationIDsRow) departmentStatsV1 {
+			return departmentStatsV1{OrganizationID: r.OrganizationID, Department: r.Department, EmployeeCount: r.EmployeeCount,
 				AverageSalary: r.AverageSalary, MinSalary: r.MinSalary, MaxSalary: r.MaxSalary}
-		}
-		return out
+		})
 	},
 	fromWire: func(c cachedDepartmentStats) []db.ListDepartmentStatsByOrganizationIDsRow {
-		out := make([]db.ListDepartmentStatsByOrganizationIDsRow, len(c))
-		for i, s := range c {
-			out[i] = db.ListDepartmentStatsByOrganizationIDsRow{OrganizationID: s.OrganizationID, Department: s.Department,
+		return convertAll[[]db.ListDepartmentStatsByOrganizationIDsRow](c, func(s departmentStatsV1) db.ListDepartmentStatsByOrganizationIDsRow {
+			return db.ListDepartmentStatsByOrganizationIDsRow{OrganizationID: s.OrganizationID, Department: s.Department,
 				EmployeeCount: s.EmployeeCount, AverageSalary: s.AverageSalary, MinSalary: s.MinSalary, MaxSalary: s.MaxSalary}
-		}
-		return out
+		})
 	},
 }
 
@@ -307,4 +287,14 @@ var departmentStatsCodec = wireCodec[[]db.ListDepartmentStatsByOrganizationIDsRo
 type wireCodec[V any, W any] struct {
 	toWire   func(V) W
 	fromWire func(W) V
+}
+
+// convertAll converts every element of a list between a database row and
+// its wire type, in one place for every list kept in the cache.
+func convertAll[Out ~[]B, In ~[]A, A, B any](in In, f func(A) B) Out {
+	out := make(Out, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
 }
