@@ -104,23 +104,31 @@ type Server struct {
 	adm  *admission // requests in flight (admission.go)
 }
 
+// Defaults of Config that app.DefaultConfig takes, so each is written once.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultMaxDepth       = 10
+	DefaultSlowRequest    = 500 * time.Millisecond
+)
+
 // New parses the schema against the resolvers: a mismatch between SDL and
 // Go fails here, at start-up, not at the first request.
 func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 10 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.MaxDepth <= 0 {
-		cfg.MaxDepth = 10
+		cfg.MaxDepth = DefaultMaxDepth
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.SlowRequest <= 0 {
-		cfg.SlowRequest = 500 * time.Millisecond
+		cfg.SlowRequest = DefaultSlowRequest
 	}
 	applyLimitDefaults(&cfg)
 	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}

@@ -128,18 +128,25 @@ const (
 	protoLegacyWS    = "graphql-ws"
 )
 
+// Defaults of WSConfig's settings that app.DefaultConfig takes (WS_*).
+const (
+	DefaultWSInitTimeout      = 3 * time.Second
+	DefaultWSMaxConnections   = 10000
+	DefaultWSMaxSubscriptions = 100
+)
+
 func (c WSConfig) withDefaults(maxBody int64) WSConfig {
 	if c.InitTimeout <= 0 {
-		c.InitTimeout = 3 * time.Second
+		c.InitTimeout = DefaultWSInitTimeout
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = 12 * time.Second
 	}
 	if c.MaxConnections <= 0 {
-		c.MaxConnections = 10000
+		c.MaxConnections = DefaultWSMaxConnections
 	}
 	if c.MaxSubscriptionsPerConn <= 0 {
-		c.MaxSubscriptionsPerConn = 100
+		c.MaxSubscriptionsPerConn = DefaultWSMaxSubscriptions
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = maxBody
