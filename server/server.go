@@ -26,6 +26,7 @@ import (
 
 	"orgpulse/cache"
 	"orgpulse/monitor"
+	"orgpulse/postgres"
 	"orgpulse/resolvers"
 	"orgpulse/schema"
 )
@@ -312,11 +313,11 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 		switch {
 		case e.ResolverError != nil && errors.As(e.ResolverError, &coded):
 			e.Extensions = coded.Extensions()
-		case e.ResolverError != nil && isUnstorableText(e.ResolverError):
+		case postgres.Classify(e.ResolverError) == postgres.KindUnstorableText:
 			s.log.Info("unstorable text in the input", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "a string in the input contains a character that cannot be stored or searched (such as NUL)"
 			e.Extensions = map[string]any{"code": resolvers.CodeBadUserInput}
-		case e.ResolverError != nil && isUnavailable(e.ResolverError):
+		case postgres.Classify(e.ResolverError) == postgres.KindUnavailable:
 			s.log.Warn("database unavailable", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the service is temporarily unavailable: try again shortly"
 			e.Extensions = map[string]any{"code": resolvers.CodeServiceUnavailable, "requestId": reqID}
@@ -330,7 +331,7 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 			s.log.Info("request cancelled by the client", "request_id", reqID, "code", CodeCancelled)
 			e.Message = "the request was cancelled"
 			e.Extensions = map[string]any{"code": CodeCancelled, "requestId": reqID}
-		case e.ResolverError != nil && (errors.Is(e.ResolverError, context.DeadlineExceeded) || isQueryCanceled(e.ResolverError)):
+		case e.ResolverError != nil && (errors.Is(e.ResolverError, context.DeadlineExceeded) || postgres.Classify(e.ResolverError) == postgres.KindCanceled):
 			s.log.Warn("request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the request took longer than its deadline"
 			e.Extensions = map[string]any{"code": CodeTimeout, "requestId": reqID}
