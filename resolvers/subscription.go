@@ -308,19 +308,24 @@ func (l *live) attach(ctx context.Context, s sink, topic string) error {
 }
 
 // leave removes s from f; the last sink to leave stops the feed.
-func (l *live) leave(f *feed, s sink) {
+func (l *live) leave(f *feed, s sink) { removeSink(l, l.feeds, f.topic, f, f.sinks, s, f.cancel) }
+
+// removeSink takes s out of the sinks of group g (a feed or a summary
+// computation) under l.mu. The last sink to leave stops g and takes it out
+// of groups, unless a newer group already holds its key.
+func removeSink[K, G, S comparable](l *live, groups map[K]G, key K, g G, sinks map[S]struct{}, s S, stop context.CancelFunc) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, ok := f.sinks[s]; !ok {
+	if _, ok := sinks[s]; !ok {
 		return
 	}
-	delete(f.sinks, s)
+	delete(sinks, s)
 	l.sinks--
-	if len(f.sinks) == 0 {
-		if l.feeds[f.topic] == f {
-			delete(l.feeds, f.topic)
+	if len(sinks) == 0 {
+		if groups[key] == g {
+			delete(groups, key)
 		}
-		f.cancel()
+		stop()
 	}
 }
 
@@ -697,19 +702,7 @@ func (r *Resolver) PerformanceSummaryUpdated(ctx context.Context, args Performan
 }
 
 func (l *live) leaveSummary(f *summaryFeed, s *chanSink[*SummaryResolver]) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := f.sinks[s]; !ok {
-		return
-	}
-	delete(f.sinks, s)
-	l.sinks--
-	if len(f.sinks) == 0 {
-		if l.summaries[f.key] == f {
-			delete(l.summaries, f.key)
-		}
-		f.cancel()
-	}
+	removeSink(l, l.summaries, f.key, f, f.sinks, s, f.cancel)
 }
 
 // runSummary computes f's summary at once and then every interval, and

@@ -53,20 +53,9 @@ PORTS=(18091 18092 18093 18094) # old, new, old cached, new cached
 NAMES=(old new old-cached new-cached)
 TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 
-STARTED_PIDS=()
 TREE=""
 cleanup() {
-	local pid
-	for pid in "${STARTED_PIDS[@]}"; do
-		kill -TERM -- "-$pid" 2>/dev/null || true
-	done
-	for pid in "${STARTED_PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL -- "-$pid" 2>/dev/null || true
-	done
+	op_stop_groups
 	if [[ -n "$TREE" ]]; then
 		git worktree remove --force "$TREE" 2>/dev/null || true
 	fi
@@ -106,13 +95,8 @@ start() { # INDEX BINARY [ENV=VALUE...]
 	setsid env -u REDIS_URL DATABASE_URL="$DB_URL" ADDR="127.0.0.1:${PORTS[$i]}" DEBUG=1 \
 		LOG_FORMAT=text LOG_LEVEL=warn METRICS_SAMPLE_RATE=0 METRICS_RETENTION=0 API_TOKEN="$TOKEN" "$@" \
 		"$bin" serve >"$RES/${NAMES[$i]}.log" 2>&1 </dev/null &
-	STARTED_PIDS+=("$!")
-	for _ in $(seq 120); do
-		curl -fsS -o /dev/null -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' \
-			"http://127.0.0.1:${PORTS[$i]}/graphql" 2>/dev/null && return 0
-		sleep 0.25
-	done
-	op_die "orgpulse (${NAMES[$i]}) did not answer; see $RES/${NAMES[$i]}.log"
+	op_add_group "$!"
+	op_wait_graphql "http://127.0.0.1:${PORTS[$i]}/graphql" "orgpulse (${NAMES[$i]}, log $RES/${NAMES[$i]}.log)"
 }
 start 0 "$BIN/orgpulse-old"
 start 1 "$BIN/orgpulse-new"
