@@ -575,3 +575,33 @@ func TestSubscriptionsGaugeCountsEveryOperation(t *testing.T) {
 	}
 	testsupport.Eventually(t, 5*time.Second, "the gauge reads 0 once every subscription is closed", func() bool { return gauge() == 0 })
 }
+
+// TestRefusalsAreCounted: requests refused before the pipeline (method,
+// body, missing query) count in orgpulse_graphql_errors_total by code, as
+// the pipeline's own errors do.
+func TestRefusalsAreCounted(t *testing.T) {
+	srv, _ := startMonitored(t, testsupport.MustOpenDB(t), monitor.Config{})
+	send := func(method, body string) {
+		req, err := http.NewRequest(method, srv.URL+"/graphql", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	send(http.MethodPut, `{"query":"{ __typename }"}`)
+	send(http.MethodPut, `{"query":"{ __typename }"}`)
+	send(http.MethodPost, `{"query":""}`)
+	send(http.MethodPost, `{"query":`)
+	fams := scrapeMetrics(t, srv)
+	for code, want := range map[string]float64{"METHOD_NOT_ALLOWED": 2, "BAD_REQUEST": 2} {
+		m := series(fams[monitor.MetricErrors], "code", code)
+		if got := m.GetCounter().GetValue(); got != want {
+			t.Errorf("%s{code=%q} = %v, want %v", monitor.MetricErrors, code, got, want)
+		}
+	}
+}

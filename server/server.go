@@ -402,6 +402,7 @@ func responseMedia(r *http.Request) string {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, media string, status int, code, msg string) {
+	s.cfg.Monitor.CountError(code) // refused before the pipeline: counted like its errors
 	s.writeJSON(w, media, status, response{Errors: []*gqlerrors.QueryError{{
 		Message: msg, Extensions: map[string]any{"code": code},
 	}}})
