@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -738,48 +736,56 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 
 	// How much the kernel buffers between the two ends hold depends on
 	// autotuning and load, so events go out until the slow consumer is
-	// dropped, not a fixed number of them: at most maxEvents (64 MiB).
+	// dropped, not a fixed number of them: at most maxEvents (64 MiB). Each
+	// event waits until the fast client has taken the one before, so the
+	// fast client is never behind, however loaded the machine.
 	const maxEvents = 4000
 	endpoint := strings.Repeat("e", 16<<10) // 16 KiB per message
-	var (
-		wg       sync.WaitGroup
-		target   atomic.Int64 // events the fast client must receive; -1 until known
-		received atomic.Int64
-	)
-	target.Store(-1)
-	wg.Go(func() {
-		deadline := time.Now().Add(2 * time.Minute)
-		for time.Now().Before(deadline) {
-			if n := target.Load(); n >= 0 && received.Load() >= n {
-				return
-			}
+	taken := make(chan struct{})
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
 			m, ok := fast.TryNext(100 * time.Millisecond)
 			if !ok {
-				continue
+				select {
+				case <-done:
+					return
+				default:
+					continue
+				}
 			}
 			if m.ID != "1" {
 				continue // a ping, for one
 			}
 			if !strings.Contains(string(m.Payload), endpoint) {
-				t.Errorf("fast client, event %d: %s %.100s", received.Load(), m.Type, m.Payload)
+				t.Errorf("fast client: %s %.100s", m.Type, m.Payload)
 				return
 			}
-			received.Add(1)
+			select {
+			case taken <- struct{}{}:
+			case <-done:
+				return
+			}
 		}
-		t.Errorf("fast client: %d of %d events in 2m", received.Load(), target.Load())
-	})
+	}()
 	n := 0
 	for n < maxEvents && a.App.WebSocketStats().SlowConsumers == 0 {
 		publish(t, b, resolvers.TopicMetric, resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{ID: int64(n), Endpoint: endpoint}})
 		n++
-		time.Sleep(2 * time.Millisecond) // a pace the fast client keeps up with, even under -race
+		select {
+		case <-taken:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the fast client did not receive event %d within 20s (WebSocket stats %+v)", n, a.App.WebSocketStats())
+		}
 	}
-	target.Store(int64(n))
-	wg.Wait()
-	testsupport.Eventually(t, 15*time.Second, "the slow consumer is closed", func() bool {
-		st := a.App.WebSocketStats()
-		return st.SlowConsumers == 1 && st.Connections == 1
-	})
+	deadline := time.Now().Add(15 * time.Second)
+	for st := a.App.WebSocketStats(); st.SlowConsumers != 1 || st.Connections != 1; st = a.App.WebSocketStats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d events: WebSocket stats %+v, want 1 slow consumer closed and the fast client's connection open", n, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	// One rule, one counter: the socket's slow consumer is counted on
 	// /metrics through the wiring serve uses, and no subscription was
 	// interrupted for it (no inner stage waited for the client).
@@ -800,7 +806,7 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 	if got >= n {
 		t.Errorf("the slow client received all %d events", got)
 	}
-	t.Logf("%d events published; fast client: %d; slow client: %d messages, then closed with %d %q", n, received.Load(), got, code, reason)
+	t.Logf("%d events published, each taken by the fast client; slow client: %d messages, then closed with %d %q", n, got, code, reason)
 }
 
 func TestPerformanceSummaryIsSharedPerReplica(t *testing.T) {
