@@ -247,14 +247,16 @@ meta pgbench "-T $PGB_T"
 # ---------------------------------------------------------------- servers
 
 op_log "starting the servers"
+# GROUP_*: each server's process group, whose CPU time cpu() reads.
 start_orgpulse optimized "$PORT_OPT" "$DB_SAMPLE"
+GROUP_OPT="${OP_GROUPS[-1]}"
 start_orgpulse naive "$PORT_NAIVE" "$DB_SAMPLE" NAIVE_LOADING=1
 start_orgpulse cached "$PORT_CACHE" "$DB_SAMPLE" REDIS_URL="$BENCH_REDIS_URL" REDIS_PREFIX=orgpulse-bench:
+GROUP_CACHE="${OP_GROUPS[-1]}"
 start_postgraphile "$PORT_PG" "$DB_SAMPLE"
 GROUP_PG="${OP_GROUPS[-1]}"
 start_postgraphile5 "$PORT_PG5" "$DB_SAMPLE"
 GROUP_PG5="${OP_GROUPS[-1]}"
-GROUP_OPT="${OP_GROUPS[0]}" GROUP_CACHE="${OP_GROUPS[2]}"
 URL_OPT="http://127.0.0.1:$PORT_OPT/graphql"
 URL_NAIVE="http://127.0.0.1:$PORT_NAIVE/graphql"
 URL_CACHE="http://127.0.0.1:$PORT_CACHE/graphql"
