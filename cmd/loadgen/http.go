@@ -30,6 +30,7 @@ type Result struct {
 	Concurrency int     `json:"concurrency"`
 	Count       int     `json:"count"`
 	Errors      int     `json:"errors"`
+	Warmup      int     `json:"warmup"` // requests sent before measuring, not in Count
 	ElapsedS    float64 `json:"elapsedS"`
 	RPS         float64 `json:"rps"`
 	Mean        float64 `json:"mean"`
@@ -291,7 +292,7 @@ func load(ctx context.Context, req *request, conc int, dur time.Duration, n, war
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	res := &Result{URL: req.url, Concurrency: conc, Errors: errs, FirstError: firstErr}
+	res := &Result{URL: req.url, Concurrency: conc, Errors: errs, FirstError: firstErr, Warmup: max(warmup, 1)}
 	res.summarize(all, elapsed)
 	return res, nil
 }

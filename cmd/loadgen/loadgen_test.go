@@ -147,3 +147,64 @@ func TestCeiling(t *testing.T) {
 		t.Errorf("ceiling without a floor = %v (errors %v), want 0 and no error", got, r.errs)
 	}
 }
+
+// writeResults writes Result files name.json into dir.
+func writeResults(t *testing.T, dir string, results map[string]Result) {
+	t.Helper()
+	for name, res := range results {
+		b, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// The PostGraphile 5 goals of #22 are judged from the run's figures:
+// uncached at least 2x, cached at least 5x its rate at c=32, p50 at most
+// 0.6x its p50 at c=1.
+func TestGoalsVersusPostGraphile5(t *testing.T) {
+	dir := t.TempDir()
+	writeResults(t, dir, map[string]Result{
+		"c1.opt.org": {Count: 100, P50: 0.3}, "c1.pg5.org": {Count: 100, P50: 0.6},
+		"c32.nocache.org.r1": {RPS: 3000}, "c32.cache.org.r1": {RPS: 9000}, "c32.pg5.org.r1": {RPS: 2000},
+	})
+	r := &report{dir: dir, meta: map[string]string{}}
+	r.versus(anchors[1])
+	verdicts := map[string]string{}
+	for _, g := range r.goals {
+		verdicts[g.goal] = g.verdict
+	}
+	for goal, want := range map[string]string{
+		"p50 at c=1 versus PostGraphile 5, single organization: ratio at most 0.6":     "met",        // 0.5
+		"rps at c=32 versus PostGraphile 5, single organization: at least 2x uncached": "**missed**", // 1.5
+		"rps at c=32 versus PostGraphile 5, single organization: at least 5x cached":   "**missed**", // 4.5
+	} {
+		if got := verdicts[goal]; got != want {
+			t.Errorf("%s: %q, want %q (goals: %v)", goal, got, want, verdicts)
+		}
+	}
+}
+
+// CPU per request: the ticks of every round over the requests of every
+// round, warm-up included.
+func TestCPUTable(t *testing.T) {
+	dir := t.TempDir()
+	writeResults(t, dir, map[string]Result{
+		"c32.nocache.org.r1": {Count: 968, Warmup: 32}, "c32.nocache.org.r2": {Count: 990, Errors: 10},
+		"c32.pg5.org.r1": {Count: 400}, "c32.pg5.org.r2": {Count: 600},
+	})
+	cpu := "c32.nocache.org.r1\t100\nc32.nocache.org.r2\t300\nc32.pg5.org.r1\t200\nc32.pg5.org.r2\t400\n"
+	if err := os.WriteFile(filepath.Join(dir, "cpu.txt"), []byte(cpu), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &report{dir: dir, meta: map[string]string{"clk_tck": "100"}}
+	r.cpuTable()
+	// orgpulse: 4 s over 2,000 requests = 2 ms; PostGraphile 5: 6 s over
+	// 1,000 requests = 6 ms, 3x; the rest did not run.
+	if want := "| single organization | 2.00 | n/a | n/a | 6.00 | 3.00x | n/a | n/a | n/a | n/a |"; !strings.Contains(r.b.String(), want) {
+		t.Errorf("cpu table lacks %q:\n%s", want, r.b.String())
+	}
+}

