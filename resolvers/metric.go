@@ -237,8 +237,9 @@ func (r *Resolver) RecordMetric(ctx context.Context, args struct{ Input RecordMe
 		p.RecordedAt = &in.Timestamp.Time
 	}
 	var m db.PerformanceMetric
-	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
-		m, err = q.CreateMetric(ctx, p)
+	err := r.write(ctx, func(ctx context.Context, q *db.Queries) error {
+		got, err := q.CreateMetric(ctx, p) // logs the sample too
+		m = db.PerformanceMetric(got)
 		return err
 	})
 	if err != nil {
