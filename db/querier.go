@@ -138,9 +138,6 @@ type Querier interface {
 	// ListOrganizationsByIDs backs the per-request organization loader: one
 	// statement for every organization a request reaches through a foreign key.
 	ListOrganizationsByIDs(ctx context.Context, ids []int64) ([]Organization, error)
-	// ListProjectIDsByEmployeeID names the teams an employee is on, so a
-	// mutation knows which projects it changes.
-	ListProjectIDsByEmployeeID(ctx context.Context, employeeID int64) ([]int64, error)
 	// ListProjects serves keyset and numbered pages of projects with filters.
 	ListProjects(ctx context.Context, arg ListProjectsParams) ([]ListProjectsRow, error)
 	// ListProjectsByEmployeeIDs loads the projects of many employees through

@@ -245,8 +245,6 @@ func (r *Resolver) RecordMetric(ctx context.Context, args struct{ Input RecordMe
 	if err != nil {
 		return nil, err
 	}
-	// Samples are in no whole cached response: only the summaries go.
-	r.cfg.Cache.Invalidate(context.WithoutCancel(ctx), versionMetrics)
-	r.publish(ctx, TopicMetric, Event{Action: ActionCreated, Metric: &m})
+	r.invalidate(ctx, Change{Table: TableMetrics, Op: OpInsert, RowID: m.ID})
 	return &MetricResolver{m: m}, nil
 }
