@@ -13,9 +13,9 @@ import (
 const deleteDeliveredChangesBefore = `-- name: DeleteDeliveredChangesBefore :execrows
 DELETE FROM change_log
 WHERE id IN (SELECT c.id FROM change_log c
-             WHERE c.committed_at < $1::timestamptz
-               AND c.position <= (SELECT r.position FROM change_relay r)
-             ORDER BY c.committed_at
+             WHERE c.position <= (SELECT r.position FROM change_relay r)
+               AND c.committed_at < $1::timestamptz
+             ORDER BY c.position
              LIMIT $2::int)
 `
 
@@ -27,7 +27,8 @@ type DeleteDeliveredChangesBeforeParams struct {
 // DeleteDeliveredChangesBefore prunes at most limit_count log rows that
 // were committed before a point in time and already delivered, oldest
 // first: the log keeps the replay window and never loses an undelivered
-// change.
+// change. It walks the position index from the start (commit times rise
+// with positions) and stops at the limit.
 func (q *Queries) DeleteDeliveredChangesBefore(ctx context.Context, arg DeleteDeliveredChangesBeforeParams) (int64, error) {
 	result, err := q.db.Exec(ctx, deleteDeliveredChangesBefore, arg.Before, arg.LimitCount)
 	if err != nil {

@@ -6,14 +6,11 @@ package db
 
 import (
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type ChangeLog struct {
 	ID                int64
 	Position          *int64
-	Xid               pgtype.Uint64
 	CommittedAt       *time.Time
 	TableName         string
 	Op                string

@@ -49,7 +49,8 @@ type Querier interface {
 	// DeleteDeliveredChangesBefore prunes at most limit_count log rows that
 	// were committed before a point in time and already delivered, oldest
 	// first: the log keeps the replay window and never loses an undelivered
-	// change.
+	// change. It walks the position index from the start (commit times rise
+	// with positions) and stops at the limit.
 	DeleteDeliveredChangesBefore(ctx context.Context, arg DeleteDeliveredChangesBeforeParams) (int64, error)
 	// DeleteEmployee removes an employee; team memberships go with it (ON
 	// DELETE CASCADE).

@@ -9,7 +9,8 @@
 -- Positions follow commit order. Triggers insert their rows with a NULL
 -- position. At COMMIT, a deferred constraint trigger takes a transaction
 -- advisory lock (one key for the whole database) and numbers the rows of
--- its transaction from a sequence. PostgreSQL releases a transaction's
+-- its transaction from a sequence, each by its primary key (no search,
+-- whatever the planner thinks of the table). PostgreSQL releases a transaction's
 -- locks only after its commit is visible to every new snapshot, so the
 -- next committer numbers its rows after this one is visible: a reader that
 -- sees position p also sees every position below p, and one that read up
@@ -30,7 +31,6 @@ CREATE TABLE change_log (
     id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     -- Commit order; NULL until the writing transaction commits.
     position            bigint,
-    xid                 xid8        NOT NULL DEFAULT pg_current_xact_id(),
     committed_at        timestamptz,
     table_name          text        NOT NULL,
     op                  text        NOT NULL CHECK (op IN ('INSERT', 'UPDATE', 'DELETE', 'RESET')),
@@ -52,10 +52,6 @@ CREATE TABLE change_log (
 
 -- Readers page by position (ListChangesAfter).
 CREATE UNIQUE INDEX change_log_position_key ON change_log (position);
--- The commit trigger finds its transaction's unnumbered rows.
-CREATE INDEX change_log_unnumbered_idx ON change_log (xid) WHERE position IS NULL;
--- Pruning walks the oldest numbered rows.
-CREATE INDEX change_log_committed_at_idx ON change_log (committed_at);
 
 -- What the one active relay delivered last: it resumes after it.
 CREATE TABLE change_relay (
@@ -66,31 +62,17 @@ CREATE TABLE change_relay (
 INSERT INTO change_relay DEFAULT VALUES;
 
 -- +goose StatementBegin
--- change_log_number runs once per log row at COMMIT (deferred): the first
--- firing of a transaction numbers all its rows, later ones find none.
+-- change_log_number runs at COMMIT (deferred) once per log row, in the
+-- order the rows were inserted, and numbers that row. The first firing of
+-- a transaction takes the lock; it is held until the transaction ends, so
+-- no other transaction numbers rows in between.
 -- 0x6f72_6763_6861_6e67 is "orgchang": changefeed.CommitLockKey.
 CREATE FUNCTION change_log_number() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    n    bigint;
-    base bigint;
 BEGIN
-    SELECT count(*) INTO n FROM change_log WHERE xid = pg_current_xact_id() AND position IS NULL;
-    IF n = 0 THEN
-        RETURN NULL;
-    END IF;
     PERFORM pg_advisory_xact_lock(8030594762205654631);
-    -- Only this function draws from the sequence, under the lock: the
-    -- block base..base+n-1 is this transaction's.
-    base := nextval('change_log_position_seq');
-    IF n > 1 THEN
-        PERFORM setval('change_log_position_seq', base + n - 1);
-    END IF;
-    UPDATE change_log c
-       SET position = base + p.k - 1, committed_at = clock_timestamp()
-      FROM (SELECT id, row_number() OVER (ORDER BY id) AS k
-              FROM change_log
-             WHERE xid = pg_current_xact_id() AND position IS NULL) p
-     WHERE c.id = p.id;
+    UPDATE change_log SET position = nextval('change_log_position_seq'), committed_at = clock_timestamp()
+     WHERE id = NEW.id;
+    -- Identical notifications of one transaction are sent once.
     PERFORM pg_notify('orgpulse_changes', '');
     RETURN NULL;
 END
@@ -163,10 +145,12 @@ $$;
 -- change_log_reset logs that anything may have changed: a TRUNCATE, or a
 -- bulk load (orgpulse.bulk = 'on'), once per transaction.
 CREATE FUNCTION change_log_reset() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    me text := pg_current_xact_id()::text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM change_log
-                    WHERE xid = pg_current_xact_id() AND position IS NULL AND op = 'RESET') THEN
+    IF current_setting('orgpulse.reset_logged', true) IS DISTINCT FROM me THEN
         INSERT INTO change_log (table_name, op) VALUES (TG_TABLE_NAME, 'RESET');
+        PERFORM set_config('orgpulse.reset_logged', me, true);
     END IF;
     RETURN NULL;
 END

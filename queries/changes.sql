@@ -33,10 +33,11 @@ SELECT pg_try_advisory_lock(@lock_key::bigint) AS locked;
 -- DeleteDeliveredChangesBefore prunes at most limit_count log rows that
 -- were committed before a point in time and already delivered, oldest
 -- first: the log keeps the replay window and never loses an undelivered
--- change.
+-- change. It walks the position index from the start (commit times rise
+-- with positions) and stops at the limit.
 DELETE FROM change_log
 WHERE id IN (SELECT c.id FROM change_log c
-             WHERE c.committed_at < @before::timestamptz
-               AND c.position <= (SELECT r.position FROM change_relay r)
-             ORDER BY c.committed_at
+             WHERE c.position <= (SELECT r.position FROM change_relay r)
+               AND c.committed_at < @before::timestamptz
+             ORDER BY c.position
              LIMIT @limit_count::int);
