@@ -77,24 +77,8 @@ TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 
 # ---------------------------------------------------------------- stopping
 
-STARTED_PIDS=()
-stop_servers() {
-	local pid
-	for pid in "${STARTED_PIDS[@]}"; do
-		# Each server runs in its own process group (setsid): stop the group.
-		kill -TERM -- "-$pid" 2>/dev/null || true
-	done
-	for pid in "${STARTED_PIDS[@]}"; do
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL -- "-$pid" 2>/dev/null || true
-	done
-	STARTED_PIDS=()
-}
 cleanup() {
-	stop_servers
+	op_stop_groups
 	op_stop_started || true
 }
 trap cleanup EXIT
@@ -111,16 +95,6 @@ lg() { "$BIN/loadgen" "$@"; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-wait_http() { # URL BODY WHAT
-	for _ in $(seq 120); do
-		if curl -fsS -o /dev/null -H 'Content-Type: application/json' --data "$2" "$1" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.25
-	done
-	op_die "$3 did not answer at $1 within 30s"
-}
-
 # start_orgpulse NAME PORT DB [ENV=VALUE...]: an orgpulse server in its own
 # process group, logging to $RES/NAME.log.
 start_orgpulse() {
@@ -132,8 +106,8 @@ start_orgpulse() {
 		LOG_FORMAT=text LOG_LEVEL=warn METRICS_SAMPLE_RATE=0 METRICS_RETENTION=0 \
 		API_TOKEN="$TOKEN" "$@" \
 		"$BIN/orgpulse" serve >"$RES/$name.log" 2>&1 </dev/null &
-	STARTED_PIDS+=("$!")
-	wait_http "http://127.0.0.1:$port/graphql" '{"query":"{ __typename }"}' "orgpulse ($name)"
+	op_add_group "$!"
+	op_wait_graphql "http://127.0.0.1:$port/graphql" "orgpulse ($name)"
 }
 
 start_postgraphile() { # PORT DB
@@ -143,8 +117,8 @@ start_postgraphile() { # PORT DB
 		--append-plugins @graphile/pg-aggregates,postgraphile-plugin-connection-filter \
 		--disable-query-log --cluster-workers 2 --max-pool-size 10 \
 		>"$RES/postgraphile.log" 2>&1 </dev/null) &
-	STARTED_PIDS+=("$!")
-	wait_http "http://127.0.0.1:$1/graphql" '{"query":"{ __typename }"}' "PostGraphile"
+	op_add_group "$!"
+	op_wait_graphql "http://127.0.0.1:$1/graphql" "PostGraphile"
 }
 
 psql_db() { # DB SQL
@@ -297,7 +271,7 @@ for op in "${OPS[@]}"; do
 	lg pgbench -elapsed "$elapsed" -o "$RES/floor.$op.json" "$RES/pgbench/$op"/tx.*
 	op_log "  $op: done"
 done
-stop_servers
+op_stop_groups
 
 # ---------------------------------------------------------------- 1c. the database a hop away
 
@@ -311,7 +285,7 @@ op_log "1c. optimized versus naive with the database a network hop away"
 note_load "1c. network hop"
 setsid "$BIN/loadgen" delayproxy -listen "127.0.0.1:$PORT_PROXY" -target "127.0.0.1:$OP_PG_PORT" -rtt "$RTT_ADDED" \
 	>"$RES/delayproxy.log" 2>&1 </dev/null &
-STARTED_PIDS+=("$!")
+op_add_group "$!"
 for _ in $(seq 50); do
 	port_free "$PORT_PROXY" || break
 	sleep 0.1
@@ -343,7 +317,7 @@ for op in "${HOP_OPS[@]}"; do
 	done
 	op_log "  $op: done"
 done
-stop_servers
+op_stop_groups
 
 # ---------------------------------------------------------------- 4. scale
 
@@ -382,7 +356,7 @@ page keyset1 bench/ops/keyset.graphql '{}'
 page keyset1000 bench/ops/keyset.graphql "{\"after\":\"$cursor\"}"
 page offset1 bench/ops/offset.graphql '{"page":1}'
 page offset1000 bench/ops/offset.graphql '{"page":1000}'
-stop_servers
+op_stop_groups
 
 # ---------------------------------------------------------------- 5. fan-out
 
@@ -394,7 +368,7 @@ LOADGEN_API_TOKEN="$TOKEN" lg fanout -url "http://127.0.0.1:$PORT_CACHE" -subscr
 	-events "$FANOUT_EVENTS" -project 1 -heap-profile "$RES/fanout-idle.heap.pb.gz" -o "$RES/fanout.json"
 go tool pprof -top -sample_index=inuse_space -nodecount=12 "$RES/fanout-idle.heap.pb.gz" 2>/dev/null |
 	sed -n '/^Showing nodes/,$p' >"$RES/fanout-idle.heap.txt" || true
-stop_servers
+op_stop_groups
 
 # ---------------------------------------------------------------- 6. Go micro-benchmarks
 

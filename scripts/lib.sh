@@ -549,6 +549,43 @@ op_stop_started() {
 	return 0
 }
 
+# ---------------------------------------------------------------- benchmark servers
+
+# Servers a benchmark script starts, each in its own process group
+# (setsid), so that stopping one stops everything it forked.
+OP_GROUPS=()
+
+# op_add_group PID records a server started with setsid for op_stop_groups.
+op_add_group() { OP_GROUPS+=("$1"); }
+
+# op_stop_groups stops every recorded group: TERM, up to 5 s, then KILL.
+op_stop_groups() {
+	local pid
+	for pid in "${OP_GROUPS[@]}"; do
+		kill -TERM -- "-$pid" 2>/dev/null || true
+	done
+	for pid in "${OP_GROUPS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- "-$pid" 2>/dev/null || true
+	done
+	OP_GROUPS=()
+}
+
+# op_wait_graphql URL WHAT waits up to 30 s for a GraphQL server at URL to
+# answer { __typename }, or dies naming WHAT.
+op_wait_graphql() {
+	for _ in $(seq 120); do
+		if curl -fsS -o /dev/null -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' "$1" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.25
+	done
+	op_die "$2 did not answer at $1 within 30s"
+}
+
 # ---------------------------------------------------------------- node
 
 # op_ensure_node_modules runs `npm ci` when package.json exists and

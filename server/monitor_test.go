@@ -195,7 +195,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	srv, mon := startMonitored(t, db, monitor.Config{})
 	if err := mon.Metrics.RegisterRealtime(monitor.RealtimeStats{
 		Connections: func() int64 { return 2 }, Subscriptions: func() int64 { return 3 },
-		Published: func() int64 { return 10 }, Delivered: func() int64 { return 9 }, Dropped: func() int64 { return 1 },
+		Published: func() int64 { return 10 }, Delivered: func() int64 { return 9 }, SlowConsumers: func() int64 { return 1 }, Interrupted: func() int64 { return 4 },
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	for name, want := range map[string]float64{
 		monitor.MetricWebSocketConnections: 2, monitor.MetricSubscriptionsActive: 3,
-		monitor.MetricEventsPublished: 10, monitor.MetricEventsDelivered: 9, monitor.MetricEventsDropped: 1,
+		monitor.MetricEventsPublished: 10, monitor.MetricEventsDelivered: 9, monitor.MetricSlowConsumers: 1, monitor.MetricSubscriptionsStopped: 4,
 	} {
 		if got := single(t, fams, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -574,4 +574,34 @@ func TestSubscriptionsGaugeCountsEveryOperation(t *testing.T) {
 		c.Complete(id)
 	}
 	testsupport.Eventually(t, 5*time.Second, "the gauge reads 0 once every subscription is closed", func() bool { return gauge() == 0 })
+}
+
+// TestRefusalsAreCounted: requests refused before the pipeline (method,
+// body, missing query) count in orgpulse_graphql_errors_total by code, as
+// the pipeline's own errors do.
+func TestRefusalsAreCounted(t *testing.T) {
+	srv, _ := startMonitored(t, testsupport.MustOpenDB(t), monitor.Config{})
+	send := func(method, body string) {
+		req, err := http.NewRequest(method, srv.URL+"/graphql", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	send(http.MethodPut, `{"query":"{ __typename }"}`)
+	send(http.MethodPut, `{"query":"{ __typename }"}`)
+	send(http.MethodPost, `{"query":""}`)
+	send(http.MethodPost, `{"query":`)
+	fams := scrapeMetrics(t, srv)
+	for code, want := range map[string]float64{"METHOD_NOT_ALLOWED": 2, "BAD_REQUEST": 2} {
+		m := series(fams[monitor.MetricErrors], "code", code)
+		if got := m.GetCounter().GetValue(); got != want {
+			t.Errorf("%s{code=%q} = %v, want %v", monitor.MetricErrors, code, got, want)
+		}
+	}
 }
