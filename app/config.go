@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"orgpulse/cache"
+	"orgpulse/changefeed"
 	"orgpulse/monitor"
 	"orgpulse/postgres"
 	"orgpulse/resolvers"
@@ -134,7 +135,7 @@ func DefaultConfig() Config {
 		ResponseCache: true,
 		SummaryTTL:    resolvers.DefaultSummaryTTL,
 
-		ReplayWindow: time.Hour,
+		ReplayWindow: changefeed.DefaultKeep,
 
 		WSInitTimeout:      server.DefaultWSInitTimeout,
 		WSMaxConnections:   server.DefaultWSMaxConnections,

@@ -41,6 +41,10 @@ const RelayLockKey int64 = 0x6f72_6772_656c_6179
 // migration's change_log_number()).
 const CommitLockKey int64 = 0x6f72_6763_6861_6e67
 
+// DefaultKeep is REPLAY_WINDOW's default: how long delivered changes stay
+// in the log.
+const DefaultKeep = time.Hour
+
 // Channel is what change_log_number() notifies at each commit that logged
 // changes.
 const Channel = "orgpulse_changes"
@@ -64,7 +68,7 @@ type Config struct {
 	// Batch: changes read and delivered at once (default 500).
 	Batch int
 	// Keep: delivered changes older than this are pruned
-	// (REPLAY_WINDOW; default 1h; negative: never).
+	// (REPLAY_WINDOW; default DefaultKeep; negative: never).
 	Keep time.Duration
 	// PruneInterval: how often the active relay prunes (default 1m).
 	PruneInterval time.Duration
@@ -108,7 +112,7 @@ func Start(cfg Config) *Relay {
 		cfg.Batch = 500
 	}
 	if cfg.Keep == 0 {
-		cfg.Keep = time.Hour
+		cfg.Keep = DefaultKeep
 	}
 	if cfg.PruneInterval <= 0 {
 		cfg.PruneInterval = time.Minute
