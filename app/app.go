@@ -145,7 +145,27 @@ func (s *Service) startRelay(rcfg resolvers.Config) error {
 	s.Relay = changefeed.Start(changefeed.Config{Conn: conn, Cache: rcfg.Cache, Bus: rcfg.Events,
 		Logger: s.Log, Keep: s.Config.ReplayWindow})
 	s.onClose(s.Relay.Close)
-	return nil
+	return s.registerRelay()
+}
+
+// registerRelay exports the relay's state: which replica's relay is
+// active, how far it delivered, and how often it had to retry.
+func (s *Service) registerRelay() error {
+	r, m := s.Relay, s.Monitor.Metrics
+	active := func() int64 {
+		if r.Stats().Active {
+			return 1
+		}
+		return 0
+	}
+	return errors.Join(
+		m.RegisterGaugeFunc(monitor.MetricRelayActive, "1 while this replica's change feed relay is the active one.", active),
+		m.RegisterGaugeFunc(monitor.MetricRelayPosition, "The last change log position this replica's relay delivered.",
+			func() int64 { return r.Stats().Position }),
+		m.RegisterCounterFunc(monitor.MetricRelayChanges, "Change log rows this replica's relay delivered.",
+			func() int64 { return int64(r.Stats().Changes) }),
+		m.RegisterCounterFunc(monitor.MetricRelayFailures, "Relay steps that failed and were retried (a lost session, Redis not answering).",
+			func() int64 { return int64(r.Stats().Failures) }))
 }
 
 // Close tears the service down in the reverse order of Build.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -371,4 +373,27 @@ func TestRedisOutage(t *testing.T) {
 	}
 	t.Logf("%d mutations during the outage, all answered; %d events delivered in order after Redis returned; cache fresh after %s",
 		mutations, len(names), took.Round(time.Millisecond))
+}
+
+// TestRelayMetrics: /metrics says which replica's relay is active and how
+// far it delivered.
+func TestRelayMetrics(t *testing.T) {
+	rs := replicas(t, 2, nil, "", nil)
+	rs[0].DB.MustExec(t, "UPDATE organizations SET industry = 'metrics' WHERE id = (SELECT min(id) FROM organizations)")
+	rs[0].WaitDelivered(t)
+	want := rs[0].DB.MustQueryInt64(t, "SELECT position FROM change_relay")
+	for i, line := range []string{"orgpulse_relay_active 1", "orgpulse_relay_active 0"} {
+		res, err := http.Get(rs[i].URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !strings.Contains(string(body), line+"\n") {
+			t.Errorf("replica %d: no %q in /metrics", i, line)
+		}
+		if i == 0 && !strings.Contains(string(body), fmt.Sprintf("orgpulse_relay_delivered_position %d\n", want)) {
+			t.Errorf("the active relay's /metrics does not say it delivered position %d", want)
+		}
+	}
 }
