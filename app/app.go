@@ -12,10 +12,12 @@ import (
 	rtdebug "runtime/debug"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"orgpulse/cache"
+	"orgpulse/changefeed"
 	"orgpulse/migrations"
 	"orgpulse/monitor"
 	"orgpulse/postgres"
@@ -35,6 +37,7 @@ type Service struct {
 	Hub      *realtime.Hub         // nil without REDIS_URL
 	Monitor  *monitor.Monitor
 	Resolver *resolvers.Resolver
+	Relay    *changefeed.Relay // nil without REDIS_URL: nothing to deliver to
 	Server   *server.Server
 
 	closers []func() // in build order; Close runs them backwards
@@ -74,7 +77,7 @@ func WithLiveTweak(t func(*server.Config, *resolvers.Config, *realtime.Config)) 
 }
 
 // Build builds the service from cfg: pool, Redis, cache, hub, monitor,
-// resolvers, server. On error, what was built is closed again.
+// resolvers, relay, server. On error, what was built is closed again.
 func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err error) {
 	var b build
 	for _, o := range opts {
@@ -113,6 +116,9 @@ func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err e
 		}
 	}
 	s.Resolver = resolvers.New(s.Pool, rcfg)
+	if err := s.startRelay(rcfg); err != nil {
+		return nil, err
+	}
 	if s.Server, err = server.New(s.Pool, s.Resolver, scfg); err != nil {
 		return nil, err
 	}
@@ -121,6 +127,46 @@ func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err e
 }
 
 func (s *Service) onClose(f func()) { s.closers = append(s.closers, f) }
+
+// startRelay starts this replica's change feed relay (changefeed/): one
+// of the replicas' relays is active at a time. Without Redis there is
+// neither a cache to retire nor a bus to publish on.
+func (s *Service) startRelay(rcfg resolvers.Config) error {
+	if s.Redis == nil {
+		return nil
+	}
+	conn := s.Pool.Config().ConnConfig
+	if u := s.Config.DatabaseListenURL; u != "" {
+		var err error
+		if conn, err = pgx.ParseConfig(u); err != nil {
+			return fmt.Errorf("DATABASE_LISTEN_URL: %s", redactErr(err))
+		}
+	}
+	s.Relay = changefeed.Start(changefeed.Config{Conn: conn, Cache: rcfg.Cache, Bus: rcfg.Events,
+		Logger: s.Log, Keep: s.Config.ReplayWindow})
+	s.onClose(s.Relay.Close)
+	return s.registerRelay()
+}
+
+// registerRelay exports the relay's state: which replica's relay is
+// active, how far it delivered, and how often it had to retry.
+func (s *Service) registerRelay() error {
+	r, m := s.Relay, s.Monitor.Metrics
+	active := func() int64 {
+		if r.Stats().Active {
+			return 1
+		}
+		return 0
+	}
+	return errors.Join(
+		m.RegisterGaugeFunc(monitor.MetricRelayActive, "1 while this replica's change feed relay is the active one.", active),
+		m.RegisterGaugeFunc(monitor.MetricRelayPosition, "The last change log position this replica's relay delivered.",
+			func() int64 { return r.Stats().Position }),
+		m.RegisterCounterFunc(monitor.MetricRelayChanges, "Change log rows this replica's relay delivered.",
+			func() int64 { return int64(r.Stats().Changes) }),
+		m.RegisterCounterFunc(monitor.MetricRelayFailures, "Relay steps that failed and were retried (a lost session, Redis not answering).",
+			func() int64 { return int64(r.Stats().Failures) }))
+}
 
 // Close tears the service down in the reverse order of Build.
 func (s *Service) Close() {

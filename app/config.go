@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"orgpulse/cache"
+	"orgpulse/changefeed"
 	"orgpulse/monitor"
 	"orgpulse/postgres"
 	"orgpulse/resolvers"
@@ -28,10 +29,13 @@ import (
 // packages it builds take these values as given.
 type Config struct {
 	// PostgreSQL
-	DatabaseURL      string
-	DBMaxConns       int
-	StatementTimeout time.Duration
-	RandomPageCost   float64 // negative: keep the server's setting
+	DatabaseURL string
+	// DatabaseListenURL is the relay's own session (LISTEN and its
+	// advisory lock need one); empty: DatabaseURL.
+	DatabaseListenURL string
+	DBMaxConns        int
+	StatementTimeout  time.Duration
+	RandomPageCost    float64 // negative: keep the server's setting
 
 	// HTTP edge
 	Addr           string
@@ -66,6 +70,9 @@ type Config struct {
 	CacheTTL      time.Duration
 	ResponseCache bool
 	SummaryTTL    time.Duration
+
+	// Change feed
+	ReplayWindow time.Duration // how long delivered changes stay in the log
 
 	// WebSocket
 	WSInitTimeout      time.Duration
@@ -128,6 +135,8 @@ func DefaultConfig() Config {
 		ResponseCache: true,
 		SummaryTTL:    resolvers.DefaultSummaryTTL,
 
+		ReplayWindow: changefeed.DefaultKeep,
+
 		WSInitTimeout:      server.DefaultWSInitTimeout,
 		WSMaxConnections:   server.DefaultWSMaxConnections,
 		WSMaxSubscriptions: server.DefaultWSMaxSubscriptions,
@@ -168,6 +177,8 @@ const day = 24 * time.Hour
 var dbSettings = []setting{
 	{"database-url", "DATABASE_URL", "PostgreSQL connection URL (required)",
 		func(c *Config) flag.Value { return stringValue{&c.DatabaseURL, checkDatabaseURL} }},
+	{"database-listen-url", "DATABASE_LISTEN_URL", "direct PostgreSQL URL of the change feed relay's session (LISTEN, advisory lock); not through PgBouncer in transaction mode (default DATABASE_URL)",
+		func(c *Config) flag.Value { return stringValue{&c.DatabaseListenURL, checkDatabaseURL} }},
 	{"db-max-conns", "DB_MAX_CONNS", "connections in this process's pool",
 		func(c *Config) flag.Value { return intValue{&c.DBMaxConns, 1, 10000} }},
 	{"statement-timeout", "STATEMENT_TIMEOUT", "server-side limit of one SQL statement",
@@ -233,6 +244,8 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return boolValue{&c.ResponseCache} }},
 	{"summary-cache-ttl", "SUMMARY_CACHE_TTL", "lifetime of cached performanceSummary and endpointStats values",
 		func(c *Config) flag.Value { return durationValue{&c.SummaryTTL, time.Millisecond, day} }},
+	{"replay-window", "REPLAY_WINDOW", "how long delivered changes stay in the change log before the relay prunes them",
+		func(c *Config) flag.Value { return durationValue{&c.ReplayWindow, time.Minute, 30 * day} }},
 	{"ws-init-timeout", "WS_INIT_TIMEOUT", "time a WebSocket client has to send connection_init (then 4408)",
 		func(c *Config) flag.Value { return durationValue{&c.WSInitTimeout, time.Millisecond, time.Hour} }},
 	{"ws-max-connections", "WS_MAX_CONNECTIONS", "open WebSockets per replica (one more is closed with 1013)",

@@ -17,6 +17,8 @@ import (
 // the table complete.
 var badValues = map[string][]string{
 	"DATABASE_URL":           {"postgres://host:notaport/db", "mysql://x"},
+	"DATABASE_LISTEN_URL":    {"postgres://host:notaport/db", "mysql://x"},
+	"REPLAY_WINDOW":          {"1", "0s", "-1h", "1y"},
 	"DB_MAX_CONNS":           {"-5", "0", "abc", "1.5"},
 	"STATEMENT_TIMEOUT":      {"10", "banana", "-1s", "0s"},
 	"DB_RANDOM_PAGE_COST":    {"cheap", "-2", "0", "NaN"},

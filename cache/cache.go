@@ -474,6 +474,25 @@ func (c *Cache) Invalidate(ctx context.Context, versions ...string) {
 	c.invalidations.Add(int64(len(versions)))
 }
 
+// Bump moves the given versions on like Invalidate, on ctx, and reports
+// a failure instead of absorbing it: the relay (changefeed/) delivers a
+// change only once its versions moved on, and retries until they do.
+func (c *Cache) Bump(ctx context.Context, versions ...string) error {
+	if c == nil || len(versions) == 0 {
+		return nil
+	}
+	keys := make([]string, len(versions))
+	for i, v := range versions {
+		keys[i] = c.versionKey(v)
+	}
+	if err := bumpScript.Run(ctx, c.rdb, keys).Err(); err != nil {
+		c.fail("cache bump", err)
+		return fmt.Errorf("move cache versions on: %w", err)
+	}
+	c.invalidations.Add(int64(len(versions)))
+	return nil
+}
+
 // markLost bypasses the cache until the generation has moved on.
 func (c *Cache) markLost(ctx context.Context) {
 	if errors.Is(ctx.Err(), context.Canceled) {

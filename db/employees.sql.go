@@ -673,34 +673,6 @@ func (q *Queries) ListEmployeesWithOrganization(ctx context.Context, arg ListEmp
 	return items, nil
 }
 
-const listProjectIDsByEmployeeID = `-- name: ListProjectIDsByEmployeeID :many
-SELECT project_id FROM project_members
-WHERE employee_id = $1
-ORDER BY project_id
-`
-
-// ListProjectIDsByEmployeeID names the teams an employee is on, so a
-// mutation knows which projects it changes.
-func (q *Queries) ListProjectIDsByEmployeeID(ctx context.Context, employeeID int64) ([]int64, error) {
-	rows, err := q.db.Query(ctx, listProjectIDsByEmployeeID, employeeID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []int64{}
-	for rows.Next() {
-		var project_id int64
-		if err := rows.Scan(&project_id); err != nil {
-			return nil, err
-		}
-		items = append(items, project_id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listTeamMembersByProjectIDs = `-- name: ListTeamMembersByProjectIDs :many
 SELECT pm.project_id, e.id, e.organization_id, e.name, e.email, e.department, e.title, e.salary, e.is_active, e.hired_at, e.created_at, e.updated_at
 FROM project_members pm

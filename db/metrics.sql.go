@@ -19,9 +19,15 @@ type CopyPerformanceMetricsParams struct {
 }
 
 const createMetric = `-- name: CreateMetric :one
-INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
-VALUES ($1, $2, $3, $4, COALESCE($5::timestamptz, now()))
-RETURNING id, metric_type, value, endpoint, status_code, recorded_at
+WITH m AS (
+    INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
+    VALUES ($1, $2, $3, $4, COALESCE($5::timestamptz, now()))
+    RETURNING id, metric_type, value, endpoint, status_code, recorded_at
+), logged AS (
+    INSERT INTO change_log (table_name, op, row_id, new_row)
+    SELECT 'performance_metrics', 'INSERT', m.id, to_jsonb(m) FROM m
+)
+SELECT m.id, m.metric_type, m.value, m.endpoint, m.status_code, m.recorded_at FROM m
 `
 
 type CreateMetricParams struct {
@@ -32,8 +38,21 @@ type CreateMetricParams struct {
 	RecordedAt *time.Time
 }
 
-// CreateMetric records one sample (now when no time is given).
-func (q *Queries) CreateMetric(ctx context.Context, arg CreateMetricParams) (PerformanceMetric, error) {
+type CreateMetricRow struct {
+	ID         int64
+	MetricType string
+	Value      float64
+	Endpoint   string
+	StatusCode int32
+	RecordedAt time.Time
+}
+
+// CreateMetric records one sample (now when no time is given) and logs it
+// in the change log in the same statement: performance_metrics has no
+// trigger, so that the service's own sampled COPY writes stay out of the
+// log (migrations/00005_change_log.sql), while recordMetric's sample is
+// delivered to metricRecorded subscribers like every other change.
+func (q *Queries) CreateMetric(ctx context.Context, arg CreateMetricParams) (CreateMetricRow, error) {
 	row := q.db.QueryRow(ctx, createMetric,
 		arg.MetricType,
 		arg.Value,
@@ -41,7 +60,7 @@ func (q *Queries) CreateMetric(ctx context.Context, arg CreateMetricParams) (Per
 		arg.StatusCode,
 		arg.RecordedAt,
 	)
-	var i PerformanceMetric
+	var i CreateMetricRow
 	err := row.Scan(
 		&i.ID,
 		&i.MetricType,

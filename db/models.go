@@ -8,6 +8,27 @@ import (
 	"time"
 )
 
+type ChangeLog struct {
+	ID                int64
+	Position          *int64
+	CommittedAt       *time.Time
+	TableName         string
+	Op                string
+	RowID             int64
+	EmployeeID        int64
+	OrganizationID    int64
+	OldOrganizationID int64
+	TeamSize          int32
+	NewRow            []byte
+	OldRow            []byte
+}
+
+type ChangeRelay struct {
+	ID          bool
+	Position    int64
+	DeliveredAt time.Time
+}
+
 type Employee struct {
 	ID             int64
 	OrganizationID int64

@@ -34,14 +34,24 @@ type Querier interface {
 	// CreateEmployee inserts an employee; the foreign key reports an unknown
 	// organization and the lower(email) index a duplicate email.
 	CreateEmployee(ctx context.Context, arg CreateEmployeeParams) (Employee, error)
-	// CreateMetric records one sample (now when no time is given).
-	CreateMetric(ctx context.Context, arg CreateMetricParams) (PerformanceMetric, error)
+	// CreateMetric records one sample (now when no time is given) and logs it
+	// in the change log in the same statement: performance_metrics has no
+	// trigger, so that the service's own sampled COPY writes stay out of the
+	// log (migrations/00005_change_log.sql), while recordMetric's sample is
+	// delivered to metricRecorded subscribers like every other change.
+	CreateMetric(ctx context.Context, arg CreateMetricParams) (CreateMetricRow, error)
 	// CreateOrganization inserts an organization; the unique name constraint
 	// reports duplicates.
 	CreateOrganization(ctx context.Context, arg CreateOrganizationParams) (Organization, error)
 	// CreateProject inserts a project; the foreign key reports an unknown
 	// organization.
 	CreateProject(ctx context.Context, arg CreateProjectParams) (Project, error)
+	// DeleteDeliveredChangesBefore prunes at most limit_count log rows that
+	// were committed before a point in time and already delivered, oldest
+	// first: the log keeps the replay window and never loses an undelivered
+	// change. It walks the position index from the start (commit times rise
+	// with positions) and stops at the limit.
+	DeleteDeliveredChangesBefore(ctx context.Context, arg DeleteDeliveredChangesBeforeParams) (int64, error)
 	// DeleteEmployee removes an employee; team memberships go with it (ON
 	// DELETE CASCADE).
 	DeleteEmployee(ctx context.Context, id int64) (Employee, error)
@@ -64,6 +74,9 @@ type Querier interface {
 	// GetEmployeeWithOrganization JOINs the employer in the same statement, for
 	// requests that select employee.organization.
 	GetEmployeeWithOrganization(ctx context.Context, id int64) (GetEmployeeWithOrganizationRow, error)
+	// GetLatestChangePosition is the highest committed position (0 when the
+	// log is empty).
+	GetLatestChangePosition(ctx context.Context) (int64, error)
 	// GetOrganization returns one organization by id.
 	GetOrganization(ctx context.Context, id int64) (Organization, error)
 	// GetPerformanceSummary aggregates one metric type since a point in time,
@@ -84,8 +97,14 @@ type Querier interface {
 	// GetProjectWithOrganization JOINs the owning organization in the same
 	// statement, for requests that select project.organization.
 	GetProjectWithOrganization(ctx context.Context, id int64) (GetProjectWithOrganizationRow, error)
+	// GetRelayPosition is the position the relay delivered last.
+	GetRelayPosition(ctx context.Context) (int64, error)
 	// ListActiveOrganizations returns every active organization in id order.
 	ListActiveOrganizations(ctx context.Context) ([]Organization, error)
+	// ListChangesAfter returns the next limit_count logged changes after a
+	// position, in commit order (migrations/00005_change_log.sql says why no
+	// later commit can take a smaller position): the relay's read.
+	ListChangesAfter(ctx context.Context, arg ListChangesAfterParams) ([]ListChangesAfterRow, error)
 	// ListDepartmentStats groups employees by department, optionally within one
 	// organization.
 	ListDepartmentStats(ctx context.Context, organizationID *int64) ([]ListDepartmentStatsRow, error)
@@ -120,9 +139,6 @@ type Querier interface {
 	// ListOrganizationsByIDs backs the per-request organization loader: one
 	// statement for every organization a request reaches through a foreign key.
 	ListOrganizationsByIDs(ctx context.Context, ids []int64) ([]Organization, error)
-	// ListProjectIDsByEmployeeID names the teams an employee is on, so a
-	// mutation knows which projects it changes.
-	ListProjectIDsByEmployeeID(ctx context.Context, employeeID int64) ([]int64, error)
 	// ListProjects serves keyset and numbered pages of projects with filters.
 	ListProjects(ctx context.Context, arg ListProjectsParams) ([]ListProjectsRow, error)
 	// ListProjectsByEmployeeIDs loads the projects of many employees through
@@ -156,6 +172,12 @@ type Querier interface {
 	ListTeamMembersByProjectPage(ctx context.Context, arg ListTeamMembersByProjectPageParams) ([]ListTeamMembersByProjectPageRow, error)
 	// RemoveTeamMember takes an employee off a project's team.
 	RemoveTeamMember(ctx context.Context, arg RemoveTeamMemberParams) (int64, error)
+	// SetRelayPosition records that every change up to a position was
+	// delivered; it never moves back.
+	SetRelayPosition(ctx context.Context, position int64) error
+	// TryRelayLock takes the session advisory lock of the one active relay
+	// without waiting: false means another replica's relay holds it.
+	TryRelayLock(ctx context.Context, lockKey int64) (bool, error)
 	// TryRetentionLock takes a transaction-scoped advisory lock without waiting:
 	// false means another replica is running the retention job right now.
 	TryRetentionLock(ctx context.Context, lockKey int64) (bool, error)

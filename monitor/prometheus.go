@@ -36,6 +36,12 @@ const (
 	MetricSubscriptionsStopped = "orgpulse_subscriptions_interrupted_total"
 	MetricRealtimeReconnects   = "orgpulse_realtime_reconnects_total"
 
+	// The change feed relay of this replica (changefeed/).
+	MetricRelayActive   = "orgpulse_relay_active"
+	MetricRelayPosition = "orgpulse_relay_delivered_position"
+	MetricRelayChanges  = "orgpulse_relay_changes_total"
+	MetricRelayFailures = "orgpulse_relay_failures_total"
+
 	MetricSamplesRecorded  = "orgpulse_metric_samples_recorded_total"
 	MetricSamplesDropped   = "orgpulse_metric_samples_dropped_total"
 	MetricSamplesWritten   = "orgpulse_metric_samples_written_total"

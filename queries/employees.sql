@@ -192,13 +192,6 @@ DELETE FROM employees
 WHERE id = $1
 RETURNING *;
 
--- name: ListProjectIDsByEmployeeID :many
--- ListProjectIDsByEmployeeID names the teams an employee is on, so a
--- mutation knows which projects it changes.
-SELECT project_id FROM project_members
-WHERE employee_id = $1
-ORDER BY project_id;
-
 -- name: DeleteMembershipsOutsideOrganization :many
 -- DeleteMembershipsOutsideOrganization takes an employee who moved to
 -- another organization off every team of a project outside it.

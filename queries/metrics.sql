@@ -69,10 +69,20 @@ INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, reco
 VALUES ($1, $2, $3, $4, $5);
 
 -- name: CreateMetric :one
--- CreateMetric records one sample (now when no time is given).
-INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
-VALUES (@metric_type, @value, @endpoint, @status_code, COALESCE(sqlc.narg(recorded_at)::timestamptz, now()))
-RETURNING *;
+-- CreateMetric records one sample (now when no time is given) and logs it
+-- in the change log in the same statement: performance_metrics has no
+-- trigger, so that the service's own sampled COPY writes stay out of the
+-- log (migrations/00005_change_log.sql), while recordMetric's sample is
+-- delivered to metricRecorded subscribers like every other change.
+WITH m AS (
+    INSERT INTO performance_metrics (metric_type, value, endpoint, status_code, recorded_at)
+    VALUES (@metric_type, @value, @endpoint, @status_code, COALESCE(sqlc.narg(recorded_at)::timestamptz, now()))
+    RETURNING *
+), logged AS (
+    INSERT INTO change_log (table_name, op, row_id, new_row)
+    SELECT 'performance_metrics', 'INSERT', m.id, to_jsonb(m) FROM m
+)
+SELECT m.id, m.metric_type, m.value, m.endpoint, m.status_code, m.recorded_at FROM m;
 
 -- name: DeleteMetricsBefore :execrows
 -- DeleteMetricsBefore deletes at most limit_count samples recorded before a

@@ -337,6 +337,7 @@ func TestCacheInvalidationOrganizationAggregates(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			st.mutate(t)
+			srv.WaitDelivered(t)
 			for _, org := range []int64{a, b} {
 				want := wrAggWarm
 				if slices.Contains(st.changed, org) {
@@ -392,6 +393,7 @@ func TestCacheInvalidationAllOrganizations(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			st.mutate(t)
+			srv.WaitDelivered(t)
 			if st.fresh {
 				wrCheckAllOrgs(t, srv, cold, "next read")
 			} else {
@@ -411,6 +413,7 @@ func TestCacheInvalidationPerformanceSummary(t *testing.T) {
 	wrCheckSummary(t, srv, "api_response", since, warm, "warm-up")
 
 	m := wrRun[wrMetricJSON](t, srv, mRecordMetric, map[string]any{"input": map[string]any{"metricType": "api_response", "value": 987654.5, "endpoint": "graphql:cacheTest"}})
+	srv.WaitDelivered(t)
 	after := wrCheckSummary(t, srv, "api_response", since, cold, "after recordMetric")
 	if after.Count != before.Count+1 || after.MaxValue != m.Value {
 		t.Errorf("after recording %v: count %d -> %d, max %v", m.Value, before.Count, after.Count, after.MaxValue)
@@ -419,6 +422,7 @@ func TestCacheInvalidationPerformanceSummary(t *testing.T) {
 
 	// Every recorded sample retires every cached summary.
 	wrRun[wrMetricJSON](t, srv, mRecordMetric, map[string]any{"input": map[string]any{"metricType": "page_load", "value": 1}})
+	srv.WaitDelivered(t)
 	wrCheckSummary(t, srv, "api_response", since, cold, "after recording another metric type")
 
 	// A refused sample does not.

@@ -407,9 +407,7 @@ func (r *Resolver) CreateEmployee(ctx context.Context, args struct{ Input Create
 	if err != nil {
 		return nil, err
 	}
-	r.invalidate(ctx, versionOrgEmployees(e.OrganizationID))
-	r.publish(ctx, TopicEmployee, Event{Action: ActionCreated, EmployeeID: e.ID, OrganizationID: e.OrganizationID, Employee: &e})
-	r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: org.ID, Organization: &org})
+	r.invalidate(ctx, Change{Table: TableEmployees, Op: OpInsert, RowID: e.ID, OrganizationID: e.OrganizationID})
 	return r.mutatedEmployee(ctx, e, &org)
 }
 
@@ -440,7 +438,7 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 	}
 	var before, e db.Employee
 	var orgs []db.Organization
-	var changedProjects []projectRow
+	var removedFrom []int64
 	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		if before, err = q.GetEmployeeForUpdate(ctx, id); err != nil {
 			return missing(err, "id", "employee")
@@ -449,13 +447,10 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 			return err
 		}
 		if e.OrganizationID != before.OrganizationID {
-			ids, err := q.DeleteMembershipsOutsideOrganization(ctx, db.DeleteMembershipsOutsideOrganizationParams{
+			removedFrom, err = q.DeleteMembershipsOutsideOrganization(ctx, db.DeleteMembershipsOutsideOrganizationParams{
 				EmployeeID: e.ID, OrganizationID: e.OrganizationID,
 			})
 			if err != nil {
-				return err
-			}
-			if changedProjects, err = projectRows(ctx, q, ids); err != nil {
 				return err
 			}
 		}
@@ -465,13 +460,11 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	r.invalidate(ctx, versionOrgEmployees(before.OrganizationID), versionOrgEmployees(e.OrganizationID))
-	r.publish(ctx, TopicEmployee, Event{Action: ActionUpdated, EmployeeID: e.ID, OrganizationID: e.OrganizationID, Employee: &e})
-	if e.OrganizationID != before.OrganizationID || e.IsActive != before.IsActive {
-		// The active head count of each organization involved changed.
-		r.publishOrganizations(ctx, orgs)
+	changes := []Change{{Table: TableEmployees, Op: OpUpdate, RowID: e.ID, OrganizationID: e.OrganizationID, OldOrganizationID: before.OrganizationID}}
+	if len(removedFrom) > 0 {
+		changes = append(changes, Change{Table: TableProjectMembers, Op: OpDelete})
 	}
-	r.publishProjects(ctx, changedProjects)
+	r.invalidate(ctx, changes...)
 	var org *db.Organization
 	for i := range orgs {
 		if orgs[i].ID == e.OrganizationID {
@@ -498,36 +491,19 @@ func (r *Resolver) DeleteEmployee(ctx context.Context, args struct{ ID graphql.I
 		return false, err
 	}
 	var e db.Employee
-	var org db.Organization
-	var changedProjects []projectRow
 	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
-		projectIDs, err := q.ListProjectIDsByEmployeeID(ctx, id)
-		if err != nil {
-			return err
-		}
-		if e, err = q.DeleteEmployee(ctx, id); err != nil {
-			return missing(err, "id", "employee")
-		}
-		if changedProjects, err = projectRows(ctx, q, projectIDs); err != nil {
-			return err
-		}
-		org, err = q.GetOrganization(ctx, e.OrganizationID)
-		return err
+		// The cascade removes the team memberships; the change log has
+		// their project updates (before it, this read the projects and
+		// the organization again for the events it published).
+		e, err = q.DeleteEmployee(ctx, id)
+		return missing(err, "id", "employee")
 	})
 	if err != nil {
 		return false, err
 	}
-	r.invalidate(ctx, versionOrgEmployees(e.OrganizationID))
-	r.publish(ctx, TopicEmployee, Event{Action: ActionDeleted, EmployeeID: e.ID, OrganizationID: e.OrganizationID})
-	r.publishOrganizations(ctx, []db.Organization{org})
-	r.publishProjects(ctx, changedProjects)
+	r.invalidate(ctx, Change{Table: TableEmployees, Op: OpDelete, RowID: e.ID, OrganizationID: e.OrganizationID},
+		Change{Table: TableProjectMembers, Op: OpDelete})
 	return true, nil
-}
-
-func (r *Resolver) publishOrganizations(ctx context.Context, orgs []db.Organization) {
-	for i := range orgs {
-		r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: orgs[i].ID, Organization: &orgs[i]})
-	}
 }
 
 // employeeProjectsFor is the loader of Employee.projects: counting every

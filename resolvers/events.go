@@ -2,13 +2,13 @@ package resolvers
 
 import (
 	"context"
-	"log/slog"
 
 	"orgpulse/db"
 )
 
 // EventBus carries committed changes to every replica. realtime.Hub is the
-// Redis pub/sub implementation; a nil bus publishes nothing.
+// Redis pub/sub implementation; a nil bus publishes nothing. The one
+// publisher is the relay (changefeed/), which reads the change log.
 type EventBus interface {
 	// Publish sends payload to every subscriber of topic on any replica.
 	Publish(ctx context.Context, topic string, payload []byte) error
@@ -35,8 +35,11 @@ const (
 // Event is one committed change. It carries the changed row so that
 // delivering it to any number of subscribers needs no query for the row
 // itself. On the bus it travels in its own versioned format (eventV1,
-// wire.go), never as the row structs.
+// wire.go), never as the row structs. Position is the change's position in
+// the change log (EventsOf builds events from it); several events of one
+// change share it.
 type Event struct {
+	Position       int64
 	Action         string
 	OrganizationID int64
 	EmployeeID     int64
@@ -46,23 +49,4 @@ type Event struct {
 	Project        *db.Project
 	TeamSize       int32
 	Metric         *db.PerformanceMetric
-}
-
-// publish sends ev after its transaction committed. A lost event is logged
-// and never fails the mutation, which has already committed. It runs on
-// its own deadline (PublishWait), never the request's: the deadline may
-// have passed while COMMIT was awaited, or the client may be gone.
-func (r *Resolver) publish(ctx context.Context, topic string, ev Event) {
-	if r.cfg.Events == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), PublishWait)
-	defer cancel()
-	payload, err := EncodeEvent(ev)
-	if err == nil {
-		err = r.cfg.Events.Publish(ctx, topic, payload)
-	}
-	if err != nil {
-		slog.Default().Warn("publish event", "topic", topic, "err", err)
-	}
 }

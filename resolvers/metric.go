@@ -237,15 +237,14 @@ func (r *Resolver) RecordMetric(ctx context.Context, args struct{ Input RecordMe
 		p.RecordedAt = &in.Timestamp.Time
 	}
 	var m db.PerformanceMetric
-	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
-		m, err = q.CreateMetric(ctx, p)
+	err := r.write(ctx, func(ctx context.Context, q *db.Queries) error {
+		got, err := q.CreateMetric(ctx, p) // logs the sample too
+		m = db.PerformanceMetric(got)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	// Samples are in no whole cached response: only the summaries go.
-	r.cfg.Cache.Invalidate(context.WithoutCancel(ctx), versionMetrics)
-	r.publish(ctx, TopicMetric, Event{Action: ActionCreated, Metric: &m})
+	r.invalidate(ctx, Change{Table: TableMetrics, Op: OpInsert, RowID: m.ID})
 	return &MetricResolver{m: m}, nil
 }

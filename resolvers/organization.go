@@ -225,8 +225,7 @@ func (r *Resolver) CreateOrganization(ctx context.Context, args struct{ Input Cr
 	if err != nil {
 		return nil, err
 	}
-	r.invalidate(ctx, versionOrgs)
-	r.publish(ctx, TopicOrganization, Event{Action: ActionCreated, OrganizationID: o.ID, Organization: &o})
+	r.invalidate(ctx, Change{Table: TableOrganizations, Op: OpInsert, RowID: o.ID, OrganizationID: o.ID})
 	return r.mutatedOrganization(ctx, o)
 }
 
@@ -262,8 +261,7 @@ func (r *Resolver) UpdateOrganization(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	r.invalidate(ctx, versionOrgs)
-	r.publish(ctx, TopicOrganization, Event{Action: ActionUpdated, OrganizationID: o.ID, Organization: &o})
+	r.invalidate(ctx, Change{Table: TableOrganizations, Op: OpUpdate, RowID: o.ID, OrganizationID: o.ID})
 	return r.mutatedOrganization(ctx, o)
 }
 

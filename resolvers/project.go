@@ -257,7 +257,7 @@ func (r *Resolver) Projects(ctx context.Context, args ProjectsArgs) (*connection
 const maxDescriptionLength = 5000
 
 // projectRows reloads projects with their team sizes inside a mutation's
-// transaction, for the events it publishes.
+// transaction, for its answer.
 func projectRows(ctx context.Context, q *db.Queries, ids []int64) ([]projectRow, error) {
 	out := make([]projectRow, 0, len(ids))
 	for _, id := range uniqueIDs(ids) {
@@ -268,13 +268,6 @@ func projectRows(ctx context.Context, q *db.Queries, ids []int64) ([]projectRow,
 		out = append(out, projectRow{project: got.Project, teamSize: got.TeamSize})
 	}
 	return out, nil
-}
-
-func (r *Resolver) publishProjects(ctx context.Context, rows []projectRow) {
-	for i := range rows {
-		p := rows[i].project
-		r.publish(ctx, TopicProject, Event{Action: ActionUpdated, ProjectID: p.ID, OrganizationID: p.OrganizationID, Project: &p, TeamSize: rows[i].teamSize})
-	}
 }
 
 // CreateProjectInput is the input of createProject.
@@ -336,8 +329,7 @@ func (r *Resolver) CreateProject(ctx context.Context, args struct{ Input CreateP
 	if err != nil {
 		return nil, err
 	}
-	r.invalidate(ctx)
-	r.publish(ctx, TopicProject, Event{Action: ActionCreated, ProjectID: row.project.ID, OrganizationID: orgID, Project: &row.project})
+	r.invalidate(ctx, Change{Table: TableProjects, Op: OpInsert, RowID: row.project.ID, OrganizationID: orgID})
 	return r.mutatedProject(ctx, row)
 }
 
@@ -361,7 +353,8 @@ func (r *Resolver) UpdateProject(ctx context.Context, args struct {
 }
 
 // changeProject runs change in one transaction, reloads the project with
-// its team size, publishes it to projectUpdated subscribers and returns it.
+// its team size and returns it; the relay announces it to projectUpdated
+// subscribers from the change log.
 func (r *Resolver) changeProject(ctx context.Context, id int64, change func(q *db.Queries) error) (*ProjectResolver, error) {
 	var rows []projectRow
 	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
@@ -374,8 +367,7 @@ func (r *Resolver) changeProject(ctx context.Context, id int64, change func(q *d
 	if err != nil {
 		return nil, err
 	}
-	r.invalidate(ctx)
-	r.publishProjects(ctx, rows)
+	r.invalidate(ctx, Change{Table: TableProjects, Op: OpUpdate, RowID: id, OrganizationID: rows[0].project.OrganizationID})
 	return r.mutatedProject(ctx, rows[0])
 }
 

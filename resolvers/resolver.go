@@ -34,6 +34,14 @@ type Config struct {
 	// service's own traffic keeps changing (default 5s).
 	CacheTTL, SummaryTTL time.Duration
 
+	// FailAfterCommit is a test-only failpoint: no setting or environment
+	// variable sets it, and nil (production) makes it inert. When it
+	// returns true, a mutation that committed skips its own cache
+	// invalidation, as if its replica had died between COMMIT and the
+	// invalidation: the relay must still retire the cache and announce
+	// the change from the change log (changefeed/relay_test.go).
+	FailAfterCommit func() bool
+
 	// NaiveLoading exists only for the benchmark (scripts/bench.sh,
 	// docs/BENCHMARKS.md): it switches off the foreign key JOIN variants
 	// and batching, so every parent's children are loaded by a statement

@@ -331,6 +331,7 @@ func removeSink[K, G, S comparable](l *live, groups map[K]G, key K, g G, sinks m
 
 // run fans each event of f out to its sinks.
 func (l *live) run(f *feed, ch <-chan []byte) {
+	var delivered repeats // the relay delivers at least once (repeats.go)
 	for payload := range ch {
 		l.events.Add(1)
 		decoded, err := decodeEvent(payload)
@@ -339,6 +340,9 @@ func (l *live) run(f *feed, ch <-chan []byte) {
 		}
 		if err != nil {
 			l.log.Error("undecodable event", "topic", f.topic, "err", err)
+			continue
+		}
+		if delivered.again(decoded) {
 			continue
 		}
 		ev := &liveEvent{l: l, ev: decoded}

@@ -23,8 +23,10 @@ var (
 	departmentStatsFormat = wire.New("cache_department_stats", 1)
 )
 
-// eventV1 is an Event on the wire.
+// eventV1 is an Event on the wire. position came with the change log;
+// replicas of the release before it ignore it.
 type eventV1 struct {
+	Position       int64           `json:"position,omitempty"`
 	Action         string          `json:"action"`
 	OrganizationID int64           `json:"organizationId,omitempty"`
 	EmployeeID     int64           `json:"employeeId,omitempty"`
@@ -40,7 +42,7 @@ type eventV1 struct {
 // payload that Publish sends (tests publish events with it too).
 func EncodeEvent(ev Event) ([]byte, error) {
 	return eventFormat.Marshal(eventV1{
-		Action: ev.Action, OrganizationID: ev.OrganizationID, EmployeeID: ev.EmployeeID, ProjectID: ev.ProjectID,
+		Position: ev.Position, Action: ev.Action, OrganizationID: ev.OrganizationID, EmployeeID: ev.EmployeeID, ProjectID: ev.ProjectID,
 		Organization: ptrTo(ev.Organization, organizationToWire), Employee: ptrTo(ev.Employee, employeeToWire),
 		Project: ptrTo(ev.Project, projectToWire), TeamSize: ev.TeamSize, Metric: ptrTo(ev.Metric, metricToWire),
 	})
@@ -54,7 +56,7 @@ func decodeEvent(payload []byte) (Event, error) {
 		return Event{}, err
 	}
 	return Event{
-		Action: w.Action, OrganizationID: w.OrganizationID, EmployeeID: w.EmployeeID, ProjectID: w.ProjectID,
+		Position: w.Position, Action: w.Action, OrganizationID: w.OrganizationID, EmployeeID: w.EmployeeID, ProjectID: w.ProjectID,
 		Organization: ptrTo(w.Organization, organizationV1.row), Employee: ptrTo(w.Employee, employeeV1.row),
 		Project: ptrTo(w.Project, projectV1.row), TeamSize: w.TeamSize, Metric: ptrTo(w.Metric, metricV1.row),
 	}, nil

@@ -19,17 +19,55 @@ import (
 	"orgpulse/postgres"
 )
 
-// What each mutation invalidates: the one place this is written down.
-// A cached value names the version it depends on (cache.Key.Version);
-// a mutation bumps versions after its transaction commits.
+// What each change retires: the one place this is written down. A cached
+// value names the version it depends on (cache.Key.Version); Versions maps
+// a committed change to the versions it moves on. Both paths use it: a
+// mutation before it answers (invalidate, so that its client reads its own
+// write at once), and the relay for every logged change, whoever made it
+// (changefeed/, so that every replica's cache follows every commit even
+// when the mutation's replica died right after COMMIT).
 //
-//	version              cached values                                  bumped by
-//	orgs                 allOrganizations                               createOrganization, updateOrganization
-//	org:<id>:employees   Organization.employeeCount, .employeeStats,   createEmployee, deleteEmployee, updateEmployee
-//	                     .departmentStats of organization <id>          (both organizations when an employee moves)
-//	metrics              performanceSummary (also expires after 5 s)    recordMetric
-//	rows                 every whole cached response (server's          every mutation but recordMetric
-//	                     response cache; VersionRows)                   (invalidate adds it)
+//	version              cached values                                  retired by a change of
+//	orgs                 allOrganizations                               organizations
+//	org:<id>:employees   Organization.employeeCount, .employeeStats,   employees of organization <id>
+//	                     .departmentStats of organization <id>          (both organizations when one moves)
+//	metrics              performanceSummary (also expires after 5 s)    performance_metrics (recordMetric)
+//	rows                 every whole cached response (server's          organizations, employees, projects,
+//	                     response cache; VersionRows)                   project_members
+//	(generation)         everything                                     RESET: a TRUNCATE or a bulk load (the relay)
+func Versions(c Change) []string {
+	switch c.Table {
+	case TableOrganizations:
+		return []string{versionOrgs, VersionRows}
+	case TableEmployees:
+		v := []string{versionOrgEmployees(c.OrganizationID), VersionRows}
+		if c.OldOrganizationID != 0 && c.OldOrganizationID != c.OrganizationID {
+			v = append(v, versionOrgEmployees(c.OldOrganizationID))
+		}
+		return v
+	case TableProjects, TableProjectMembers:
+		return []string{VersionRows}
+	case TableMetrics:
+		return []string{versionMetrics}
+	}
+	return nil
+}
+
+// VersionsOf is the union of the Versions of changes, each once.
+func VersionsOf(changes []Change) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range changes {
+		for _, v := range Versions(c) {
+			if !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
 const versionOrgs = "orgs"
 const versionMetrics = "metrics"
 
@@ -65,11 +103,6 @@ const CommitWait = 3 * time.Second
 // answerWait is what a mutation whose COMMIT answered at the last moment
 // of CommitWait still has to read the rows of its answer.
 const answerWait = 2 * time.Second
-
-// PublishWait bounds each post-commit fan-out step (cache invalidation has
-// the cache's own OpTimeout): a committed mutation answers promptly
-// whatever Redis does.
-const PublishWait = time.Second
 
 // writeState is a mutation request's view of its deadline and commit.
 type writeState struct {
@@ -159,14 +192,17 @@ func (r *Resolver) write(ctx context.Context, fn func(ctx context.Context, q *db
 	return nil
 }
 
-// invalidate runs after commit: the cache must not be cleared before the
-// new rows are visible, or a reader could cache the old ones again. Every
-// mutation of rows calls it, with the finer versions it changed if any; it
-// always retires the whole cached responses (VersionRows), in the same
-// round trip. The cache bounds it by its own OpTimeout, never by the
-// request's context.
-func (r *Resolver) invalidate(ctx context.Context, versions ...string) {
-	r.cfg.Cache.Invalidate(context.WithoutCancel(ctx), append(versions, VersionRows)...)
+// invalidate runs after commit with what the mutation changed: the cache
+// must not be cleared before the new rows are visible, or a reader could
+// cache the old ones again. The cache bounds it by its own OpTimeout, never
+// by the request's context. It is the mutation's own, immediate retirement
+// (read-your-writes); the relay retires the same versions again from the
+// change log, which is what makes it hold when this one never runs.
+func (r *Resolver) invalidate(ctx context.Context, changes ...Change) {
+	if r.cfg.FailAfterCommit != nil && r.cfg.FailAfterCommit() {
+		return // test failpoint: the replica "died" after COMMIT
+	}
+	r.cfg.Cache.Invalidate(context.WithoutCancel(ctx), VersionsOf(changes)...)
 }
 
 // constraintErrors maps the constraints a client can violate to errors.

@@ -159,6 +159,12 @@ func Run(ctx context.Context, pool *pgxpool.Pool, opts Options) (res Result, err
 	if _, err = tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
 		return Result{}, fmt.Errorf("seed: %w", err)
 	}
+	// A bulk load: the change log gets one RESET for the transaction (the
+	// relay then retires every cached value) instead of a row per loaded
+	// row (migrations/00005_change_log.sql).
+	if _, err = tx.Exec(ctx, "SET LOCAL orgpulse.bulk = 'on'"); err != nil {
+		return Result{}, fmt.Errorf("seed: %w", err)
+	}
 	if _, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(lockKey)); err != nil {
 		return Result{}, fmt.Errorf("seed: lock: %w", err)
 	}

@@ -98,6 +98,9 @@ func TestResponseCacheNeverStale(t *testing.T) {
 			res.MustDecode(t, &d)
 			newEmployee = d.CreateEmployee.ID
 		}
+		// The relay retires the same version again moments later: wait
+		// for it, so the next "hit" is not its miss.
+		srv.WaitDelivered(t)
 		after := cachedRead(t, srv, q, nil, "miss")
 		fresh := srv.Query(t, q, nil) // X-Debug: always executes
 		if got, want := string(after.Data), string(fresh.Data); got != want {

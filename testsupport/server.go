@@ -9,11 +9,14 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"orgpulse/app"
+	"orgpulse/changefeed"
 	"orgpulse/client"
 	"orgpulse/monitor"
 	"orgpulse/resolvers"
@@ -25,7 +28,25 @@ type Server struct {
 	URL  string
 	DB   *DB
 	HTTP *httptest.Server
-	logs *lockedWriter
+	// Relay is the server's change feed relay (one of the replicas'
+	// relays is active at a time).
+	Relay *changefeed.Relay
+	logs  *lockedWriter
+	stop  sync.Once
+	close func()
+}
+
+// Close stops the server as its replica shutting down would (test
+// cleanup does it otherwise): its relay lock is freed for another replica.
+func (s *Server) Close() { s.stop.Do(s.close) }
+
+// WaitDelivered waits until the active relay has delivered every change
+// committed so far. A mutation retires the cache before it answers and
+// the relay retires the same versions again moments later: tests that
+// count cache hits right after a mutation wait for that second one.
+func (s *Server) WaitDelivered(tb testing.TB) {
+	tb.Helper()
+	waitDelivered(tb, s.DB)
 }
 
 // Logs returns everything the server logged so far (JSON lines).
@@ -65,11 +86,12 @@ func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *reso
 	rdb, prefix := MustRedisClient(tb)
 	svc := mustBuild(tb, db, rdb, prefix, "test", slog.New(slog.NewJSONHandler(logs, nil)), tweaks)
 	hs := httptest.NewServer(svc.Server.Handler())
-	tb.Cleanup(func() {
+	s := &Server{URL: hs.URL, DB: db, HTTP: hs, Relay: svc.Relay, logs: logs, close: func() {
 		hs.Close()
 		svc.Close()
-	})
-	return &Server{URL: hs.URL, DB: db, HTTP: hs, logs: logs}
+	}}
+	tb.Cleanup(s.Close)
+	return s
 }
 
 // TestConfig is the configuration of test servers: serve's defaults, with
@@ -99,7 +121,20 @@ func mustBuild(tb testing.TB, db *DB, rdb redis.UniversalClient, prefix, replica
 	if err != nil {
 		tb.Fatalf("start server: %v", err)
 	}
+	waitDelivered(tb, db)
 	return svc
+}
+
+// waitDelivered waits until the active relay (this server's or another
+// replica's) has delivered every change committed before now: the rows a
+// test wrote before starting its servers are announced before the test
+// goes on, not to the subscribers it is about to open.
+func waitDelivered(tb testing.TB, db *DB) {
+	tb.Helper()
+	latest := db.MustQueryInt64(tb, "SELECT COALESCE(max(position), 0) FROM change_log")
+	Eventually(tb, 10*time.Second, "the relay delivers the changes made before the server started", func() bool {
+		return db.MustQueryInt64(tb, "SELECT position FROM change_relay") >= latest
+	})
 }
 
 // Response is a decoded GraphQL response with its HTTP status and headers.

@@ -49,6 +49,9 @@ type LiveOptions struct {
 	Tweak func(*server.Config, *resolvers.Config, *realtime.Config)
 	// Quiet discards the server's logs (benchmarks with many sockets).
 	Quiet bool
+	// Cached keeps the Redis read cache and turns on the whole-response
+	// cache (live servers read through to PostgreSQL by default).
+	Cached bool
 }
 
 // MustStartLiveServer starts a LiveServer over db; everything stops when
@@ -69,6 +72,9 @@ func MustStartLiveServer(tb testing.TB, db *DB, opts LiveOptions) *LiveServer {
 		// count the statements of each event.
 		func(_ *server.Config, r *resolvers.Config) { r.Cache = nil },
 	}
+	if opts.Cached {
+		tweaks = []func(*server.Config, *resolvers.Config){WithResponseCache}
+	}
 	var extra []app.Option
 	if opts.Tweak != nil {
 		extra = append(extra, app.WithLiveTweak(opts.Tweak))
@@ -76,15 +82,16 @@ func MustStartLiveServer(tb testing.TB, db *DB, opts LiveOptions) *LiveServer {
 	svc := mustBuild(tb, db, opts.Redis, opts.Prefix, "live-"+randomSuffix(), logger, tweaks, extra...)
 	srv, res, hub := svc.Server, svc.Resolver, svc.Hub
 	hs := httptest.NewServer(srv.Handler())
-	tb.Cleanup(func() {
+	s := &Server{URL: hs.URL, DB: db, HTTP: hs, Relay: svc.Relay, logs: logs, close: func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.CloseWebSockets(ctx)
 		hs.Close()
 		svc.Close()
-	})
+	}}
+	tb.Cleanup(s.Close)
 	return &LiveServer{
-		Server: &Server{URL: hs.URL, DB: db, HTTP: hs, logs: logs},
+		Server: s,
 		WSURL:  "ws" + strings.TrimPrefix(hs.URL, "http") + "/graphql",
 		App:    srv, Resolver: res, Hub: hub,
 	}
