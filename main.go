@@ -4,6 +4,7 @@
 //	orgpulse migrate up|down|status
 //	orgpulse seed [--reset] [--orgs N ...]
 //	orgpulse subscribe DOC
+//	orgpulse token --role member --org 3 [--org 4] [--ttl 1h] [--sub alice]
 //
 // Every flag defaults to an environment variable; `orgpulse <cmd> --help`
 // lists both. main only parses the command line; package app builds and
@@ -32,6 +33,8 @@ Usage:
   orgpulse migrate up|down|status  apply, roll back or list database migrations
   orgpulse seed [flags]            load deterministic sample data
   orgpulse subscribe [flags] DOC   print each event of a subscription as a JSON line
+  orgpulse token --role R [--org N]... [--ttl 1h] [--sub S]
+                                   print a bearer token signed with JWT_SECRET
 
 Run 'orgpulse <command> --help' for the flags of a command and the
 environment variable behind each.
@@ -69,6 +72,8 @@ func run(ctx context.Context, args []string, env app.Env, out io.Writer) error {
 		return app.Seed(ctx, args, env, out)
 	case "subscribe":
 		return runSubscribe(ctx, args, env, out)
+	case "token":
+		return app.Token(args, env, out, os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

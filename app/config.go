@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/postgres"
 	"orgpulse/server"
@@ -42,6 +43,12 @@ type Config struct {
 	Introspection  *bool // nil: allowed only with Debug
 	GraphiQLAssets string
 	APIToken       string
+	// Authentication and access (auth package)
+	JWTSecret     string
+	JWTJWKSFile   string
+	JWTIssuer     string
+	JWTAudience   string
+	AnonymousRole string
 	// Slow clients and overload
 	BodyReadTimeout    time.Duration
 	MaxInflight        int
@@ -108,6 +115,7 @@ func DefaultConfig() Config {
 		LogLevel:       "info",
 		RequestTimeout: 10 * time.Second,
 		ReplicaID:      defaultReplicaID(),
+		AnonymousRole:  string(auth.RoleNone),
 
 		BodyReadTimeout: server.DefaultBodyReadTimeout,
 		MaxInflight:     server.DefaultMaxInflight,
@@ -223,8 +231,18 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return durationValue{&c.LoaderWait, 0, time.Second} }},
 	{"naive-loading", "NAIVE_LOADING", "benchmark demonstration only (scripts/bench.sh): no look-ahead, no JOINs, one SQL statement per loaded key (N+1)",
 		func(c *Config) flag.Value { return boolValue{&c.NaiveLoading} }},
-	{"api-token", "API_TOKEN", "bearer token that authorizes mutations (empty: mutations refused)",
+	{"api-token", "API_TOKEN", "static bearer token of the admin role, for scripts and the benchmark (empty: none)",
 		func(c *Config) flag.Value { return stringValue{&c.APIToken, nil} }},
+	{"jwt-secret", "JWT_SECRET", "HS256 key of bearer JWTs, at least 32 bytes (empty: no HS256 tokens); `orgpulse token` signs with it",
+		func(c *Config) flag.Value { return stringValue{&c.JWTSecret, checkJWTSecret} }},
+	{"jwt-jwks-file", "JWT_JWKS_FILE", "JWKS JSON file of an identity provider's public keys, for RS256/ES256 bearer JWTs (empty: none)",
+		func(c *Config) flag.Value { return stringValue{&c.JWTJWKSFile, checkJWKSFile} }},
+	{"jwt-issuer", "JWT_ISSUER", "required iss claim of bearer JWTs (empty: not checked)",
+		func(c *Config) flag.Value { return stringValue{&c.JWTIssuer, checkClaim} }},
+	{"jwt-audience", "JWT_AUDIENCE", "required aud claim of bearer JWTs (empty: not checked)",
+		func(c *Config) flag.Value { return stringValue{&c.JWTAudience, checkClaim} }},
+	{"anonymous-role", "ANONYMOUS_ROLE", "role of a request without a bearer token: none (refused with 401), admin, manager or member (scoped to no organization)",
+		func(c *Config) flag.Value { return stringValue{&c.AnonymousRole, checkAnonymousRole} }},
 	{"cache-ttl", "CACHE_TTL", "lifetime of cached lists, aggregates and whole responses (±10% jitter)",
 		func(c *Config) flag.Value { return durationValue{&c.CacheTTL, time.Second, 30 * day} }},
 	{"response-cache", "RESPONSE_CACHE", "with REDIS_URL: keep whole query responses, retired by every mutation (X-Orgpulse-Cache says hit or miss)",
@@ -318,6 +336,37 @@ func checkRedisURL(s string) error {
 		return fmt.Errorf("want redis://host:6379[/db], comma-separated cluster hosts, or ?master_name= for Sentinel: %v", err)
 	}
 	return nil
+}
+
+// minJWTSecret is the shortest HS256 key accepted: 256 bits, the hash's
+// size (RFC 7518 section 3.2).
+const minJWTSecret = 32
+
+func checkJWTSecret(s string) error {
+	if s != "" && len(s) < minJWTSecret {
+		return fmt.Errorf("want a secret of at least %d bytes (e.g. openssl rand -hex 32), got %d bytes", minJWTSecret, len(s))
+	}
+	return nil
+}
+
+func checkJWKSFile(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, err := auth.LoadJWKS(s)
+	return err
+}
+
+func checkClaim(s string) error {
+	if s != strings.TrimSpace(s) || len(s) > 1000 {
+		return fmt.Errorf("want the claim's exact value, without surrounding spaces, got %q", s)
+	}
+	return nil
+}
+
+func checkAnonymousRole(s string) error {
+	_, err := auth.ParseRole(s, true)
+	return err
 }
 
 // redactErr drops what a parse error may quote of a password: pgx's

@@ -39,6 +39,11 @@ var badValues = map[string][]string{
 	"LOADER_WAIT":            {"1", "-1ms", "1h"},
 	"NAIVE_LOADING":          {"sometimes"},
 	"API_TOKEN":              nil, // any string is a token
+	"JWT_SECRET":             {"short", "0123456789abcdef"},
+	"JWT_JWKS_FILE":          {"/nonexistent/jwks.json", "/etc/passwd", "/"},
+	"JWT_ISSUER":             {" https://idp.example.com", "aud "},
+	"JWT_AUDIENCE":           {" orgpulse"},
+	"ANONYMOUS_ROLE":         {"guest", "Admin", ""},
 	"CACHE_TTL":              {"banana", "5", "0s"},
 	"RESPONSE_CACHE":         {"enabled"},
 	"SUMMARY_CACHE_TTL":      {"5", "0s"},

@@ -469,7 +469,7 @@ func (e *liveEvent) employeeEvent() *EmployeeEventResolver {
 			if e.ev.Employee != nil {
 				ee.employee = r.eventLoaders.employee(*e.ev.Employee, e.ev.Organization)
 			} else if ee.employeeID != 0 {
-				got, err := r.q.GetEmployee(e.ctx, ee.employeeID)
+				got, err := r.q.GetEmployee(e.ctx, db.GetEmployeeParams{ID: ee.employeeID})
 				if err != nil && !notFound(err) {
 					e.l.log.Error("load the employee of an event", "employee_id", ee.employeeID, "err", err)
 				} else if err == nil {
@@ -490,7 +490,7 @@ func (e *liveEvent) projectValue() *ProjectResolver {
 		if e.ev.Project != nil {
 			e.project = r.eventLoaders.project(projectRow{project: *e.ev.Project, teamSize: e.ev.TeamSize, org: e.ev.Organization})
 		} else if id := e.projectID(); id != 0 {
-			got, err := r.q.GetProject(e.ctx, id)
+			got, err := r.q.GetProject(e.ctx, db.GetProjectParams{ID: id})
 			if err != nil && !notFound(err) {
 				e.l.log.Error("load the project of an event", "project_id", id, "err", err)
 			} else if err == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	dbq "orgpulse/db"
 	"orgpulse/realtime"
 	"orgpulse/resolvers"
 	"orgpulse/server"
@@ -61,7 +62,7 @@ func BenchmarkFanOut(b *testing.B) {
 	b.Cleanup(pub.Close)
 
 	projectID := db.MustQueryInt64(b, "SELECT project_id FROM project_members GROUP BY project_id HAVING count(*) >= 5 ORDER BY project_id LIMIT 1")
-	p, err := queries(srv).GetProject(context.Background(), projectID)
+	p, err := queries(srv).GetProject(context.Background(), dbq.GetProjectParams{ID: projectID})
 	if err != nil {
 		b.Fatal(err)
 	}

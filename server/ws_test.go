@@ -126,7 +126,7 @@ func TestSubscriptionDeliversAcrossReplicas(t *testing.T) {
 	c := connect(t, a)
 	c.Subscribe("1", `subscription($id: ID) { organizationUpdated(id: $id) { id name employeeCount } }`, map[string]any{"id": fmt.Sprint(orgID)})
 
-	org, err := q.GetOrganization(ctx, orgID)
+	org, err := q.GetOrganization(ctx, dbq.GetOrganizationParams{ID: orgID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,12 +188,12 @@ func TestSubscriptionArgumentsFilter(t *testing.T) {
 	c.Subscribe("allMetrics", `subscription { metricRecorded { endpoint } }`, nil)
 
 	for i, orgID := range orgs {
-		e, err := q.GetEmployee(ctx, emps[i])
+		e, err := q.GetEmployee(ctx, dbq.GetEmployeeParams{ID: emps[i]})
 		if err != nil {
 			t.Fatal(err)
 		}
 		publish(t, b, resolvers.TopicEmployee, resolvers.Event{Action: resolvers.ActionUpdated, EmployeeID: e.ID, OrganizationID: orgID, Employee: &e})
-		p, err := q.GetProject(ctx, projects[i])
+		p, err := q.GetProject(ctx, dbq.GetProjectParams{ID: projects[i]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +234,7 @@ func TestOneEventOneLoaderSet(t *testing.T) {
 	a, b := livePair(t, nil)
 	ctx := context.Background()
 	projectID := a.DB.MustQueryInt64(t, "SELECT project_id FROM project_members GROUP BY project_id HAVING count(*) >= 3 ORDER BY project_id LIMIT 1")
-	p, err := queries(a).GetProject(ctx, projectID)
+	p, err := queries(a).GetProject(ctx, dbq.GetProjectParams{ID: projectID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -660,7 +660,7 @@ func TestLegacyGraphQLWSProtocol(t *testing.T) {
 	if m := c.NextFor("2", 5*time.Second); m.Type != "complete" {
 		t.Fatalf("got %s, want complete", m.Type)
 	}
-	org, err := queries(a).GetOrganization(context.Background(), orgID)
+	org, err := queries(a).GetOrganization(context.Background(), dbq.GetOrganizationParams{ID: orgID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -869,7 +869,7 @@ func TestIdenticalSubscriptionsShareOneExecution(t *testing.T) {
 	a, b := livePair(t, nil)
 	ctx := context.Background()
 	ids := a.DB.MustQueryInt64s(t, "SELECT id FROM projects ORDER BY id LIMIT 2")
-	p, err := queries(a).GetProject(ctx, ids[0])
+	p, err := queries(a).GetProject(ctx, dbq.GetProjectParams{ID: ids[0]})
 	if err != nil {
 		t.Fatal(err)
 	}

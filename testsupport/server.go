@@ -73,13 +73,18 @@ func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *reso
 }
 
 // TestConfig is the configuration of test servers: serve's defaults, with
-// Debug on, the test token, no whole-response cache, and neither recorded
-// samples nor retention, so tests see only the rows they write.
+// Debug on, the test token and JWT secret, no whole-response cache, and
+// neither recorded samples nor retention, so tests see only the rows they
+// write. Requests without a token are admin (ANONYMOUS_ROLE=admin) for the
+// tests written before authentication; the access control tests set none
+// (Anonymous).
 func TestConfig(prefix, replica string) app.Config {
 	cfg := app.DefaultConfig()
 	cfg.Debug = true
 	cfg.ReplicaID = replica
 	cfg.APIToken = APIToken
+	cfg.JWTSecret = JWTSecret
+	cfg.AnonymousRole = "admin"
 	cfg.RedisPrefix = prefix
 	cfg.ResponseCache = false
 	cfg.MetricsSampleRate = 0
