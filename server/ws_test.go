@@ -18,6 +18,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"orgpulse/auth"
 	dbq "orgpulse/db"
 	"orgpulse/realtime"
 	"orgpulse/resolvers"
@@ -427,7 +428,7 @@ func TestQueriesAndMutationsOverWebSocket(t *testing.T) {
 	name := a.DB.MustQueryStrings(t, "SELECT name FROM organizations WHERE id = $1", orgID)[0]
 
 	c := testsupport.DialWS(t, a.WSURL, testsupport.WSDialOptions{})
-	c.Init(map[string]any{"X-Debug": "1"})
+	c.Init(map[string]any{"X-Debug": "1", "Authorization": "Bearer " + testsupport.Token(t, auth.RoleMember, orgID)})
 	c.Subscribe("q", fmt.Sprintf(`{ organization(id: %d) { name } }`, orgID), nil)
 	m := c.NextFor("q", 5*time.Second)
 	var res struct {
@@ -449,8 +450,8 @@ func TestQueriesAndMutationsOverWebSocket(t *testing.T) {
 
 	mutation := fmt.Sprintf(`mutation { updateOrganization(id: %d, input: {industry: "Space"}) { industry } }`, orgID)
 	c.Subscribe("m", mutation, nil)
-	if m := c.NextFor("m", 5*time.Second); !strings.Contains(string(m.Payload), resolvers.CodeUnauthenticated) {
-		t.Fatalf("a mutation without the token: %s %s", m.Type, m.Payload)
+	if m := c.NextFor("m", 5*time.Second); !strings.Contains(string(m.Payload), resolvers.CodeForbidden) {
+		t.Fatalf("a mutation of a member: %s %s", m.Type, m.Payload)
 	}
 
 	authed := testsupport.DialWS(t, a.WSURL, testsupport.WSDialOptions{})

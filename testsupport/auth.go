@@ -32,8 +32,11 @@ func TokenWith(tb testing.TB, c auth.IssueConfig) string {
 	return tok
 }
 
+// Tweak changes a test server's configuration (MustStartServer).
+type Tweak = func(*server.Config, *resolvers.Config)
+
 // Anonymous is a MustStartServer tweak that sets ANONYMOUS_ROLE.
-func Anonymous(r auth.Role) func(*server.Config, *resolvers.Config) {
+func Anonymous(r auth.Role) Tweak {
 	return func(s *server.Config, _ *resolvers.Config) { s.AnonymousRole = r }
 }
 
