@@ -297,7 +297,8 @@ func (s *Service) registerRealtime() {
 		Subscriptions: func() int64 { return srv.WebSocketStats().Subscriptions },
 		Published:     func() int64 { return int64(hub.Stats().Published) },
 		Delivered:     func() int64 { return int64(hub.Stats().Delivered) },
-		Dropped:       func() int64 { return int64(hub.Stats().Dropped) },
+		SlowConsumers: func() int64 { return int64(srv.WebSocketStats().SlowConsumers) },
+		Interrupted:   func() int64 { return int64(s.Resolver.LiveStats().Interrupted) },
 		Reconnects:    func() int64 { return int64(hub.Stats().Reconnects) },
 	})
 }

@@ -18,7 +18,9 @@ import (
 
 	"orgpulse/auth"
 	"orgpulse/cache"
+	"orgpulse/monitor"
 	"orgpulse/postgres"
+	"orgpulse/resolvers"
 	"orgpulse/server"
 )
 
@@ -106,46 +108,46 @@ const DefaultGCPercent = 400
 // DefaultConfig returns every setting's default.
 func DefaultConfig() Config {
 	return Config{
-		DBMaxConns:       20,
-		StatementTimeout: 10 * time.Second,
+		DBMaxConns:       postgres.DefaultMaxConns,
+		StatementTimeout: postgres.DefaultStatementTimeout,
 		RandomPageCost:   postgres.DefaultRandomPageCost,
 
 		Addr:           ":8080",
 		LogFormat:      "json",
 		LogLevel:       "info",
-		RequestTimeout: 10 * time.Second,
+		RequestTimeout: server.DefaultRequestTimeout,
 		ReplicaID:      defaultReplicaID(),
 		AnonymousRole:  string(auth.RoleNone),
 
 		BodyReadTimeout: server.DefaultBodyReadTimeout,
 		MaxInflight:     server.DefaultMaxInflight,
 
-		MaxBodyBytes:      1 << 20,
+		MaxBodyBytes:      server.DefaultMaxBodyBytes,
 		MaxVariablesBytes: server.DefaultMaxVariablesBytes,
 		MaxQueryLength:    server.DefaultMaxQueryLength,
-		MaxDepth:          10,
+		MaxDepth:          server.DefaultMaxDepth,
 		MaxSelections:     server.DefaultMaxSelections,
 		MaxAliases:        server.DefaultMaxAliases,
 		MaxCost:           server.DefaultMaxCost,
 
-		LoaderWait:    time.Millisecond,
+		LoaderWait:    resolvers.DefaultLoaderWait,
 		RedisPrefix:   "orgpulse:",
-		CacheTTL:      5 * time.Minute,
+		CacheTTL:      cache.DefaultTTL,
 		ResponseCache: true,
-		SummaryTTL:    5 * time.Second,
+		SummaryTTL:    resolvers.DefaultSummaryTTL,
 
-		WSInitTimeout:      3 * time.Second,
-		WSMaxConnections:   10000,
-		WSMaxSubscriptions: 100,
+		WSInitTimeout:      server.DefaultWSInitTimeout,
+		WSMaxConnections:   server.DefaultWSMaxConnections,
+		WSMaxSubscriptions: server.DefaultWSMaxSubscriptions,
 
 		ShutdownTimeout: 15 * time.Second,
 
 		MetricsSampleRate:    1,
-		MetricsBuffer:        10000,
-		MetricsFlushInterval: time.Second,
-		MetricsRetention:     168 * time.Hour,
-		RetentionInterval:    10 * time.Minute,
-		SlowRequest:          500 * time.Millisecond,
+		MetricsBuffer:        monitor.DefaultBufferSize,
+		MetricsFlushInterval: monitor.DefaultFlushInterval,
+		MetricsRetention:     monitor.DefaultRetention,
+		RetentionInterval:    monitor.DefaultRetentionInterval,
+		SlowRequest:          server.DefaultSlowRequest,
 	}
 }
 

@@ -81,10 +81,13 @@ type Cache struct {
 	lastErrLog                               atomic.Int64
 }
 
+// DefaultTTL is CACHE_TTL's default (app.DefaultConfig takes it).
+const DefaultTTL = 5 * time.Minute
+
 // New returns a cache over rdb.
 func New(rdb redis.UniversalClient, cfg Config) *Cache {
 	if cfg.TTL <= 0 {
-		cfg.TTL = 5 * time.Minute
+		cfg.TTL = DefaultTTL
 	}
 	if cfg.Jitter <= 0 {
 		cfg.Jitter = 0.1

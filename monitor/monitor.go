@@ -72,6 +72,13 @@ type Monitor struct {
 	closeOnce sync.Once
 }
 
+// Defaults of Config that app.DefaultConfig takes (METRICS_RETENTION,
+// RETENTION_INTERVAL).
+const (
+	DefaultRetention         = 168 * time.Hour
+	DefaultRetentionInterval = 10 * time.Minute
+)
+
 // New starts a monitor: the recorder, the retention job and the cache hit
 // sampler run in the background until Close.
 func New(cfg Config) *Monitor {
@@ -79,10 +86,10 @@ func New(cfg Config) *Monitor {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Retention == 0 {
-		cfg.Retention = 168 * time.Hour
+		cfg.Retention = DefaultRetention
 	}
 	if cfg.RetentionInterval <= 0 {
-		cfg.RetentionInterval = 10 * time.Minute
+		cfg.RetentionInterval = DefaultRetentionInterval
 	}
 	if cfg.RetentionBatch <= 0 {
 		cfg.RetentionBatch = 1000

@@ -103,7 +103,8 @@ func TestRegisteredGetters(t *testing.T) {
 		Subscriptions: func() int64 { return 5 },
 		Published:     func() int64 { return 11 },
 		Delivered:     func() int64 { return 21 },
-		Dropped:       func() int64 { return 1 },
+		SlowConsumers: func() int64 { return 1 },
+		Interrupted:   func() int64 { return 6 },
 		Reconnects:    func() int64 { return 2 },
 	})
 	if err != nil {
@@ -120,7 +121,7 @@ func TestRegisteredGetters(t *testing.T) {
 	for name, want := range map[string]float64{
 		monitor.MetricWebSocketConnections: 4, monitor.MetricSubscriptionsActive: 5,
 		monitor.MetricEventsPublished: 11, monitor.MetricEventsDelivered: 21,
-		monitor.MetricEventsDropped: 1, monitor.MetricRealtimeReconnects: 2,
+		monitor.MetricSlowConsumers: 1, monitor.MetricSubscriptionsStopped: 6, monitor.MetricRealtimeReconnects: 2,
 		"orgpulse_test_gauge": 42,
 	} {
 		if got := value(t, fams, name); got != want {

@@ -32,7 +32,8 @@ const (
 	MetricSubscriptionsActive  = "orgpulse_subscriptions_active"
 	MetricEventsPublished      = "orgpulse_events_published_total"
 	MetricEventsDelivered      = "orgpulse_events_delivered_total"
-	MetricEventsDropped        = "orgpulse_events_dropped_total"
+	MetricSlowConsumers        = "orgpulse_slow_consumers_total"
+	MetricSubscriptionsStopped = "orgpulse_subscriptions_interrupted_total"
 	MetricRealtimeReconnects   = "orgpulse_realtime_reconnects_total"
 
 	MetricSamplesRecorded  = "orgpulse_metric_samples_recorded_total"
@@ -196,7 +197,8 @@ type RealtimeStats struct {
 	Subscriptions func() int64 // active subscriptions (gauge)
 	Published     func() int64 // events published (counter)
 	Delivered     func() int64 // events delivered to subscribers (counter)
-	Dropped       func() int64 // events dropped, e.g. for slow subscribers (counter)
+	SlowConsumers func() int64 // WebSocket clients closed by the one slow-consumer rule (counter)
+	Interrupted   func() int64 // subscriptions the replica ended because it fell behind or its event stream broke (counter)
 	Reconnects    func() int64 // reconnections to the event bus (counter)
 }
 
@@ -213,7 +215,8 @@ func (m *Metrics) RegisterRealtime(s RealtimeStats) error {
 		{true, MetricSubscriptionsActive, "Open GraphQL subscriptions, each client operation counted (identical ones share an execution but count apart).", s.Subscriptions},
 		{false, MetricEventsPublished, "Events published to subscribers.", s.Published},
 		{false, MetricEventsDelivered, "Events delivered to subscribers.", s.Delivered},
-		{false, MetricEventsDropped, "Events dropped instead of delivered.", s.Dropped},
+		{false, MetricSlowConsumers, "WebSocket clients closed as slow consumers: their send queue stayed full for the slow-consumer wait, or a write was not taken within the write timeout.", s.SlowConsumers},
+		{false, MetricSubscriptionsStopped, "Subscriptions this replica ended because it fell behind or its event stream broke (never a client's doing).", s.Interrupted},
 		{false, MetricRealtimeReconnects, "Reconnections of the event subscriber to Redis.", s.Reconnects},
 	} {
 		if r.fn == nil {

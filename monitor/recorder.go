@@ -69,13 +69,20 @@ type Recorder struct {
 	lastErrLog                                    atomic.Int64
 }
 
+// Defaults of RecorderConfig that app.DefaultConfig takes (METRICS_BUFFER,
+// METRICS_FLUSH_INTERVAL).
+const (
+	DefaultBufferSize    = 10000
+	DefaultFlushInterval = time.Second
+)
+
 // NewRecorder starts a recorder writing into pool. Close stops it.
 func NewRecorder(pool *pgxpool.Pool, cfg RecorderConfig) *Recorder {
 	if cfg.BufferSize <= 0 {
-		cfg.BufferSize = 10000
+		cfg.BufferSize = DefaultBufferSize
 	}
 	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = time.Second
+		cfg.FlushInterval = DefaultFlushInterval
 	}
 	if cfg.FlushRows <= 0 {
 		cfg.FlushRows = 1000

@@ -30,6 +30,13 @@ type Config struct {
 // of probing the primary key 160 times (0.17 ms; EXPLAIN ANALYZE).
 const DefaultRandomPageCost = 1.1
 
+// Defaults of Config that app.DefaultConfig takes (DB_MAX_CONNS,
+// STATEMENT_TIMEOUT).
+const (
+	DefaultMaxConns         = 20
+	DefaultStatementTimeout = 10 * time.Second
+)
+
 // Open connects to url and verifies the server answers.
 func Open(ctx context.Context, url string, cfg Config) (*pgxpool.Pool, error) {
 	pc, err := pgxpool.ParseConfig(url)
@@ -38,11 +45,11 @@ func Open(ctx context.Context, url string, cfg Config) (*pgxpool.Pool, error) {
 	}
 	if cfg.MaxConns > 0 {
 		pc.MaxConns = cfg.MaxConns
-	} else if pc.MaxConns < 20 {
-		pc.MaxConns = 20
+	} else if pc.MaxConns < DefaultMaxConns {
+		pc.MaxConns = DefaultMaxConns
 	}
 	if cfg.StatementTimeout <= 0 {
-		cfg.StatementTimeout = 10 * time.Second
+		cfg.StatementTimeout = DefaultStatementTimeout
 	}
 	rp := pc.ConnConfig.RuntimeParams
 	rp["statement_timeout"] = fmt.Sprint(cfg.StatementTimeout.Milliseconds())

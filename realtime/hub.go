@@ -9,7 +9,10 @@
 // and UNSUBSCRIBEs when the last one leaves; every message is handed to the
 // local subscribers of its channel through bounded buffers. A subscriber
 // whose buffer is full is dropped (its channel closed) so that it never
-// holds up the others.
+// holds up the others. Its subscriber is a replica's feed, which never
+// waits for a client (the slow-consumer rule is the WebSocket server's), so
+// a full buffer means the replica fell behind; the feed then ends its
+// subscriptions as interrupted.
 //
 // When the Redis connection is lost, open subscriptions stay open: go-redis
 // reconnects and re-subscribes every channel on the next receive, and the

@@ -57,19 +57,26 @@ type Resolver struct {
 	lv *live
 }
 
+// Defaults of Config that app.DefaultConfig takes (LOADER_WAIT,
+// SUMMARY_TTL; CACHE_TTL is cache.DefaultTTL).
+const (
+	DefaultLoaderWait = time.Millisecond
+	DefaultSummaryTTL = 5 * time.Second
+)
+
 // New returns the root resolver over pool.
 func New(pool *pgxpool.Pool, cfg Config) *Resolver {
 	if cfg.LoaderWait <= 0 {
-		cfg.LoaderWait = time.Millisecond
+		cfg.LoaderWait = DefaultLoaderWait
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.CacheTTL <= 0 {
-		cfg.CacheTTL = 5 * time.Minute
+		cfg.CacheTTL = cache.DefaultTTL
 	}
 	if cfg.SummaryTTL <= 0 {
-		cfg.SummaryTTL = 5 * time.Second
+		cfg.SummaryTTL = DefaultSummaryTTL
 	}
 	r := &Resolver{pool: pool, q: db.New(postgres.Planned(pool)), cfg: cfg}
 	r.lv = newLive(r)

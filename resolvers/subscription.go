@@ -36,13 +36,19 @@ import (
 //   - Statements of an event run on the event's own context (eventDB), not
 //     on the context of whichever subscriber asked first: a subscriber that
 //     goes away mid-event cannot fail the others.
-//   - Bounded buffers: a subscription more than subscriptionBuffer values
-//     behind is ended with SLOW_CONSUMER and never holds up the others.
+//   - One slow-consumer rule, at the socket only (server/ws.go): no stage
+//     here ever waits for a client. The feed hands each value to a
+//     subscription's bounded buffer without blocking, and what drains that
+//     buffer (graphql-go's execution, then the server's non-blocking
+//     deliver) never waits for a socket either. So a full buffer here means
+//     this replica fell behind executing the subscription, not that a
+//     client is slow: the subscription ends with SERVICE_UNAVAILABLE, like
+//     an interrupted event stream, counted once in LiveStats.Interrupted
+//     (orgpulse_subscriptions_interrupted_total), and never holds up the
+//     others.
 
-// CodeSlowConsumer ends a subscription that fell too far behind.
-const CodeSlowConsumer = "SLOW_CONSUMER"
-
-// subscriptionBuffer is how many values one subscription may have waiting.
+// subscriptionBuffer is how many values one subscription may have waiting
+// for its execution.
 const subscriptionBuffer = 128
 
 // eventTimeout bounds the statements run for one event or summary.
@@ -53,8 +59,8 @@ var (
 		"subscriptions are not available: this replica has no event bus (start it with REDIS_URL)")
 	errBusDown = Errorf(CodeServiceUnavailable, "",
 		"subscriptions are unavailable right now: the event bus (Redis) did not answer; try again")
-	errSlow = Errorf(CodeSlowConsumer, "",
-		"this subscription fell more than %d values behind and was ended; subscribe again", subscriptionBuffer)
+	errBehind = Errorf(CodeServiceUnavailable, "",
+		"this replica fell more than %d events behind executing this subscription and ended it; events may have been lost; subscribe again", subscriptionBuffer)
 	errInterrupted = Errorf(CodeServiceUnavailable, "",
 		"the event stream of this replica was interrupted and events may have been lost; subscribe again")
 )
@@ -89,8 +95,8 @@ func (s *SubscriptionStatus) Started() bool {
 	return s.started
 }
 
-// Err is why the server ended the subscription (a slow consumer, an
-// interrupted event stream), or nil when it was not ended by the server.
+// Err is why the server ended the subscription (it fell behind, or the
+// event stream was interrupted), or nil when it was not ended by the server.
 func (s *SubscriptionStatus) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -120,7 +126,7 @@ type LiveStats struct {
 	Summaries     int    // running performanceSummaryUpdated computations
 	Events        uint64 // events received from the bus
 	Deliveries    uint64 // values handed to subscriptions
-	Dropped       uint64 // subscriptions ended as slow consumers
+	Interrupted   uint64 // subscriptions ended because this replica fell behind or its event stream broke
 	SQLCount      int    // statements run for events and summaries, all subscribers together
 }
 
@@ -132,7 +138,7 @@ func (r *Resolver) LiveStats() LiveStats {
 	l.mu.Unlock()
 	st.Events = l.events.Load()
 	st.Deliveries = l.deliveries.Load()
-	st.Dropped = l.dropped.Load()
+	st.Interrupted = l.interrupted.Load()
 	st.SQLCount = l.stats.Snapshot().SQLCount
 	return st
 }
@@ -149,7 +155,7 @@ type live struct {
 	summaries map[summaryKey]*summaryFeed
 	sinks     int
 
-	events, deliveries, dropped atomic.Uint64
+	events, deliveries, interrupted atomic.Uint64
 }
 
 // newLive returns the subscription state of the root resolver r. Per-event
@@ -231,11 +237,16 @@ func (s *chanSink[T]) end(err error) {
 func (s *chanSink[T]) detach()             { s.detachFn() }
 func (s *chanSink[T]) setDetach(fn func()) { s.detachFn = fn }
 
-// drop ends a sink that fell behind.
+// drop ends a sink whose execution fell behind.
 func (l *live) drop(s sink) {
-	l.dropped.Add(1)
-	l.log.Warn("ending a slow subscription", "buffer", subscriptionBuffer)
-	s.end(errSlow)
+	l.interrupt(s, errBehind)
+	l.log.Warn("ending a subscription this replica fell behind on", "buffer", subscriptionBuffer)
+}
+
+// interrupt ends s for a reason of the server's own, counted once.
+func (l *live) interrupt(s sink, err error) {
+	l.interrupted.Add(1)
+	s.end(err)
 	s.detach()
 }
 
@@ -345,8 +356,7 @@ func (l *live) run(f *feed, ch <-chan []byte) {
 	}
 	l.mu.Unlock()
 	for _, s := range l.sinksOf(f) {
-		s.end(errInterrupted)
-		s.detach()
+		l.interrupt(s, errInterrupted)
 	}
 	f.cancel()
 }

@@ -145,7 +145,7 @@ func TestEveryMatchingSubscriberGetsTheEventsOneResolver(t *testing.T) {
 	}
 }
 
-func TestSlowSubscriberEndsAlone(t *testing.T) {
+func TestSubscriptionFallenBehindEndsAlone(t *testing.T) {
 	bus := newMemBus()
 	r := New(nil, Config{Events: bus})
 	fastCtx, fastStatus := WithSubscriptionStatus(context.Background())
@@ -167,13 +167,13 @@ func TestSlowSubscriberEndsAlone(t *testing.T) {
 	}
 	var coded *Error
 	waitFor(t, "the slow subscription ends", func() bool { return slowStatus.Err() != nil })
-	if !errors.As(slowStatus.Err(), &coded) || coded.Code != CodeSlowConsumer {
+	if !errors.As(slowStatus.Err(), &coded) || coded.Code != CodeServiceUnavailable {
 		t.Errorf("slow subscription ended with %v", slowStatus.Err())
 	}
 	if fastStatus.Err() != nil {
 		t.Errorf("the fast subscription ended: %v", fastStatus.Err())
 	}
-	if st := r.LiveStats(); st.Dropped != 1 || st.Subscriptions != 1 {
+	if st := r.LiveStats(); st.Interrupted != 1 || st.Subscriptions != 1 {
 		t.Errorf("stats: %+v", st)
 	}
 }
@@ -198,6 +198,9 @@ func TestInterruptedStreamEndsItsSubscriptions(t *testing.T) {
 	var coded *Error
 	if !errors.As(status.Err(), &coded) || coded.Code != CodeServiceUnavailable {
 		t.Errorf("ended with %v", status.Err())
+	}
+	if got, want := r.LiveStats().Interrupted, uint64(1); got != want {
+		t.Errorf("interrupted subscriptions: got %d, want %d", got, want)
 	}
 	// A new subscriber gets a new stream.
 	ch, err = r.EmployeeChanged(context.Background(), struct{ OrganizationID *graphql.ID }{})

@@ -13,10 +13,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"orgpulse/cache"
 	"orgpulse/db"
+	"orgpulse/postgres"
 )
 
 // What each mutation invalidates: the one place this is written down.
@@ -131,8 +131,7 @@ func (r *Resolver) write(ctx context.Context, fn func(ctx context.Context, q *db
 	commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommitWait)
 	defer cancel()
 	if err := tx.Commit(commitCtx); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) || errors.Is(err, pgx.ErrTxCommitRollback) {
+		if postgres.Answered(err) || errors.Is(err, pgx.ErrTxCommitRollback) {
 			return translateWriteError(fmt.Errorf("commit: %w", err))
 		}
 		slog.Default().Warn("commit outcome unknown", "err", err)
@@ -170,17 +169,14 @@ func translateWriteError(err error) error {
 	if errors.As(err, &coded) {
 		return coded
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		if e, ok := constraintErrors[pgErr.ConstraintName]; ok {
-			return e
-		}
-		switch pgErr.Code {
-		case "23514": // check_violation: validation missed a rule
-			return Errorf(CodeBadUserInput, "", "the input breaks the rule %s", pgErr.ConstraintName)
-		case "22003": // numeric_value_out_of_range
-			return Errorf(CodeBadUserInput, "", "a number in the input is out of range")
-		}
+	if e, ok := constraintErrors[postgres.Constraint(err)]; ok {
+		return e
+	}
+	switch postgres.Classify(err) {
+	case postgres.KindCheckViolation: // validation missed a rule
+		return Errorf(CodeBadUserInput, "", "the input breaks the rule %s", postgres.Constraint(err))
+	case postgres.KindOutOfRange:
+		return Errorf(CodeBadUserInput, "", "a number in the input is out of range")
 	}
 	return err
 }

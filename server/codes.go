@@ -27,7 +27,7 @@ const (
 	CodeTimeout   = "TIMEOUT"
 	CodeCancelled = "CANCELLED" // the client abandoned the request: a cancel, not an outage
 
-	// Raised by the resolvers (resolvers/errors.go, resolvers/subscription.go).
+	// Raised by the resolvers (resolvers/errors.go).
 	CodeBadUserInput       = resolvers.CodeBadUserInput
 	CodeNotFound           = resolvers.CodeNotFound
 	CodeConflict           = resolvers.CodeConflict
@@ -35,7 +35,6 @@ const (
 	CodeForbidden          = resolvers.CodeForbidden
 	CodeInternal           = resolvers.CodeInternal
 	CodeServiceUnavailable = resolvers.CodeServiceUnavailable
-	CodeSlowConsumer       = resolvers.CodeSlowConsumer
 	CodeCommitted          = resolvers.CodeCommitted
 	CodeOutcomeUnknown     = resolvers.CodeOutcomeUnknown
 )

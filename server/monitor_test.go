@@ -195,7 +195,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	srv, mon := startMonitored(t, db, monitor.Config{})
 	if err := mon.Metrics.RegisterRealtime(monitor.RealtimeStats{
 		Connections: func() int64 { return 2 }, Subscriptions: func() int64 { return 3 },
-		Published: func() int64 { return 10 }, Delivered: func() int64 { return 9 }, Dropped: func() int64 { return 1 },
+		Published: func() int64 { return 10 }, Delivered: func() int64 { return 9 }, SlowConsumers: func() int64 { return 1 }, Interrupted: func() int64 { return 4 },
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	for name, want := range map[string]float64{
 		monitor.MetricWebSocketConnections: 2, monitor.MetricSubscriptionsActive: 3,
-		monitor.MetricEventsPublished: 10, monitor.MetricEventsDelivered: 9, monitor.MetricEventsDropped: 1,
+		monitor.MetricEventsPublished: 10, monitor.MetricEventsDelivered: 9, monitor.MetricSlowConsumers: 1, monitor.MetricSubscriptionsStopped: 4,
 	} {
 		if got := single(t, fams, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)

@@ -27,6 +27,7 @@ import (
 	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/monitor"
+	"orgpulse/postgres"
 	"orgpulse/resolvers"
 	"orgpulse/schema"
 )
@@ -111,23 +112,31 @@ type Server struct {
 	adm  *admission // requests in flight (admission.go)
 }
 
+// Defaults of Config that app.DefaultConfig takes, so each is written once.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultMaxDepth       = 10
+	DefaultSlowRequest    = 500 * time.Millisecond
+)
+
 // New parses the schema against the resolvers: a mismatch between SDL and
 // Go fails here, at start-up, not at the first request.
 func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.RequestTimeout <= 0 {
-		cfg.RequestTimeout = 10 * time.Second
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	if cfg.MaxDepth <= 0 {
-		cfg.MaxDepth = 10
+		cfg.MaxDepth = DefaultMaxDepth
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.SlowRequest <= 0 {
-		cfg.SlowRequest = 500 * time.Millisecond
+		cfg.SlowRequest = DefaultSlowRequest
 	}
 	applyLimitDefaults(&cfg)
 	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}
@@ -306,11 +315,11 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 		switch {
 		case e.ResolverError != nil && errors.As(e.ResolverError, &coded):
 			e.Extensions = coded.Extensions()
-		case e.ResolverError != nil && isUnstorableText(e.ResolverError):
+		case postgres.Classify(e.ResolverError) == postgres.KindUnstorableText:
 			s.log.Info("unstorable text in the input", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "a string in the input contains a character that cannot be stored or searched (such as NUL)"
 			e.Extensions = map[string]any{"code": resolvers.CodeBadUserInput}
-		case e.ResolverError != nil && isUnavailable(e.ResolverError):
+		case postgres.Classify(e.ResolverError) == postgres.KindUnavailable:
 			s.log.Warn("database unavailable", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the service is temporarily unavailable: try again shortly"
 			e.Extensions = map[string]any{"code": resolvers.CodeServiceUnavailable, "requestId": reqID}
@@ -324,7 +333,7 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 			s.log.Info("request cancelled by the client", "request_id", reqID, "code", CodeCancelled)
 			e.Message = "the request was cancelled"
 			e.Extensions = map[string]any{"code": CodeCancelled, "requestId": reqID}
-		case e.ResolverError != nil && (errors.Is(e.ResolverError, context.DeadlineExceeded) || isQueryCanceled(e.ResolverError)):
+		case e.ResolverError != nil && (errors.Is(e.ResolverError, context.DeadlineExceeded) || postgres.Classify(e.ResolverError) == postgres.KindCanceled):
 			s.log.Warn("request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the request took longer than its deadline"
 			e.Extensions = map[string]any{"code": CodeTimeout, "requestId": reqID}

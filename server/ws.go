@@ -58,10 +58,20 @@ import (
 //	1013 more than WSConfig.MaxConnections sockets on this replica
 //
 // A socket whose client does not answer a WebSocket ping within
-// WSConfig.KeepAlive, or does not take a message within
-// WSConfig.WriteTimeout, is dropped without a close frame: it cannot
-// receive one. A subscription that falls behind the events is ended with an
-// `error` message (code SLOW_CONSUMER) while the socket stays open.
+// WSConfig.KeepAlive is dropped without a close frame: it cannot receive
+// one.
+//
+// The slow-consumer rule is this one, and it lives only here: a client is
+// a slow consumer when its send queue stays full for
+// WSConfig.SlowConsumerWait (closed with 4413) or when it takes nothing
+// within WSConfig.WriteTimeout (dropped without a close frame). Both count
+// once in WSStats.SlowConsumers (orgpulse_slow_consumers_total). No stage
+// before the socket waits for a client: the hub, the feed and the shared
+// execution hand values on without blocking, so when one of their bounded
+// buffers overflows it is the replica that fell behind, and the
+// subscriptions it feeds end with an `error` message (SERVICE_UNAVAILABLE,
+// counted in orgpulse_subscriptions_interrupted_total) while the socket
+// stays open (resolvers/subscription.go).
 
 // WSConfig tunes the WebSocket transport. Zero values take the defaults.
 type WSConfig struct {
@@ -118,18 +128,25 @@ const (
 	protoLegacyWS    = "graphql-ws"
 )
 
+// Defaults of WSConfig's settings that app.DefaultConfig takes (WS_*).
+const (
+	DefaultWSInitTimeout      = 3 * time.Second
+	DefaultWSMaxConnections   = 10000
+	DefaultWSMaxSubscriptions = 100
+)
+
 func (c WSConfig) withDefaults(maxBody int64) WSConfig {
 	if c.InitTimeout <= 0 {
-		c.InitTimeout = 3 * time.Second
+		c.InitTimeout = DefaultWSInitTimeout
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = 12 * time.Second
 	}
 	if c.MaxConnections <= 0 {
-		c.MaxConnections = 10000
+		c.MaxConnections = DefaultWSMaxConnections
 	}
 	if c.MaxSubscriptionsPerConn <= 0 {
-		c.MaxSubscriptionsPerConn = 100
+		c.MaxSubscriptionsPerConn = DefaultWSMaxSubscriptions
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = maxBody

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
@@ -11,40 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
+	"orgpulse/client"
 	dbq "orgpulse/db"
 	"orgpulse/realtime"
 	"orgpulse/resolvers"
 	"orgpulse/server"
 	"orgpulse/testsupport"
 )
-
-// benchConn is a bare graphql-transport-ws client: no goroutine until
-// listen, so idle connections weigh what the server makes them weigh.
-type benchConn struct {
-	c *websocket.Conn
-}
-
-func (bc *benchConn) write(tb testing.TB, msg string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := bc.c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-func (bc *benchConn) expect(tb testing.TB, typ string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, data, err := bc.c.Read(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if !strings.Contains(string(data), `"type":"`+typ+`"`) {
-		tb.Fatalf("got %s, want %s", data, typ)
-	}
-}
 
 // BenchmarkFanOut: 1,000 WebSocket subscribers on one replica, one event
 // published by another per iteration; every subscriber must receive it.
@@ -79,29 +51,40 @@ func BenchmarkFanOut(b *testing.B) {
 
 	// Idle connections: upgraded and acknowledged, nothing subscribed.
 	mem0, g0 := memory()
-	conns := make([]*benchConn, subscribers)
+	gql, err := client.New(srv.WSURL, client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// client.Conn starts no goroutine (Read runs on the caller's), so
+	// idle connections weigh what the server makes them weigh.
+	conns := make([]*client.Conn, subscribers)
 	for i := range conns {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, _, err := websocket.Dial(ctx, srv.WSURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		c, _, err := gql.Dial(ctx, client.DialOptions{})
+		if err == nil {
+			err = c.Init(ctx, nil)
+		}
 		cancel()
 		if err != nil {
-			b.Fatalf("dial %d: %v", i, err)
+			b.Fatalf("connection %d: %v", i, err)
 		}
-		c.SetReadLimit(1 << 20)
 		b.Cleanup(func() { _ = c.CloseNow() })
-		bc := &benchConn{c: c}
-		bc.write(b, `{"type":"connection_init"}`)
-		bc.expect(b, "connection_ack")
-		conns[i] = bc
+		conns[i] = c
 	}
 	mem1, g1 := memory()
 
 	// Subscriptions; the pong proves each is live.
-	doc, _ := json.Marshal(fmt.Sprintf(`subscription { projectUpdated(id: %d) { name organization { name } teamMembers { name } } }`, projectID))
-	for _, bc := range conns {
-		bc.write(b, `{"id":"1","type":"subscribe","payload":{"query":`+string(doc)+`}}`)
-		bc.write(b, `{"type":"ping"}`)
-		bc.expect(b, "pong")
+	doc := fmt.Sprintf(`subscription { projectUpdated(id: %d) { name organization { name } teamMembers { name } } }`, projectID)
+	for _, c := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := c.Subscribe(ctx, "1", client.Request{Query: doc})
+		if err == nil {
+			err = c.Sync(ctx)
+		}
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 	mem2, g2 := memory()
 	// One document for all: one shared execution (wsshare.go) feeds every
@@ -119,19 +102,19 @@ func BenchmarkFanOut(b *testing.B) {
 		wg        sync.WaitGroup
 		payloads  = make([]string, subscribers)
 	)
-	for i, bc := range conns {
+	for i, c := range conns {
 		go func() {
 			for {
-				_, data, err := bc.c.Read(context.Background())
+				m, err := c.Read(context.Background())
 				if err != nil {
 					return
 				}
-				if !strings.Contains(string(data), `"type":"next"`) {
+				if m.Type != client.TypeNext {
 					continue
 				}
 				mu.Lock()
 				latencies = append(latencies, time.Since(start))
-				payloads[i] = string(data)
+				payloads[i] = string(m.Payload)
 				mu.Unlock()
 				wg.Done()
 			}

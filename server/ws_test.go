@@ -20,6 +20,7 @@ import (
 
 	"orgpulse/auth"
 	dbq "orgpulse/db"
+	"orgpulse/monitor"
 	"orgpulse/realtime"
 	"orgpulse/resolvers"
 	"orgpulse/server"
@@ -780,6 +781,15 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 		st := a.App.WebSocketStats()
 		return st.SlowConsumers == 1 && st.Connections == 1
 	})
+	// One rule, one counter: the socket's slow consumer is counted on
+	// /metrics through the wiring serve uses, and no subscription was
+	// interrupted for it (no inner stage waited for the client).
+	fams := scrapeMetrics(t, a.Server)
+	for name, want := range map[string]float64{monitor.MetricSlowConsumers: 1, monitor.MetricSubscriptionsStopped: 0} {
+		if fam := fams[name]; fam == nil || len(fam.Metric) != 1 || fam.Metric[0].GetCounter().GetValue() != want {
+			t.Errorf("/metrics %s: %v, want %v", name, fam, want)
+		}
+	}
 	code, reason := slow.WaitClosed(10 * time.Second)
 	got := 0
 	for {
