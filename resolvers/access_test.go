@@ -7,8 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"orgpulse/auth"
+	"orgpulse/realtime"
+	"orgpulse/resolvers"
+	"orgpulse/server"
 	"orgpulse/testsupport"
 )
 
@@ -397,5 +401,80 @@ func TestCachesAreKeptPerScope(t *testing.T) {
 		} else if string(res.Data) == string(first[doc]) {
 			t.Errorf("%s: the member of 4 got the member of 3's answer: %s", doc, res.Raw)
 		}
+	}
+}
+
+// Subscriptions: each event is filtered by the subscriber's scope (a
+// member of 3 never gets an event of organization 4, even unfiltered),
+// forbidden fields and the performance feeds are refused at subscribe, and
+// the socket is closed with 4403 when the token expires.
+func TestSubscriptionsByScope(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartLiveServer(t, db, testsupport.LiveOptions{
+		Tweak: func(s *server.Config, _ *resolvers.Config, _ *realtime.Config) { s.AnonymousRole = auth.RoleNone },
+	})
+	emp3 := db.MustQueryInt64(t, `SELECT min(id) FROM employees WHERE organization_id = 3`)
+	emp4 := db.MustQueryInt64(t, `SELECT min(id) FROM employees WHERE organization_id = 4`)
+	proj3 := db.MustQueryInt64(t, `SELECT min(id) FROM projects WHERE organization_id = 3`)
+	proj4 := db.MustQueryInt64(t, `SELECT min(id) FROM projects WHERE organization_id = 4`)
+
+	member := testsupport.DialWS(t, srv.WSURL, testsupport.WSDialOptions{})
+	member.Init(map[string]any{"Authorization": "Bearer " + testsupport.Token(t, auth.RoleMember, 3)})
+	member.Subscribe("emp", `subscription { employeeChanged { action organizationId employee { id name } } }`, nil)
+	member.Subscribe("org", `subscription { organizationUpdated { id } }`, nil)
+	member.Subscribe("proj", `subscription { projectUpdated { id organization { id } } }`, nil)
+	member.Subscribe("salary", `subscription { employeeChanged { employee { salary } } }`, nil)
+	member.Subscribe("metric", `subscription { metricRecorded { value } }`, nil)
+	member.Subscribe("summary", `subscription { performanceSummaryUpdated(metricType: "api_response") { count } }`, nil)
+	for _, id := range []string{"salary", "metric", "summary"} {
+		m := member.NextFor(id, 5*time.Second)
+		if m.Type != "error" || !strings.Contains(string(m.Payload), acForbid) {
+			t.Errorf("%s: got %s %s, want a FORBIDDEN error", id, m.Type, m.Payload)
+		}
+	}
+	member.Sync()
+
+	admin := srv.Server
+	mutate := func(doc string, vars map[string]any) {
+		t.Helper()
+		if res := admin.QueryAs(t, testsupport.APIToken, doc, vars); len(res.Errors) > 0 {
+			t.Fatalf("%s: %s", doc, res.Raw)
+		}
+	}
+	// Organization 4 first, then 3: the first event the member gets must
+	// be organization 3's.
+	for _, ids := range [][2]int64{{emp4, proj4}, {emp3, proj3}} {
+		mutate(`mutation($id: ID!) { updateEmployee(id: $id, input: {title: "Probe"}) { id } }`, map[string]any{"id": fmt.Sprint(ids[0])})
+		mutate(`mutation($id: ID!) { updateProject(id: $id, input: {description: "Probe"}) { id } }`, map[string]any{"id": fmt.Sprint(ids[1])})
+	}
+	for _, tt := range []struct{ id, want string }{
+		{"emp", fmt.Sprintf(`"organizationId":"3","employee":{"id":"%d"`, emp3)},
+		{"proj", fmt.Sprintf(`{"projectUpdated":{"id":"%d","organization":{"id":"3"}}}`, proj3)},
+	} {
+		m := member.NextFor(tt.id, 5*time.Second)
+		if m.Type != "next" || !strings.Contains(string(m.Payload), tt.want) {
+			t.Errorf("%s: got %s %s, want %s", tt.id, m.Type, m.Payload, tt.want)
+		}
+	}
+	mutate(`mutation { updateOrganization(id: 4, input: {industry: "Probe"}) { id } }`, nil)
+	mutate(`mutation { updateOrganization(id: 3, input: {industry: "Probe"}) { id } }`, nil)
+	if m := member.NextFor("org", 5*time.Second); !strings.Contains(string(m.Payload), `{"organizationUpdated":{"id":"3"}}`) {
+		t.Errorf("org: got %s %s, want organization 3", m.Type, m.Payload)
+	}
+	member.Sync()
+	if m, ok := member.TryNext(300 * time.Millisecond); ok {
+		t.Errorf("the member of 3 got more: %s %s %s", m.ID, m.Type, m.Payload)
+	}
+
+	// A token that expires closes the socket with 4403. exp lies within
+	// the leeway in the past: the token is valid for one more second.
+	short := testsupport.TokenWith(t, auth.IssueConfig{Role: auth.RoleMember, OrgIDs: []int64{3},
+		TTL: time.Second, Now: time.Now().Add(-auth.Leeway)})
+	c := testsupport.DialWS(t, srv.WSURL, testsupport.WSDialOptions{})
+	c.Init(map[string]any{"Authorization": "Bearer " + short})
+	c.Subscribe("emp", `subscription { employeeChanged { action } }`, nil)
+	c.Sync()
+	if code, reason := c.WaitClosed(10 * time.Second); code != 4403 {
+		t.Errorf("the socket of an expired token closed with %d %q, want 4403", code, reason)
 	}
 }

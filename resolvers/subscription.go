@@ -553,8 +553,9 @@ func (r *Resolver) OrganizationUpdated(ctx context.Context, args struct{ ID *gra
 	if err != nil {
 		return nil, err
 	}
+	p := principalOf(ctx) // events outside its scope are not its to see
 	return subscribe(ctx, r, TopicOrganization, func(e *liveEvent) (*OrganizationResolver, bool) {
-		if e.ev.Action == ActionDeleted || !matches(id, e.organizationID()) {
+		if e.ev.Action == ActionDeleted || !matches(id, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
 		o := e.organization()
@@ -581,8 +582,9 @@ func (r *Resolver) EmployeeChanged(ctx context.Context, args struct{ Organizatio
 	if err != nil {
 		return nil, err
 	}
+	p := principalOf(ctx)
 	return subscribe(ctx, r, TopicEmployee, func(e *liveEvent) (*EmployeeEventResolver, bool) {
-		if !matches(orgID, e.organizationID()) {
+		if !matches(orgID, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
 		switch e.ev.Action {
@@ -607,8 +609,9 @@ func (r *Resolver) ProjectUpdated(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
+	p := principalOf(ctx)
 	return subscribe(ctx, r, TopicProject, func(e *liveEvent) (*ProjectResolver, bool) {
-		if e.ev.Action == ActionDeleted || !matches(id, e.projectID()) || !matches(orgID, e.organizationID()) {
+		if e.ev.Action == ActionDeleted || !matches(id, e.projectID()) || !matches(orgID, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
 		p := e.projectValue()
@@ -621,6 +624,9 @@ func (r *Resolver) MetricRecorded(ctx context.Context, args struct {
 	MetricType *string
 	Endpoint   *string
 }) (<-chan *MetricResolver, error) {
+	if err := requireAdmin(ctx); err != nil { // performance data: admin only
+		return nil, err
+	}
 	if err := checkOptionalOneOf("metricType", args.MetricType, MetricTypes); err != nil {
 		return nil, err
 	}
@@ -665,6 +671,9 @@ type PerformanceSummaryUpdatedArgs struct {
 // one computation per (metricType, interval) per replica, whatever the
 // number of subscribers, stopped when the last of them leaves.
 func (r *Resolver) PerformanceSummaryUpdated(ctx context.Context, args PerformanceSummaryUpdatedArgs) (<-chan *SummaryResolver, error) {
+	if err := requireAdmin(ctx); err != nil { // performance data: admin only
+		return nil, err
+	}
 	if err := checkOneOf("metricType", args.MetricType, MetricTypes); err != nil {
 		return nil, err
 	}

@@ -21,29 +21,39 @@ func (s *Server) authenticate(c *call) (auth.Principal, *refusal) {
 	if c.queryToken {
 		return auth.Principal{}, unauthenticated(c, "a token in the query string is refused (it would be logged by proxies): send the header Authorization: Bearer <token>")
 	}
-	cred := strings.TrimSpace(c.credential)
+	p, why := s.principal(c.credential)
+	if why != "" {
+		return auth.Principal{}, unauthenticated(c, why)
+	}
+	return p, nil
+}
+
+// principal is the principal of an Authorization value, or why there is
+// none.
+func (s *Server) principal(credential string) (auth.Principal, string) {
+	cred := strings.TrimSpace(credential)
 	if cred == "" {
 		if r := s.cfg.AnonymousRole; r != "" && r != auth.RoleNone {
-			return auth.NewPrincipal(r, nil), nil
+			return auth.NewPrincipal(r, nil), ""
 		}
-		return auth.Principal{}, unauthenticated(c, "the bearer token is missing")
+		return auth.Principal{}, "the bearer token is missing"
 	}
 	scheme, token, ok := strings.Cut(cred, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return auth.Principal{}, unauthenticated(c, "the bearer token is malformed: want Authorization: Bearer <token>")
+		return auth.Principal{}, "the bearer token is malformed: want Authorization: Bearer <token>"
 	}
 	if s.cfg.APIToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.APIToken)) == 1 {
-		return auth.Admin(), nil
+		return auth.Admin(), ""
 	}
 	if s.cfg.Verifier == nil {
-		return auth.Principal{}, unauthenticated(c, "the bearer token is badly signed")
+		return auth.Principal{}, "the bearer token is badly signed"
 	}
 	p, err := s.cfg.Verifier.Verify(token)
 	if err != nil {
-		return auth.Principal{}, unauthenticated(c, err.Error())
+		return auth.Principal{}, err.Error()
 	}
-	return p, nil
+	return p, ""
 }
 
 func unauthenticated(c *call, msg string) *refusal {

@@ -116,6 +116,7 @@ type WSConfig struct {
 const (
 	closeBadRequest       websocket.StatusCode = 4400
 	closeUnauthorized     websocket.StatusCode = 4401
+	closeForbidden        websocket.StatusCode = 4403 // the bearer token expired
 	closeSubprotocol      websocket.StatusCode = 4406
 	closeInitTimeout      websocket.StatusCode = 4408
 	closeSubscriberExists websocket.StatusCode = 4409
@@ -800,8 +801,21 @@ func (wc *wsConn) init(payload json.RawMessage) bool {
 			wc.debug = wc.s.cfg.Debug && s == "1"
 		}
 	}
+	wc.closeAtExpiry()
 	wc.acked = true
 	return true
+}
+
+// closeAtExpiry closes the socket with 4403 when its bearer token
+// expires: its subscriptions were admitted for a principal that no
+// longer holds. Operations are authenticated each in the pipeline.
+func (wc *wsConn) closeAtExpiry() {
+	p, why := wc.s.principal(wc.credential)
+	if why != "" || p.Expires.IsZero() {
+		return
+	}
+	t := time.AfterFunc(time.Until(p.Expires), func() { wc.fail(closeForbidden, "Forbidden: the bearer token expired") })
+	context.AfterFunc(wc.ctx, func() { t.Stop() })
 }
 
 // operation decodes the id and payload of subscribe (or start).
