@@ -92,6 +92,8 @@ func runSubscribe(ctx context.Context, args []string, env app.Env, out io.Writer
 	}
 	fs.StringVar(&url, "url", url, "server URL (http(s):// or ws(s)://; /graphql is added when missing) (env ORGPULSE_URL)")
 	varsJSON := fs.String("variables", "", "variables as a JSON object")
+	token, _ := env("ORGPULSE_TOKEN")
+	fs.StringVar(&token, "token", token, "bearer token sent with the upgrade (API_TOKEN or a JWT from orgpulse token) (env ORGPULSE_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,5 +107,5 @@ func runSubscribe(ctx context.Context, args []string, env app.Env, out io.Writer
 			return fmt.Errorf("--variables is not a JSON object: %w", err)
 		}
 	}
-	return app.Subscribe(ctx, url, fs.Arg(0), vars, os.Stdout, os.Stderr)
+	return app.Subscribe(ctx, url, token, fs.Arg(0), vars, os.Stdout, os.Stderr)
 }

@@ -272,7 +272,7 @@ func (s *Service) serverConfig() (server.Config, error) {
 		MaxCost: cfg.MaxCost, MaxVariablesBytes: cfg.MaxVariablesBytes,
 		Introspection: cfg.Introspection, CORSOrigins: cfg.CORSOrigins,
 		Debug: cfg.Debug, ReplicaID: cfg.ReplicaID, NodeModules: cfg.GraphiQLAssets, Logger: s.Log,
-		APIToken: cfg.APIToken, Verifier: verifier, AnonymousRole: auth.Role(cfg.AnonymousRole), Redis: s.Redis, Monitor: s.Monitor, SlowRequest: cfg.SlowRequest,
+		APIToken: cfg.APIToken, Verifier: verifier, AnonymousRole: auth.Role(cfg.AnonymousRole), GraphiQLToken: cfg.GraphiQLToken, Redis: s.Redis, Monitor: s.Monitor, SlowRequest: cfg.SlowRequest,
 		ResponseCacheTTL: cfg.CacheTTL,
 		BodyReadTimeout:  cfg.BodyReadTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
 		WS: server.WSConfig{InitTimeout: cfg.WSInitTimeout, MaxConnections: cfg.WSMaxConnections,

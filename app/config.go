@@ -51,6 +51,7 @@ type Config struct {
 	JWTIssuer     string
 	JWTAudience   string
 	AnonymousRole string
+	GraphiQLToken string
 	// Slow clients and overload
 	BodyReadTimeout    time.Duration
 	MaxInflight        int
@@ -243,6 +244,8 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return stringValue{&c.JWTIssuer, checkClaim} }},
 	{"jwt-audience", "JWT_AUDIENCE", "required aud claim of bearer JWTs (empty: not checked)",
 		func(c *Config) flag.Value { return stringValue{&c.JWTAudience, checkClaim} }},
+	{"graphiql-token", "GRAPHIQL_TOKEN", "with DEBUG only: a bearer token pre-filled in GraphiQL's headers editor (dev.sh: an admin token); never set it on a server others reach",
+		func(c *Config) flag.Value { return stringValue{&c.GraphiQLToken, checkBearer} }},
 	{"anonymous-role", "ANONYMOUS_ROLE", "role of a request without a bearer token: none (refused with 401), admin, manager or member (scoped to no organization)",
 		func(c *Config) flag.Value { return stringValue{&c.AnonymousRole, checkAnonymousRole} }},
 	{"cache-ttl", "CACHE_TTL", "lifetime of cached lists, aggregates and whole responses (±10% jitter)",
@@ -314,6 +317,9 @@ func (c *Config) check(needDB bool) error {
 	if needDB && c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is not set: pass --database-url or set DATABASE_URL (scripts/dev.sh sets it up)"))
 	}
+	if c.GraphiQLToken != "" && !c.Debug {
+		errs = append(errs, errors.New("GRAPHIQL_TOKEN is set without DEBUG: it would hand a token to anyone who opens /graphiql; want it only with DEBUG (scripts/dev.sh)"))
+	}
 	if c.MaxVariablesBytes > c.MaxBodyBytes {
 		errs = append(errs, fmt.Errorf("MAX_VARIABLES_BYTES (%d) is larger than MAX_BODY_BYTES (%d): variables travel in the body", c.MaxVariablesBytes, c.MaxBodyBytes))
 	}
@@ -362,6 +368,15 @@ func checkJWKSFile(s string) error {
 func checkClaim(s string) error {
 	if s != strings.TrimSpace(s) || len(s) > 1000 {
 		return fmt.Errorf("want the claim's exact value, without surrounding spaces, got %q", s)
+	}
+	return nil
+}
+
+func checkBearer(s string) error {
+	for _, r := range s {
+		if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/=", r) {
+			return fmt.Errorf("want a bearer token (letters, digits and -._~+/=), got a value with %q", r)
+		}
 	}
 	return nil
 }

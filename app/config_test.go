@@ -44,6 +44,7 @@ var badValues = map[string][]string{
 	"JWT_ISSUER":             {" https://idp.example.com", "aud "},
 	"JWT_AUDIENCE":           {" orgpulse"},
 	"ANONYMOUS_ROLE":         {"guest", "Admin", ""},
+	"GRAPHIQL_TOKEN":         {"has space", `quote"`, "abc"}, // abc: without DEBUG
 	"CACHE_TTL":              {"banana", "5", "0s"},
 	"RESPONSE_CACHE":         {"enabled"},
 	"SUMMARY_CACHE_TTL":      {"5", "0s"},

@@ -107,13 +107,21 @@ note_load() { # SCENARIO
 	printf '%s\t%s\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/load.txt"
 }
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$RES/meta.txt"; }
-lg() { "$BIN/loadgen" "$@"; }
+# Every orgpulse operation needs a bearer token (ANONYMOUS_ROLE=none): lg
+# sends the API token (admin) to orgpulse; PostGraphile gets none.
+lg() {
+	if [[ "$1" == http && " $* " != *" $URL_PG "* ]]; then
+		"$BIN/loadgen" "$@" -H "Authorization: Bearer $TOKEN"
+	else
+		"$BIN/loadgen" "$@"
+	fi
+}
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-wait_http() { # URL BODY WHAT
+wait_http() { # URL BODY WHAT [CURL_ARGS...]
 	for _ in $(seq 120); do
-		if curl -fsS -o /dev/null -H 'Content-Type: application/json' --data "$2" "$1" 2>/dev/null; then
+		if curl -fsS -o /dev/null -H 'Content-Type: application/json' "${@:4}" --data "$2" "$1" 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.25
@@ -133,7 +141,7 @@ start_orgpulse() {
 		API_TOKEN="$TOKEN" "$@" \
 		"$BIN/orgpulse" serve >"$RES/$name.log" 2>&1 </dev/null &
 	STARTED_PIDS+=("$!")
-	wait_http "http://127.0.0.1:$port/graphql" '{"query":"{ __typename }"}' "orgpulse ($name)"
+	wait_http "http://127.0.0.1:$port/graphql" '{"query":"{ __typename }"}' "orgpulse ($name)" -H "Authorization: Bearer $TOKEN"
 }
 
 start_postgraphile() { # PORT DB

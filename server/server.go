@@ -47,6 +47,9 @@ type Config struct {
 	// Verifier checks JWT bearer tokens (auth.NewVerifier); nil: only
 	// APIToken is accepted.
 	Verifier *auth.Verifier
+	// GraphiQLToken, with Debug, pre-fills GraphiQL's headers editor with
+	// "Authorization": "Bearer <GraphiQLToken>" (dev.sh: an admin token).
+	GraphiQLToken string
 	// AnonymousRole is the role of a request without a credential;
 	// "" or auth.RoleNone refuses it (401 UNAUTHENTICATED).
 	AnonymousRole auth.Role
@@ -166,6 +169,9 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	s.graphiql, err = NewGraphiQL(cfg.NodeModules)
 	if err != nil {
 		return nil, fmt.Errorf("GRAPHIQL_ASSETS: %w", err)
+	}
+	if cfg.Debug && cfg.GraphiQLToken != "" {
+		s.graphiql.WithHeaders(map[string]string{"X-Debug": "1", "Authorization": "Bearer " + cfg.GraphiQLToken})
 	}
 	return s, nil
 }
