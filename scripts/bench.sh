@@ -110,7 +110,7 @@ meta() { printf '%s\t%s\n' "$1" "$2" >>"$RES/meta.txt"; }
 # Every orgpulse operation needs a bearer token (ANONYMOUS_ROLE=none): lg
 # sends the API token (admin) to orgpulse; PostGraphile gets none.
 lg() {
-	if [[ "$1" == http && " $* " != *" $URL_PG "* ]]; then
+	if [[ ("$1" == http || "$1" == sqlcount) && " $* " != *" $URL_PG "* ]]; then
 		"$BIN/loadgen" "$@" -H "Authorization: Bearer $TOKEN"
 	else
 		"$BIN/loadgen" "$@"

@@ -1,6 +1,7 @@
 package testsupport
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -31,6 +32,10 @@ func TokenWith(tb testing.TB, c auth.IssueConfig) string {
 	}
 	return tok
 }
+
+// NoToken is the header of a request sent without a credential through
+// Server.Do (which otherwise sends the API token).
+func NoToken() http.Header { return http.Header{"Authorization": {""}} }
 
 // Tweak changes a test server's configuration (MustStartServer).
 type Tweak = func(*server.Config, *resolvers.Config)
