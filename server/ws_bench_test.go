@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime"
 	"slices"
 	"strings"
@@ -51,7 +52,7 @@ func BenchmarkFanOut(b *testing.B) {
 
 	// Idle connections: upgraded and acknowledged, nothing subscribed.
 	mem0, g0 := memory()
-	gql, err := client.New(srv.WSURL, client.Options{})
+	gql, err := client.New(srv.WSURL, client.Options{Header: http.Header{"Authorization": {"Bearer " + testsupport.APIToken}}})
 	if err != nil {
 		b.Fatal(err)
 	}
