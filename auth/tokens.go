@@ -118,7 +118,7 @@ func (e *Error) Error() string { return "the bearer token is " + e.Reason }
 type claims struct {
 	jwt.RegisteredClaims
 	Role   *string         `json:"role"`
-	OrgIDs json.RawMessage `json:"org_ids"`
+	OrgIDs json.RawMessage `json:"org_ids,omitempty"`
 }
 
 // Verify checks token and returns its principal, or an *Error.
