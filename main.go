@@ -4,6 +4,7 @@
 //	orgpulse migrate up|down|status
 //	orgpulse seed [--reset] [--orgs N ...]
 //	orgpulse subscribe DOC
+//	orgpulse token --role member --org 3 [--org 4] [--ttl 1h] [--sub alice]
 //
 // Every flag defaults to an environment variable; `orgpulse <cmd> --help`
 // lists both. main only parses the command line; package app builds and
@@ -32,6 +33,8 @@ Usage:
   orgpulse migrate up|down|status  apply, roll back or list database migrations
   orgpulse seed [flags]            load deterministic sample data
   orgpulse subscribe [flags] DOC   print each event of a subscription as a JSON line
+  orgpulse token --role R [--org N]... [--ttl 1h] [--sub S]
+                                   print a bearer token signed with JWT_SECRET
 
 Run 'orgpulse <command> --help' for the flags of a command and the
 environment variable behind each.
@@ -69,6 +72,8 @@ func run(ctx context.Context, args []string, env app.Env, out io.Writer) error {
 		return app.Seed(ctx, args, env, out)
 	case "subscribe":
 		return runSubscribe(ctx, args, env, out)
+	case "token":
+		return app.Token(args, env, out, os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
@@ -87,6 +92,8 @@ func runSubscribe(ctx context.Context, args []string, env app.Env, out io.Writer
 	}
 	fs.StringVar(&url, "url", url, "server URL (http(s):// or ws(s)://; /graphql is added when missing) (env ORGPULSE_URL)")
 	varsJSON := fs.String("variables", "", "variables as a JSON object")
+	token, _ := env("ORGPULSE_TOKEN")
+	fs.StringVar(&token, "token", token, "bearer token sent with the upgrade (API_TOKEN or a JWT from orgpulse token) (env ORGPULSE_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -100,5 +107,5 @@ func runSubscribe(ctx context.Context, args []string, env app.Env, out io.Writer
 			return fmt.Errorf("--variables is not a JSON object: %w", err)
 		}
 	}
-	return app.Subscribe(ctx, url, fs.Arg(0), vars, os.Stdout, os.Stderr)
+	return app.Subscribe(ctx, url, token, fs.Arg(0), vars, os.Stdout, os.Stderr)
 }

@@ -43,7 +43,7 @@ func TestSubscribeCommand(t *testing.T) {
 	t.Run("subscribed, then events", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "subscribe", "--url", srv.URL, `subscription { metricRecorded { value } }`)
+		cmd := exec.CommandContext(ctx, bin, "subscribe", "--token", testsupport.APIToken, "--url", srv.URL, `subscription { metricRecorded { value } }`)
 		cmd.Env = append(os.Environ(), "ORGPULSE_URL=")
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -99,7 +99,7 @@ func TestSubscribeCommand(t *testing.T) {
 
 	t.Run("a refused document fails with its code", func(t *testing.T) {
 		var stderr bytes.Buffer
-		cmd := exec.Command(bin, "subscribe", "--url", srv.WSURL, `subscription { nope }`)
+		cmd := exec.Command(bin, "subscribe", "--token", testsupport.APIToken, "--url", srv.WSURL, `subscription { nope }`)
 		cmd.Stderr = &stderr
 		err := cmd.Run()
 		if err == nil || !strings.Contains(stderr.String(), "GRAPHQL_VALIDATION_FAILED") {

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/changefeed"
 	"orgpulse/migrations"
@@ -104,7 +105,10 @@ func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err e
 	s.buildMonitor()
 	hcfg := realtime.Config{Prefix: cfg.RedisPrefix, Logger: s.Log}
 	rcfg := s.resolverConfig()
-	scfg := s.serverConfig()
+	scfg, err := s.serverConfig()
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range b.tweaks {
 		t(&scfg, &rcfg, &hcfg)
 	}
@@ -298,10 +302,15 @@ func (s *Service) resolverConfig() resolvers.Config {
 	return rcfg
 }
 
-func (s *Service) serverConfig() server.Config {
+func (s *Service) serverConfig() (server.Config, error) {
 	cfg := s.Config
-	if cfg.APIToken == "" {
-		s.Log.Warn("API_TOKEN is not set: every mutation will be refused")
+	verifier, err := auth.NewVerifier(auth.VerifierConfig{Secret: cfg.JWTSecret, JWKSFile: cfg.JWTJWKSFile,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience})
+	if err != nil {
+		return server.Config{}, fmt.Errorf("JWT_JWKS_FILE: %w", err)
+	}
+	if cfg.APIToken == "" && cfg.JWTSecret == "" && cfg.JWTJWKSFile == "" {
+		s.Log.Warn("none of API_TOKEN, JWT_SECRET and JWT_JWKS_FILE is set: only ANONYMOUS_ROLE can reach the API", "anonymous_role", cfg.AnonymousRole)
 	}
 	scfg := server.Config{
 		MaxBodyBytes: int64(cfg.MaxBodyBytes), RequestTimeout: cfg.RequestTimeout, MaxDepth: cfg.MaxDepth,
@@ -309,7 +318,7 @@ func (s *Service) serverConfig() server.Config {
 		MaxCost: cfg.MaxCost, MaxVariablesBytes: cfg.MaxVariablesBytes,
 		Introspection: cfg.Introspection, CORSOrigins: cfg.CORSOrigins,
 		Debug: cfg.Debug, ReplicaID: cfg.ReplicaID, NodeModules: cfg.GraphiQLAssets, Logger: s.Log,
-		APIToken: cfg.APIToken, Redis: s.Redis, Monitor: s.Monitor, SlowRequest: cfg.SlowRequest,
+		APIToken: cfg.APIToken, Verifier: verifier, AnonymousRole: auth.Role(cfg.AnonymousRole), GraphiQLToken: cfg.GraphiQLToken, Redis: s.Redis, Monitor: s.Monitor, SlowRequest: cfg.SlowRequest,
 		ResponseCacheTTL: cfg.CacheTTL,
 		BodyReadTimeout:  cfg.BodyReadTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
 		WS: server.WSConfig{InitTimeout: cfg.WSInitTimeout, MaxConnections: cfg.WSMaxConnections,
@@ -318,7 +327,7 @@ func (s *Service) serverConfig() server.Config {
 	if cfg.ResponseCache {
 		scfg.ResponseCache = s.Cache // nil without REDIS_URL
 	}
-	return scfg
+	return scfg, nil
 }
 
 // registerRealtime exports the WebSocket and hub counters.

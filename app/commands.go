@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 
+	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/migrations"
 	"orgpulse/seed"
@@ -130,4 +134,63 @@ func Seed(ctx context.Context, args []string, env Env, out io.Writer) error {
 	}
 	fmt.Fprintf(os.Stderr, "seed: retired the cache under prefix %q\n", cfg.RedisPrefix)
 	return nil
+}
+
+// orgIDList is --org, given once per organization.
+type orgIDList struct{ ids *[]int64 }
+
+func (v orgIDList) String() string { return "" }
+
+func (v orgIDList) Set(s string) error {
+	id, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("want a positive organization id, got %q", s)
+	}
+	*v.ids = append(*v.ids, id)
+	return nil
+}
+
+// Token runs `orgpulse token --role R [--org N ...] [--ttl D] [--sub S]`:
+// it prints an HS256 token signed with JWT_SECRET (with JWT_ISSUER and
+// JWT_AUDIENCE as iss and aud when set).
+func Token(args []string, env Env, out, stdout io.Writer) error {
+	cfg := DefaultConfig()
+	ic := auth.IssueConfig{TTL: time.Hour}
+	role := ""
+	fs := NewFlagSet("token", "Print a bearer token (HS256, signed with JWT_SECRET) for a role and its organizations.", out)
+	fs.StringVar(&role, "role", "", "admin, manager or member (required)")
+	fs.Var(orgIDList{&ic.OrgIDs}, "org", "an organization the token is scoped to (repeat for several; manager and member)")
+	fs.Var(durationValue{&ic.TTL, time.Second, 366 * day}, "ttl", "lifetime of the token")
+	fs.StringVar(&ic.Subject, "sub", "", "subject (who the token is for)")
+	settings := []setting{serveSetting("JWT_SECRET"), serveSetting("JWT_ISSUER"), serveSetting("JWT_AUDIENCE")}
+	if err := parse(fs, &cfg, env, settings, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("token takes no arguments, got %q", fs.Args())
+	}
+	r, err := auth.ParseRole(role, false)
+	if err != nil {
+		return fmt.Errorf("--role: %w", err)
+	}
+	if r != auth.RoleAdmin && len(ic.OrgIDs) == 0 {
+		return errors.New("--org: a manager or member token needs at least one organization")
+	}
+	ic.Role, ic.Secret, ic.Issuer, ic.Audience = r, cfg.JWTSecret, cfg.JWTIssuer, cfg.JWTAudience
+	tok, err := auth.Issue(ic)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}
+
+// serveSetting is serve's setting of the variable env.
+func serveSetting(env string) setting {
+	for _, s := range serveSettings {
+		if s.env == env {
+			return s
+		}
+	}
+	panic("no setting " + env)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/changefeed"
 	"orgpulse/monitor"
@@ -48,6 +49,13 @@ type Config struct {
 	Introspection  *bool // nil: allowed only with Debug
 	GraphiQLAssets string
 	APIToken       string
+	// Authentication and access (auth package)
+	JWTSecret     string
+	JWTJWKSFile   string
+	JWTIssuer     string
+	JWTAudience   string
+	AnonymousRole string
+	GraphiQLToken string
 	// Slow clients and overload
 	BodyReadTimeout    time.Duration
 	MaxInflight        int
@@ -117,6 +125,7 @@ func DefaultConfig() Config {
 		LogLevel:       "info",
 		RequestTimeout: server.DefaultRequestTimeout,
 		ReplicaID:      defaultReplicaID(),
+		AnonymousRole:  string(auth.RoleNone),
 
 		BodyReadTimeout: server.DefaultBodyReadTimeout,
 		MaxInflight:     server.DefaultMaxInflight,
@@ -236,8 +245,20 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return durationValue{&c.LoaderWait, 0, time.Second} }},
 	{"naive-loading", "NAIVE_LOADING", "benchmark demonstration only (scripts/bench.sh): no look-ahead, no JOINs, one SQL statement per loaded key (N+1)",
 		func(c *Config) flag.Value { return boolValue{&c.NaiveLoading} }},
-	{"api-token", "API_TOKEN", "bearer token that authorizes mutations (empty: mutations refused)",
+	{"api-token", "API_TOKEN", "static bearer token of the admin role, for scripts and the benchmark (empty: none)",
 		func(c *Config) flag.Value { return stringValue{&c.APIToken, nil} }},
+	{"jwt-secret", "JWT_SECRET", "HS256 key of bearer JWTs, at least 32 bytes (empty: no HS256 tokens); `orgpulse token` signs with it",
+		func(c *Config) flag.Value { return stringValue{&c.JWTSecret, checkJWTSecret} }},
+	{"jwt-jwks-file", "JWT_JWKS_FILE", "JWKS JSON file of an identity provider's public keys, for RS256/ES256 bearer JWTs (empty: none)",
+		func(c *Config) flag.Value { return stringValue{&c.JWTJWKSFile, checkJWKSFile} }},
+	{"jwt-issuer", "JWT_ISSUER", "required iss claim of bearer JWTs (empty: not checked)",
+		func(c *Config) flag.Value { return stringValue{&c.JWTIssuer, checkClaim} }},
+	{"jwt-audience", "JWT_AUDIENCE", "required aud claim of bearer JWTs (empty: not checked)",
+		func(c *Config) flag.Value { return stringValue{&c.JWTAudience, checkClaim} }},
+	{"graphiql-token", "GRAPHIQL_TOKEN", "with DEBUG only: a bearer token pre-filled in GraphiQL's headers editor (dev.sh: an admin token); never set it on a server others reach",
+		func(c *Config) flag.Value { return stringValue{&c.GraphiQLToken, checkBearer} }},
+	{"anonymous-role", "ANONYMOUS_ROLE", "role of a request without a bearer token: none (refused with 401), admin, manager or member (scoped to no organization)",
+		func(c *Config) flag.Value { return stringValue{&c.AnonymousRole, checkAnonymousRole} }},
 	{"cache-ttl", "CACHE_TTL", "lifetime of cached lists, aggregates and whole responses (±10% jitter)",
 		func(c *Config) flag.Value { return durationValue{&c.CacheTTL, time.Second, 30 * day} }},
 	{"response-cache", "RESPONSE_CACHE", "with REDIS_URL: keep whole query responses, retired by every mutation (X-Orgpulse-Cache says hit or miss)",
@@ -309,6 +330,9 @@ func (c *Config) check(needDB bool) error {
 	if needDB && c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is not set: pass --database-url or set DATABASE_URL (scripts/dev.sh sets it up)"))
 	}
+	if c.GraphiQLToken != "" && !c.Debug {
+		errs = append(errs, errors.New("GRAPHIQL_TOKEN is set without DEBUG: it would hand a token to anyone who opens /graphiql; want it only with DEBUG (scripts/dev.sh)"))
+	}
 	if c.MaxVariablesBytes > c.MaxBodyBytes {
 		errs = append(errs, fmt.Errorf("MAX_VARIABLES_BYTES (%d) is larger than MAX_BODY_BYTES (%d): variables travel in the body", c.MaxVariablesBytes, c.MaxBodyBytes))
 	}
@@ -333,6 +357,46 @@ func checkRedisURL(s string) error {
 		return fmt.Errorf("want redis://host:6379[/db], comma-separated cluster hosts, or ?master_name= for Sentinel: %v", err)
 	}
 	return nil
+}
+
+// minJWTSecret is the shortest HS256 key accepted: 256 bits, the hash's
+// size (RFC 7518 section 3.2).
+const minJWTSecret = 32
+
+func checkJWTSecret(s string) error {
+	if s != "" && len(s) < minJWTSecret {
+		return fmt.Errorf("want a secret of at least %d bytes (e.g. openssl rand -hex 32), got %d bytes", minJWTSecret, len(s))
+	}
+	return nil
+}
+
+func checkJWKSFile(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, err := auth.LoadJWKS(s)
+	return err
+}
+
+func checkClaim(s string) error {
+	if s != strings.TrimSpace(s) || len(s) > 1000 {
+		return fmt.Errorf("want the claim's exact value, without surrounding spaces, got %q", s)
+	}
+	return nil
+}
+
+func checkBearer(s string) error {
+	for _, r := range s {
+		if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/=", r) {
+			return fmt.Errorf("want a bearer token (letters, digits and -._~+/=), got a value with %q", r)
+		}
+	}
+	return nil
+}
+
+func checkAnonymousRole(s string) error {
+	_, err := auth.ParseRole(s, true)
+	return err
 }
 
 // redactErr drops what a parse error may quote of a password: pgx's

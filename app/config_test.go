@@ -41,6 +41,12 @@ var badValues = map[string][]string{
 	"LOADER_WAIT":            {"1", "-1ms", "1h"},
 	"NAIVE_LOADING":          {"sometimes"},
 	"API_TOKEN":              nil, // any string is a token
+	"JWT_SECRET":             {"short", "0123456789abcdef"},
+	"JWT_JWKS_FILE":          {"/nonexistent/jwks.json", "/etc/passwd", "/"},
+	"JWT_ISSUER":             {" https://idp.example.com", "aud "},
+	"JWT_AUDIENCE":           {" orgpulse"},
+	"ANONYMOUS_ROLE":         {"guest", "Admin", ""},
+	"GRAPHIQL_TOKEN":         {"has space", `quote"`, "abc"}, // abc: without DEBUG
 	"CACHE_TTL":              {"banana", "5", "0s"},
 	"RESPONSE_CACHE":         {"enabled"},
 	"SUMMARY_CACHE_TTL":      {"5", "0s"},

@@ -16,11 +16,14 @@ const subscribeAttempts = 30
 
 // Subscribe runs `orgpulse subscribe`: doc over graphql-transport-ws at
 // url, each result a JSON line on stdout, "subscribed" and reconnects on
-// stderr.
-func Subscribe(ctx context.Context, url, doc string, vars map[string]any, stdout, stderr io.Writer) error {
+// stderr. token ("" none) goes in the upgrade's Authorization header.
+func Subscribe(ctx context.Context, url, token, doc string, vars map[string]any, stdout, stderr io.Writer) error {
 	c, err := client.New(url, client.Options{})
 	if err != nil {
 		return err
+	}
+	if token != "" {
+		c = c.WithHeader("Authorization", "Bearer "+token)
 	}
 	return c.Subscribe(ctx, client.Request{Query: doc, Variables: vars}, client.Handler{
 		// Scripts wait for this line before they cause the first event.

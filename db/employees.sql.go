@@ -29,17 +29,24 @@ SELECT count(*) FROM employees
 WHERE ($1::bigint IS NULL OR organization_id = $1)
   AND ($2::text IS NULL OR department = $2)
   AND ($3::boolean IS NULL OR is_active = $3)
+  AND ($4::bigint[] IS NULL OR organization_id = ANY($4))
 `
 
 type CountEmployeesParams struct {
 	OrganizationID *int64
 	Department     *string
 	IsActive       *bool
+	Scope          []int64
 }
 
 // CountEmployees counts what ListEmployees pages through.
 func (q *Queries) CountEmployees(ctx context.Context, arg CountEmployeesParams) (int64, error) {
-	row := q.db.QueryRow(ctx, countEmployees, arg.OrganizationID, arg.Department, arg.IsActive)
+	row := q.db.QueryRow(ctx, countEmployees,
+		arg.OrganizationID,
+		arg.Department,
+		arg.IsActive,
+		arg.Scope,
+	)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -198,11 +205,18 @@ func (q *Queries) DeleteMembershipsOutsideOrganization(ctx context.Context, arg 
 const getEmployee = `-- name: GetEmployee :one
 SELECT id, organization_id, name, email, department, title, salary, is_active, hired_at, created_at, updated_at FROM employees
 WHERE id = $1
+  AND ($2::bigint[] IS NULL OR organization_id = ANY($2))
 `
 
-// GetEmployee returns one employee by id.
-func (q *Queries) GetEmployee(ctx context.Context, id int64) (Employee, error) {
-	row := q.db.QueryRow(ctx, getEmployee, id)
+type GetEmployeeParams struct {
+	ID    int64
+	Scope []int64
+}
+
+// GetEmployee returns one employee by id, if their organization is in
+// the caller's scope (NULL: every organization).
+func (q *Queries) GetEmployee(ctx context.Context, arg GetEmployeeParams) (Employee, error) {
+	row := q.db.QueryRow(ctx, getEmployee, arg.ID, arg.Scope)
 	var i Employee
 	err := row.Scan(
 		&i.ID,
@@ -257,11 +271,13 @@ SELECT count(*)                                 AS total,
 FROM employees
 WHERE ($1::bigint IS NULL OR organization_id = $1)
   AND ($2::text IS NULL OR department = $2)
+  AND ($3::bigint[] IS NULL OR organization_id = ANY($3))
 `
 
 type GetEmployeeStatsParams struct {
 	OrganizationID *int64
 	Department     *string
+	Scope          []int64
 }
 
 type GetEmployeeStatsRow struct {
@@ -276,7 +292,7 @@ type GetEmployeeStatsRow struct {
 // GetEmployeeStats aggregates salaries and head counts in the database,
 // optionally for one organization and/or department.
 func (q *Queries) GetEmployeeStats(ctx context.Context, arg GetEmployeeStatsParams) (GetEmployeeStatsRow, error) {
-	row := q.db.QueryRow(ctx, getEmployeeStats, arg.OrganizationID, arg.Department)
+	row := q.db.QueryRow(ctx, getEmployeeStats, arg.OrganizationID, arg.Department, arg.Scope)
 	var i GetEmployeeStatsRow
 	err := row.Scan(
 		&i.Total,
@@ -294,7 +310,13 @@ SELECT e.id, e.organization_id, e.name, e.email, e.department, e.title, e.salary
 FROM employees e
 JOIN organizations o ON o.id = e.organization_id
 WHERE e.id = $1
+  AND ($2::bigint[] IS NULL OR e.organization_id = ANY($2))
 `
+
+type GetEmployeeWithOrganizationParams struct {
+	ID    int64
+	Scope []int64
+}
 
 type GetEmployeeWithOrganizationRow struct {
 	Employee     Employee
@@ -303,8 +325,8 @@ type GetEmployeeWithOrganizationRow struct {
 
 // GetEmployeeWithOrganization JOINs the employer in the same statement, for
 // requests that select employee.organization.
-func (q *Queries) GetEmployeeWithOrganization(ctx context.Context, id int64) (GetEmployeeWithOrganizationRow, error) {
-	row := q.db.QueryRow(ctx, getEmployeeWithOrganization, id)
+func (q *Queries) GetEmployeeWithOrganization(ctx context.Context, arg GetEmployeeWithOrganizationParams) (GetEmployeeWithOrganizationRow, error) {
+	row := q.db.QueryRow(ctx, getEmployeeWithOrganization, arg.ID, arg.Scope)
 	var i GetEmployeeWithOrganizationRow
 	err := row.Scan(
 		&i.Employee.ID,
@@ -336,9 +358,15 @@ SELECT department,
        COALESCE(max(salary), 0)::float8 AS max_salary
 FROM employees
 WHERE ($1::bigint IS NULL OR organization_id = $1)
+  AND ($2::bigint[] IS NULL OR organization_id = ANY($2))
 GROUP BY department
 ORDER BY department
 `
+
+type ListDepartmentStatsParams struct {
+	OrganizationID *int64
+	Scope          []int64
+}
 
 type ListDepartmentStatsRow struct {
 	Department    string
@@ -350,8 +378,8 @@ type ListDepartmentStatsRow struct {
 
 // ListDepartmentStats groups employees by department, optionally within one
 // organization.
-func (q *Queries) ListDepartmentStats(ctx context.Context, organizationID *int64) ([]ListDepartmentStatsRow, error) {
-	rows, err := q.db.Query(ctx, listDepartmentStats, organizationID)
+func (q *Queries) ListDepartmentStats(ctx context.Context, arg ListDepartmentStatsParams) ([]ListDepartmentStatsRow, error) {
+	rows, err := q.db.Query(ctx, listDepartmentStats, arg.OrganizationID, arg.Scope)
 	if err != nil {
 		return nil, err
 	}
@@ -486,8 +514,9 @@ WHERE id > $1::bigint
   AND ($2::bigint IS NULL OR organization_id = $2)
   AND ($3::text IS NULL OR department = $3)
   AND ($4::boolean IS NULL OR is_active = $4)
+  AND ($5::bigint[] IS NULL OR organization_id = ANY($5))
 ORDER BY id
-LIMIT $6::int OFFSET $5::int
+LIMIT $7::int OFFSET $6::int
 `
 
 type ListEmployeesParams struct {
@@ -495,6 +524,7 @@ type ListEmployeesParams struct {
 	OrganizationID *int64
 	Department     *string
 	IsActive       *bool
+	Scope          []int64
 	OffsetCount    int32
 	LimitCount     int32
 }
@@ -507,6 +537,7 @@ func (q *Queries) ListEmployees(ctx context.Context, arg ListEmployeesParams) ([
 		arg.OrganizationID,
 		arg.Department,
 		arg.IsActive,
+		arg.Scope,
 		arg.OffsetCount,
 		arg.LimitCount,
 	)
@@ -608,8 +639,9 @@ WHERE e.id > $1::bigint
   AND ($2::bigint IS NULL OR e.organization_id = $2)
   AND ($3::text IS NULL OR e.department = $3)
   AND ($4::boolean IS NULL OR e.is_active = $4)
+  AND ($5::bigint[] IS NULL OR e.organization_id = ANY($5))
 ORDER BY e.id
-LIMIT $6::int OFFSET $5::int
+LIMIT $7::int OFFSET $6::int
 `
 
 type ListEmployeesWithOrganizationParams struct {
@@ -617,6 +649,7 @@ type ListEmployeesWithOrganizationParams struct {
 	OrganizationID *int64
 	Department     *string
 	IsActive       *bool
+	Scope          []int64
 	OffsetCount    int32
 	LimitCount     int32
 }
@@ -634,6 +667,7 @@ func (q *Queries) ListEmployeesWithOrganization(ctx context.Context, arg ListEmp
 		arg.OrganizationID,
 		arg.Department,
 		arg.IsActive,
+		arg.Scope,
 		arg.OffsetCount,
 		arg.LimitCount,
 	)
@@ -731,8 +765,9 @@ WHERE pm.project_id = ANY(ARRAY(
     WHERE p.id > $1::bigint
       AND ($2::text IS NULL OR p.status = $2)
       AND ($3::bigint IS NULL OR p.organization_id = $3)
+      AND ($4::bigint[] IS NULL OR p.organization_id = ANY($4))
     ORDER BY p.id
-    LIMIT $5::int OFFSET $4::int))
+    LIMIT $6::int OFFSET $5::int))
 ORDER BY pm.project_id, e.id
 `
 
@@ -740,6 +775,7 @@ type ListTeamMembersByProjectPageParams struct {
 	AfterID        int64
 	Status         *string
 	OrganizationID *int64
+	Scope          []int64
 	OffsetCount    int32
 	LimitCount     int32
 }
@@ -762,6 +798,7 @@ func (q *Queries) ListTeamMembersByProjectPage(ctx context.Context, arg ListTeam
 		arg.AfterID,
 		arg.Status,
 		arg.OrganizationID,
+		arg.Scope,
 		arg.OffsetCount,
 		arg.LimitCount,
 	)

@@ -22,11 +22,17 @@ type CopyOrganizationsParams struct {
 const countOrganizations = `-- name: CountOrganizations :one
 SELECT count(*) FROM organizations
 WHERE ($1::boolean IS NULL OR is_active = $1)
+  AND ($2::bigint[] IS NULL OR id = ANY($2))
 `
 
+type CountOrganizationsParams struct {
+	IsActive *bool
+	Scope    []int64
+}
+
 // CountOrganizations counts what ListOrganizations pages through.
-func (q *Queries) CountOrganizations(ctx context.Context, isActive *bool) (int64, error) {
-	row := q.db.QueryRow(ctx, countOrganizations, isActive)
+func (q *Queries) CountOrganizations(ctx context.Context, arg CountOrganizationsParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countOrganizations, arg.IsActive, arg.Scope)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -63,11 +69,18 @@ func (q *Queries) CreateOrganization(ctx context.Context, arg CreateOrganization
 const getOrganization = `-- name: GetOrganization :one
 SELECT id, name, industry, is_active, created_at, updated_at FROM organizations
 WHERE id = $1
+  AND ($2::bigint[] IS NULL OR id = ANY($2))
 `
 
-// GetOrganization returns one organization by id.
-func (q *Queries) GetOrganization(ctx context.Context, id int64) (Organization, error) {
-	row := q.db.QueryRow(ctx, getOrganization, id)
+type GetOrganizationParams struct {
+	ID    int64
+	Scope []int64
+}
+
+// GetOrganization returns one organization by id, if it is in the
+// caller's scope (NULL: every organization).
+func (q *Queries) GetOrganization(ctx context.Context, arg GetOrganizationParams) (Organization, error) {
+	row := q.db.QueryRow(ctx, getOrganization, arg.ID, arg.Scope)
 	var i Organization
 	err := row.Scan(
 		&i.ID,
@@ -83,12 +96,14 @@ func (q *Queries) GetOrganization(ctx context.Context, id int64) (Organization, 
 const listActiveOrganizations = `-- name: ListActiveOrganizations :many
 SELECT id, name, industry, is_active, created_at, updated_at FROM organizations
 WHERE is_active
+  AND ($1::bigint[] IS NULL OR id = ANY($1))
 ORDER BY id
 `
 
-// ListActiveOrganizations returns every active organization in id order.
-func (q *Queries) ListActiveOrganizations(ctx context.Context) ([]Organization, error) {
-	rows, err := q.db.Query(ctx, listActiveOrganizations)
+// ListActiveOrganizations returns every active organization of the
+// caller's scope (NULL: every organization) in id order.
+func (q *Queries) ListActiveOrganizations(ctx context.Context, scope []int64) ([]Organization, error) {
+	rows, err := q.db.Query(ctx, listActiveOrganizations, scope)
 	if err != nil {
 		return nil, err
 	}
@@ -118,19 +133,26 @@ const listOrganizations = `-- name: ListOrganizations :many
 SELECT id, name, industry, is_active, created_at, updated_at FROM organizations
 WHERE id > $1::bigint
   AND ($2::boolean IS NULL OR is_active = $2)
+  AND ($3::bigint[] IS NULL OR id = ANY($3))
 ORDER BY id
-LIMIT $3::int
+LIMIT $4::int
 `
 
 type ListOrganizationsParams struct {
 	AfterID    int64
 	IsActive   *bool
+	Scope      []int64
 	LimitCount int32
 }
 
 // ListOrganizations is a keyset page: rows after after_id in id order.
 func (q *Queries) ListOrganizations(ctx context.Context, arg ListOrganizationsParams) ([]Organization, error) {
-	rows, err := q.db.Query(ctx, listOrganizations, arg.AfterID, arg.IsActive, arg.LimitCount)
+	rows, err := q.db.Query(ctx, listOrganizations,
+		arg.AfterID,
+		arg.IsActive,
+		arg.Scope,
+		arg.LimitCount,
+	)
 	if err != nil {
 		return nil, err
 	}

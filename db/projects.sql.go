@@ -50,16 +50,18 @@ const countProjects = `-- name: CountProjects :one
 SELECT count(*) FROM projects
 WHERE ($1::text IS NULL OR status = $1)
   AND ($2::bigint IS NULL OR organization_id = $2)
+  AND ($3::bigint[] IS NULL OR organization_id = ANY($3))
 `
 
 type CountProjectsParams struct {
 	Status         *string
 	OrganizationID *int64
+	Scope          []int64
 }
 
 // CountProjects counts what ListProjects pages through.
 func (q *Queries) CountProjects(ctx context.Context, arg CountProjectsParams) (int64, error) {
-	row := q.db.QueryRow(ctx, countProjects, arg.Status, arg.OrganizationID)
+	row := q.db.QueryRow(ctx, countProjects, arg.Status, arg.OrganizationID, arg.Scope)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
@@ -108,7 +110,13 @@ SELECT p.id, p.organization_id, p.name, p.description, p.status, p.budget, p.cre
        (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
 FROM projects p
 WHERE p.id = $1
+  AND ($2::bigint[] IS NULL OR p.organization_id = ANY($2))
 `
+
+type GetProjectParams struct {
+	ID    int64
+	Scope []int64
+}
 
 type GetProjectRow struct {
 	Project  Project
@@ -119,8 +127,8 @@ type GetProjectRow struct {
 // team_size with the row: a correlated COUNT on the project_members primary
 // key costs one index probe per project and saves a statement whenever
 // teamSize is selected.
-func (q *Queries) GetProject(ctx context.Context, id int64) (GetProjectRow, error) {
-	row := q.db.QueryRow(ctx, getProject, id)
+func (q *Queries) GetProject(ctx context.Context, arg GetProjectParams) (GetProjectRow, error) {
+	row := q.db.QueryRow(ctx, getProject, arg.ID, arg.Scope)
 	var i GetProjectRow
 	err := row.Scan(
 		&i.Project.ID,
@@ -166,7 +174,13 @@ SELECT p.id, p.organization_id, p.name, p.description, p.status, p.budget, p.cre
 FROM projects p
 JOIN organizations o ON o.id = p.organization_id
 WHERE p.id = $1
+  AND ($2::bigint[] IS NULL OR p.organization_id = ANY($2))
 `
+
+type GetProjectWithOrganizationParams struct {
+	ID    int64
+	Scope []int64
+}
 
 type GetProjectWithOrganizationRow struct {
 	Project      Project
@@ -176,8 +190,8 @@ type GetProjectWithOrganizationRow struct {
 
 // GetProjectWithOrganization JOINs the owning organization in the same
 // statement, for requests that select project.organization.
-func (q *Queries) GetProjectWithOrganization(ctx context.Context, id int64) (GetProjectWithOrganizationRow, error) {
-	row := q.db.QueryRow(ctx, getProjectWithOrganization, id)
+func (q *Queries) GetProjectWithOrganization(ctx context.Context, arg GetProjectWithOrganizationParams) (GetProjectWithOrganizationRow, error) {
+	row := q.db.QueryRow(ctx, getProjectWithOrganization, arg.ID, arg.Scope)
 	var i GetProjectWithOrganizationRow
 	err := row.Scan(
 		&i.Project.ID,
@@ -206,14 +220,16 @@ FROM projects p
 WHERE p.id > $1::bigint
   AND ($2::text IS NULL OR p.status = $2)
   AND ($3::bigint IS NULL OR p.organization_id = $3)
+  AND ($4::bigint[] IS NULL OR p.organization_id = ANY($4))
 ORDER BY p.id
-LIMIT $5::int OFFSET $4::int
+LIMIT $6::int OFFSET $5::int
 `
 
 type ListProjectsParams struct {
 	AfterID        int64
 	Status         *string
 	OrganizationID *int64
+	Scope          []int64
 	OffsetCount    int32
 	LimitCount     int32
 }
@@ -229,6 +245,7 @@ func (q *Queries) ListProjects(ctx context.Context, arg ListProjectsParams) ([]L
 		arg.AfterID,
 		arg.Status,
 		arg.OrganizationID,
+		arg.Scope,
 		arg.OffsetCount,
 		arg.LimitCount,
 	)
@@ -415,14 +432,16 @@ JOIN organizations o ON o.id = p.organization_id
 WHERE p.id > $1::bigint
   AND ($2::text IS NULL OR p.status = $2)
   AND ($3::bigint IS NULL OR p.organization_id = $3)
+  AND ($4::bigint[] IS NULL OR p.organization_id = ANY($4))
 ORDER BY p.id
-LIMIT $5::int OFFSET $4::int
+LIMIT $6::int OFFSET $5::int
 `
 
 type ListProjectsWithOrganizationParams struct {
 	AfterID        int64
 	Status         *string
 	OrganizationID *int64
+	Scope          []int64
 	OffsetCount    int32
 	LimitCount     int32
 }
@@ -439,6 +458,7 @@ func (q *Queries) ListProjectsWithOrganization(ctx context.Context, arg ListProj
 		arg.AfterID,
 		arg.Status,
 		arg.OrganizationID,
+		arg.Scope,
 		arg.OffsetCount,
 		arg.LimitCount,
 	)

@@ -28,7 +28,7 @@ type Querier interface {
 	// organizations at once; organizations without employees are absent.
 	CountEmployeesByOrganizationIDs(ctx context.Context, arg CountEmployeesByOrganizationIDsParams) ([]CountEmployeesByOrganizationIDsRow, error)
 	// CountOrganizations counts what ListOrganizations pages through.
-	CountOrganizations(ctx context.Context, isActive *bool) (int64, error)
+	CountOrganizations(ctx context.Context, arg CountOrganizationsParams) (int64, error)
 	// CountProjects counts what ListProjects pages through.
 	CountProjects(ctx context.Context, arg CountProjectsParams) (int64, error)
 	// CreateEmployee inserts an employee; the foreign key reports an unknown
@@ -63,8 +63,9 @@ type Querier interface {
 	// subquery walks the recorded_at index and stops at the limit, so each
 	// batch locks few rows for a short time.
 	DeleteMetricsBefore(ctx context.Context, arg DeleteMetricsBeforeParams) (int64, error)
-	// GetEmployee returns one employee by id.
-	GetEmployee(ctx context.Context, id int64) (Employee, error)
+	// GetEmployee returns one employee by id, if their organization is in
+	// the caller's scope (NULL: every organization).
+	GetEmployee(ctx context.Context, arg GetEmployeeParams) (Employee, error)
 	// GetEmployeeForUpdate locks the row so concurrent updates of one employee
 	// serialize and each sees the organization it moves from.
 	GetEmployeeForUpdate(ctx context.Context, id int64) (Employee, error)
@@ -73,12 +74,13 @@ type Querier interface {
 	GetEmployeeStats(ctx context.Context, arg GetEmployeeStatsParams) (GetEmployeeStatsRow, error)
 	// GetEmployeeWithOrganization JOINs the employer in the same statement, for
 	// requests that select employee.organization.
-	GetEmployeeWithOrganization(ctx context.Context, id int64) (GetEmployeeWithOrganizationRow, error)
+	GetEmployeeWithOrganization(ctx context.Context, arg GetEmployeeWithOrganizationParams) (GetEmployeeWithOrganizationRow, error)
 	// GetLatestChangePosition is the highest committed position (0 when the
 	// log is empty).
 	GetLatestChangePosition(ctx context.Context) (int64, error)
-	// GetOrganization returns one organization by id.
-	GetOrganization(ctx context.Context, id int64) (Organization, error)
+	// GetOrganization returns one organization by id, if it is in the
+	// caller's scope (NULL: every organization).
+	GetOrganization(ctx context.Context, arg GetOrganizationParams) (Organization, error)
 	// GetPerformanceSummary aggregates one metric type since a point in time,
 	// optionally for one endpoint, percentiles included, in the database. Its
 	// window is a range over a parameter, yet it keeps one generic plan (the
@@ -90,24 +92,25 @@ type Querier interface {
 	// team_size with the row: a correlated COUNT on the project_members primary
 	// key costs one index probe per project and saves a statement whenever
 	// teamSize is selected.
-	GetProject(ctx context.Context, id int64) (GetProjectRow, error)
+	GetProject(ctx context.Context, arg GetProjectParams) (GetProjectRow, error)
 	// GetProjectForUpdate locks the project so concurrent team changes
 	// serialize.
 	GetProjectForUpdate(ctx context.Context, id int64) (Project, error)
 	// GetProjectWithOrganization JOINs the owning organization in the same
 	// statement, for requests that select project.organization.
-	GetProjectWithOrganization(ctx context.Context, id int64) (GetProjectWithOrganizationRow, error)
+	GetProjectWithOrganization(ctx context.Context, arg GetProjectWithOrganizationParams) (GetProjectWithOrganizationRow, error)
 	// GetRelayPosition is the position the relay delivered last.
 	GetRelayPosition(ctx context.Context) (int64, error)
-	// ListActiveOrganizations returns every active organization in id order.
-	ListActiveOrganizations(ctx context.Context) ([]Organization, error)
+	// ListActiveOrganizations returns every active organization of the
+	// caller's scope (NULL: every organization) in id order.
+	ListActiveOrganizations(ctx context.Context, scope []int64) ([]Organization, error)
 	// ListChangesAfter returns the next limit_count logged changes after a
 	// position, in commit order (migrations/00005_change_log.sql says why no
 	// later commit can take a smaller position): the relay's read.
 	ListChangesAfter(ctx context.Context, arg ListChangesAfterParams) ([]ListChangesAfterRow, error)
 	// ListDepartmentStats groups employees by department, optionally within one
 	// organization.
-	ListDepartmentStats(ctx context.Context, organizationID *int64) ([]ListDepartmentStatsRow, error)
+	ListDepartmentStats(ctx context.Context, arg ListDepartmentStatsParams) ([]ListDepartmentStatsRow, error)
 	// ListDepartmentStatsByOrganizationIDs is ListDepartmentStats for many
 	// organizations in one statement.
 	ListDepartmentStatsByOrganizationIDs(ctx context.Context, organizationIds []int64) ([]ListDepartmentStatsByOrganizationIDsRow, error)

@@ -73,7 +73,7 @@ func TestPipeline(t *testing.T) {
 	orgID := tdb.MustQueryInt64(t, "SELECT min(id) FROM organizations")
 	projectID := tdb.MustQueryInt64(t, "SELECT min(project_id) FROM project_members")
 	direct := db.New(pool)
-	wantOrg, err := direct.GetOrganization(ctx, orgID)
+	wantOrg, err := direct.GetOrganization(ctx, db.GetOrganizationParams{ID: orgID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestPipeline(t *testing.T) {
 	var team []db.ListTeamMembersByProjectIDsRow
 	getOrg := func(id int64) postgres.Step {
 		return func(q *db.Queries) (err error) {
-			org, err = q.GetOrganization(ctx, id)
+			org, err = q.GetOrganization(ctx, db.GetOrganizationParams{ID: id})
 			return err
 		}
 	}
@@ -130,7 +130,7 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("team after a failed step = %+v, want %+v", got, want)
 		}
 		// The connection went back to the pool in a usable state.
-		if _, err := direct.GetOrganization(ctx, orgID); err != nil {
+		if _, err := direct.GetOrganization(ctx, db.GetOrganizationParams{ID: orgID}); err != nil {
 			t.Fatalf("pool after the pipeline: %v", err)
 		}
 	})
@@ -156,10 +156,10 @@ func TestPipeline(t *testing.T) {
 	}{
 		{"no statement", func(*db.Queries) error { return nil }},
 		{"two statements", func(q *db.Queries) error {
-			if _, err := q.GetOrganization(ctx, orgID); err != nil && !errors.Is(err, postgres.ErrRecorded) {
+			if _, err := q.GetOrganization(ctx, db.GetOrganizationParams{ID: orgID}); err != nil && !errors.Is(err, postgres.ErrRecorded) {
 				return err
 			}
-			_, err := q.GetOrganization(ctx, orgID)
+			_, err := q.GetOrganization(ctx, db.GetOrganizationParams{ID: orgID})
 			return err
 		}},
 	}

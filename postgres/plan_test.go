@@ -97,7 +97,7 @@ func TestPlannedStatements(t *testing.T) {
 	active := true
 	const calls = 8
 	for range calls {
-		if _, err := q.GetOrganization(ctx, orgID); err != nil {
+		if _, err := q.GetOrganization(ctx, db.GetOrganizationParams{ID: orgID}); err != nil {
 			t.Fatal(err)
 		}
 		all, err := q.ListOrganizations(ctx, db.ListOrganizationsParams{LimitCount: 5})

@@ -1,7 +1,9 @@
 -- name: GetEmployee :one
--- GetEmployee returns one employee by id.
+-- GetEmployee returns one employee by id, if their organization is in
+-- the caller's scope (NULL: every organization).
 SELECT * FROM employees
-WHERE id = $1;
+WHERE id = @id
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR organization_id = ANY(sqlc.narg(scope)));
 
 -- name: GetEmployeeWithOrganization :one
 -- GetEmployeeWithOrganization JOINs the employer in the same statement, for
@@ -9,7 +11,8 @@ WHERE id = $1;
 SELECT sqlc.embed(e), sqlc.embed(o)
 FROM employees e
 JOIN organizations o ON o.id = e.organization_id
-WHERE e.id = $1;
+WHERE e.id = @id
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR e.organization_id = ANY(sqlc.narg(scope)));
 
 -- name: ListEmployees :many
 -- ListEmployees serves both keyset pages (after_id, offset 0) and numbered
@@ -19,6 +22,7 @@ WHERE id > @after_id::bigint
   AND (sqlc.narg(organization_id)::bigint IS NULL OR organization_id = sqlc.narg(organization_id))
   AND (sqlc.narg(department)::text IS NULL OR department = sqlc.narg(department))
   AND (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR organization_id = ANY(sqlc.narg(scope)))
 ORDER BY id
 LIMIT @limit_count::int OFFSET @offset_count::int;
 
@@ -32,6 +36,7 @@ WHERE e.id > @after_id::bigint
   AND (sqlc.narg(organization_id)::bigint IS NULL OR e.organization_id = sqlc.narg(organization_id))
   AND (sqlc.narg(department)::text IS NULL OR e.department = sqlc.narg(department))
   AND (sqlc.narg(is_active)::boolean IS NULL OR e.is_active = sqlc.narg(is_active))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR e.organization_id = ANY(sqlc.narg(scope)))
 ORDER BY e.id
 LIMIT @limit_count::int OFFSET @offset_count::int;
 
@@ -40,7 +45,8 @@ LIMIT @limit_count::int OFFSET @offset_count::int;
 SELECT count(*) FROM employees
 WHERE (sqlc.narg(organization_id)::bigint IS NULL OR organization_id = sqlc.narg(organization_id))
   AND (sqlc.narg(department)::text IS NULL OR department = sqlc.narg(department))
-  AND (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active));
+  AND (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR organization_id = ANY(sqlc.narg(scope)));
 
 -- name: ListEmployeesByOrganizationIDs :many
 -- ListEmployeesByOrganizationIDs loads one keyset page of employees for each
@@ -93,6 +99,7 @@ WHERE pm.project_id = ANY(ARRAY(
     WHERE p.id > @after_id::bigint
       AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status))
       AND (sqlc.narg(organization_id)::bigint IS NULL OR p.organization_id = sqlc.narg(organization_id))
+      AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)))
     ORDER BY p.id
     LIMIT @limit_count::int OFFSET @offset_count::int))
 ORDER BY pm.project_id, e.id;
@@ -108,7 +115,8 @@ SELECT count(*)                                 AS total,
        COALESCE(min(salary), 0)::float8         AS min_salary
 FROM employees
 WHERE (sqlc.narg(organization_id)::bigint IS NULL OR organization_id = sqlc.narg(organization_id))
-  AND (sqlc.narg(department)::text IS NULL OR department = sqlc.narg(department));
+  AND (sqlc.narg(department)::text IS NULL OR department = sqlc.narg(department))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR organization_id = ANY(sqlc.narg(scope)));
 
 -- name: ListEmployeeStatsByOrganizationIDs :many
 -- ListEmployeeStatsByOrganizationIDs is GetEmployeeStats for many
@@ -134,6 +142,7 @@ SELECT department,
        COALESCE(max(salary), 0)::float8 AS max_salary
 FROM employees
 WHERE (sqlc.narg(organization_id)::bigint IS NULL OR organization_id = sqlc.narg(organization_id))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR organization_id = ANY(sqlc.narg(scope)))
 GROUP BY department
 ORDER BY department;
 

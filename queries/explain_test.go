@@ -199,7 +199,7 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 		tinyTable string
 	}{
 		{"GetEmployee", "", func() error {
-			_, err := q.GetEmployee(ctx, employeeIDs[3])
+			_, err := q.GetEmployee(ctx, db.GetEmployeeParams{ID: employeeIDs[3]})
 			return err
 		}, "employees_pkey", ""},
 		{"ListEmployeesWithOrganization", "first page", func() error {
@@ -285,7 +285,7 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 			return err
 		}, "employees_organization_id_id_idx", ""},
 		{"ListDepartmentStats", "organization", func() error {
-			_, err := q.ListDepartmentStats(ctx, &orgIDs[0])
+			_, err := q.ListDepartmentStats(ctx, db.ListDepartmentStatsParams{OrganizationID: &orgIDs[0]})
 			return err
 		}, "employees_organization_id_id_idx", ""},
 		{"ListDepartmentStatsByOrganizationIDs", "", func() error {
@@ -313,7 +313,7 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 			return err
 		}, "project_members_pkey", ""},
 		{"GetProject", "team size", func() error {
-			_, err := q.GetProject(ctx, projectIDs[0])
+			_, err := q.GetProject(ctx, db.GetProjectParams{ID: projectIDs[0]})
 			return err
 		}, "project_members_pkey", ""},
 		{"ListSlowestMetrics", "last day", func() error {

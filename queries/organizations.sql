@@ -1,7 +1,9 @@
 -- name: GetOrganization :one
--- GetOrganization returns one organization by id.
+-- GetOrganization returns one organization by id, if it is in the
+-- caller's scope (NULL: every organization).
 SELECT * FROM organizations
-WHERE id = $1;
+WHERE id = @id
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR id = ANY(sqlc.narg(scope)));
 
 -- name: ListOrganizationsByIDs :many
 -- ListOrganizationsByIDs backs the per-request organization loader: one
@@ -10,9 +12,11 @@ SELECT * FROM organizations
 WHERE id = ANY(@ids::bigint[]);
 
 -- name: ListActiveOrganizations :many
--- ListActiveOrganizations returns every active organization in id order.
+-- ListActiveOrganizations returns every active organization of the
+-- caller's scope (NULL: every organization) in id order.
 SELECT * FROM organizations
 WHERE is_active
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR id = ANY(sqlc.narg(scope)))
 ORDER BY id;
 
 -- name: ListOrganizations :many
@@ -20,13 +24,15 @@ ORDER BY id;
 SELECT * FROM organizations
 WHERE id > @after_id::bigint
   AND (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR id = ANY(sqlc.narg(scope)))
 ORDER BY id
 LIMIT @limit_count::int;
 
 -- name: CountOrganizations :one
 -- CountOrganizations counts what ListOrganizations pages through.
 SELECT count(*) FROM organizations
-WHERE (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active));
+WHERE (sqlc.narg(is_active)::boolean IS NULL OR is_active = sqlc.narg(is_active))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR id = ANY(sqlc.narg(scope)));
 
 -- name: CopyOrganizations :copyfrom
 -- CopyOrganizations bulk-loads sample data with COPY.

@@ -6,7 +6,8 @@
 SELECT sqlc.embed(p),
        (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
 FROM projects p
-WHERE p.id = $1;
+WHERE p.id = @id
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)));
 
 -- name: GetProjectWithOrganization :one
 -- GetProjectWithOrganization JOINs the owning organization in the same
@@ -15,7 +16,8 @@ SELECT sqlc.embed(p), sqlc.embed(o),
        (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
 FROM projects p
 JOIN organizations o ON o.id = p.organization_id
-WHERE p.id = $1;
+WHERE p.id = @id
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)));
 
 -- name: ListProjects :many
 -- ListProjects serves keyset and numbered pages of projects with filters.
@@ -25,6 +27,7 @@ FROM projects p
 WHERE p.id > @after_id::bigint
   AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status))
   AND (sqlc.narg(organization_id)::bigint IS NULL OR p.organization_id = sqlc.narg(organization_id))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)))
 ORDER BY p.id
 LIMIT @limit_count::int OFFSET @offset_count::int;
 
@@ -37,6 +40,7 @@ JOIN organizations o ON o.id = p.organization_id
 WHERE p.id > @after_id::bigint
   AND (sqlc.narg(status)::text IS NULL OR p.status = sqlc.narg(status))
   AND (sqlc.narg(organization_id)::bigint IS NULL OR p.organization_id = sqlc.narg(organization_id))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)))
 ORDER BY p.id
 LIMIT @limit_count::int OFFSET @offset_count::int;
 
@@ -44,7 +48,8 @@ LIMIT @limit_count::int OFFSET @offset_count::int;
 -- CountProjects counts what ListProjects pages through.
 SELECT count(*) FROM projects
 WHERE (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status))
-  AND (sqlc.narg(organization_id)::bigint IS NULL OR organization_id = sqlc.narg(organization_id));
+  AND (sqlc.narg(organization_id)::bigint IS NULL OR organization_id = sqlc.narg(organization_id))
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR organization_id = ANY(sqlc.narg(scope)));
 
 -- name: ListProjectsByOrganizationIDs :many
 -- ListProjectsByOrganizationIDs loads the projects of many organizations in

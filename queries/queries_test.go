@@ -165,7 +165,7 @@ func TestGetOrganization(t *testing.T) {
 	f := setup(t)
 	for _, want := range pick(f.orgs) {
 		t.Run(fmt.Sprint(want.ID), func(t *testing.T) {
-			got, err := f.q.GetOrganization(f.ctx, want.ID)
+			got, err := f.q.GetOrganization(f.ctx, db.GetOrganizationParams{ID: want.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +175,7 @@ func TestGetOrganization(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		if _, err := f.q.GetOrganization(f.ctx, unknownID); !errors.Is(err, pgx.ErrNoRows) {
+		if _, err := f.q.GetOrganization(f.ctx, db.GetOrganizationParams{ID: unknownID}); !errors.Is(err, pgx.ErrNoRows) {
 			t.Errorf("GetOrganization(unknown) err = %v, want pgx.ErrNoRows", err)
 		}
 	})
@@ -219,7 +219,7 @@ func TestListActiveOrganizations(t *testing.T) {
 			want = append(want, o)
 		}
 	}
-	got, err := f.q.ListActiveOrganizations(f.ctx)
+	got, err := f.q.ListActiveOrganizations(f.ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestCountOrganizations(t *testing.T) {
 	counts := map[string]int64{}
 	for _, tt := range orgFilters() {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := f.q.CountOrganizations(f.ctx, tt.isActive)
+			got, err := f.q.CountOrganizations(f.ctx, db.CountOrganizationsParams{IsActive: tt.isActive})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -333,7 +333,7 @@ func TestGetEmployee(t *testing.T) {
 	f := setup(t)
 	for _, want := range f.sampleEmployees() {
 		t.Run(fmt.Sprint(want.ID), func(t *testing.T) {
-			got, err := f.q.GetEmployee(f.ctx, want.ID)
+			got, err := f.q.GetEmployee(f.ctx, db.GetEmployeeParams{ID: want.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -343,7 +343,7 @@ func TestGetEmployee(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		if _, err := f.q.GetEmployee(f.ctx, unknownID); !errors.Is(err, pgx.ErrNoRows) {
+		if _, err := f.q.GetEmployee(f.ctx, db.GetEmployeeParams{ID: unknownID}); !errors.Is(err, pgx.ErrNoRows) {
 			t.Errorf("GetEmployee(unknown) err = %v, want pgx.ErrNoRows", err)
 		}
 	})
@@ -353,14 +353,14 @@ func TestGetEmployeeWithOrganization(t *testing.T) {
 	f := setup(t)
 	for _, want := range f.sampleEmployees() {
 		t.Run(fmt.Sprint(want.ID), func(t *testing.T) {
-			got, err := f.q.GetEmployeeWithOrganization(f.ctx, want.ID)
+			got, err := f.q.GetEmployeeWithOrganization(f.ctx, db.GetEmployeeWithOrganizationParams{ID: want.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got.Employee, want) {
 				t.Errorf("employee = %+v, want %+v", got.Employee, want)
 			}
-			org, err := f.q.GetOrganization(f.ctx, want.OrganizationID)
+			org, err := f.q.GetOrganization(f.ctx, db.GetOrganizationParams{ID: want.OrganizationID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -373,7 +373,7 @@ func TestGetEmployeeWithOrganization(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		if _, err := f.q.GetEmployeeWithOrganization(f.ctx, unknownID); !errors.Is(err, pgx.ErrNoRows) {
+		if _, err := f.q.GetEmployeeWithOrganization(f.ctx, db.GetEmployeeWithOrganizationParams{ID: unknownID}); !errors.Is(err, pgx.ErrNoRows) {
 			t.Errorf("err = %v, want pgx.ErrNoRows", err)
 		}
 	})
@@ -939,7 +939,7 @@ func TestListDepartmentStats(t *testing.T) {
 		{"unknown organization", ptr(unknownID)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := f.q.ListDepartmentStats(f.ctx, tt.org)
+			got, err := f.q.ListDepartmentStats(f.ctx, db.ListDepartmentStatsParams{OrganizationID: tt.org})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -978,7 +978,7 @@ func TestListDepartmentStatsByOrganizationIDs(t *testing.T) {
 	// rows equal ListDepartmentStats for it alone.
 	var want []db.ListDepartmentStatsByOrganizationIDsRow
 	for _, org := range []int64{a, b, c} {
-		one, err := f.q.ListDepartmentStats(f.ctx, ptr(org))
+		one, err := f.q.ListDepartmentStats(f.ctx, db.ListDepartmentStatsParams{OrganizationID: ptr(org)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1018,7 +1018,7 @@ func TestGetProject(t *testing.T) {
 	f := setup(t)
 	for _, want := range pick(f.projects) {
 		t.Run(fmt.Sprint(want.ID), func(t *testing.T) {
-			got, err := f.q.GetProject(f.ctx, want.ID)
+			got, err := f.q.GetProject(f.ctx, db.GetProjectParams{ID: want.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1031,7 +1031,7 @@ func TestGetProject(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		if _, err := f.q.GetProject(f.ctx, unknownID); !errors.Is(err, pgx.ErrNoRows) {
+		if _, err := f.q.GetProject(f.ctx, db.GetProjectParams{ID: unknownID}); !errors.Is(err, pgx.ErrNoRows) {
 			t.Errorf("err = %v, want pgx.ErrNoRows", err)
 		}
 	})
@@ -1046,7 +1046,7 @@ func TestGetProject(t *testing.T) {
 		if _, err := tx.Exec(f.ctx, `DELETE FROM project_members WHERE project_id = $1`, p.ID); err != nil {
 			t.Fatal(err)
 		}
-		got, err := f.q.WithTx(tx).GetProject(f.ctx, p.ID)
+		got, err := f.q.WithTx(tx).GetProject(f.ctx, db.GetProjectParams{ID: p.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1060,14 +1060,14 @@ func TestGetProjectWithOrganization(t *testing.T) {
 	f := setup(t)
 	for _, want := range pick(f.projects) {
 		t.Run(fmt.Sprint(want.ID), func(t *testing.T) {
-			got, err := f.q.GetProjectWithOrganization(f.ctx, want.ID)
+			got, err := f.q.GetProjectWithOrganization(f.ctx, db.GetProjectWithOrganizationParams{ID: want.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got.Project, want) {
 				t.Errorf("project = %+v, want %+v", got.Project, want)
 			}
-			org, err := f.q.GetOrganization(f.ctx, want.OrganizationID)
+			org, err := f.q.GetOrganization(f.ctx, db.GetOrganizationParams{ID: want.OrganizationID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1077,7 +1077,7 @@ func TestGetProjectWithOrganization(t *testing.T) {
 			if got.TeamSize != f.teamSize[want.ID] {
 				t.Errorf("team size = %d, want %d", got.TeamSize, f.teamSize[want.ID])
 			}
-			plain, err := f.q.GetProject(f.ctx, want.ID)
+			plain, err := f.q.GetProject(f.ctx, db.GetProjectParams{ID: want.ID})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1087,7 +1087,7 @@ func TestGetProjectWithOrganization(t *testing.T) {
 		})
 	}
 	t.Run("unknown", func(t *testing.T) {
-		if _, err := f.q.GetProjectWithOrganization(f.ctx, unknownID); !errors.Is(err, pgx.ErrNoRows) {
+		if _, err := f.q.GetProjectWithOrganization(f.ctx, db.GetProjectWithOrganizationParams{ID: unknownID}); !errors.Is(err, pgx.ErrNoRows) {
 			t.Errorf("err = %v, want pgx.ErrNoRows", err)
 		}
 	})

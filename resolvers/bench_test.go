@@ -76,7 +76,13 @@ func BenchmarkOperations(b *testing.B) {
 // benchRequest POSTs one GraphQL request and fails the benchmark on any
 // HTTP or GraphQL error.
 func benchRequest(b *testing.B, client *http.Client, url string, body []byte) {
-	res, err := client.Post(url+"/graphql", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testsupport.APIToken) // every operation needs a token
+	res, err := client.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -445,7 +445,7 @@ func TestCacheSingleflight(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			res, err := wrPost(srv, "", `{ allOrganizations { id name } }`, nil)
+			res, err := wrPost(srv, wrBearer, `{ allOrganizations { id name } }`, nil)
 			results[i] = result{res, err}
 		})
 	}

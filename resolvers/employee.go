@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	graphql "github.com/graph-gophers/graphql-go"
+	"github.com/jackc/pgx/v5"
 
 	"orgpulse/db"
 	"orgpulse/postgres"
@@ -142,14 +143,16 @@ func (r *Resolver) getEmployee(ctx context.Context, id int64, withOrganization b
 	if withOrganization && !r.cfg.NaiveLoading { // naive: benchmark only
 		return getStep("get employee with organization", found,
 			func(q *db.Queries) (db.GetEmployeeWithOrganizationRow, error) {
-				return q.GetEmployeeWithOrganization(ctx, id)
+				return q.GetEmployeeWithOrganization(ctx, db.GetEmployeeWithOrganizationParams{ID: id, Scope: scopeOf(ctx)})
 			},
 			func(got db.GetEmployeeWithOrganizationRow) {
 				*row = employeeRow{employee: got.Employee, org: &got.Organization}
 			})
 	}
 	return getStep("get employee", found,
-		func(q *db.Queries) (db.Employee, error) { return q.GetEmployee(ctx, id) },
+		func(q *db.Queries) (db.Employee, error) {
+			return q.GetEmployee(ctx, db.GetEmployeeParams{ID: id, Scope: scopeOf(ctx)})
+		},
 		func(got db.Employee) { *row = employeeRow{employee: got} })
 }
 
@@ -183,7 +186,7 @@ func (r *Resolver) listEmployees(ctx context.Context, sel selection, f employeeF
 	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
 		rows, err := r.q.ListEmployeesWithOrganization(ctx, db.ListEmployeesWithOrganizationParams{
 			AfterID: afterID, OrganizationID: f.organizationID, Department: f.department, IsActive: f.isActive,
-			LimitCount: limit, OffsetCount: offset,
+			Scope: scopeOf(ctx), LimitCount: limit, OffsetCount: offset,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list employees with organization: %w", err)
@@ -208,7 +211,7 @@ func (r *Resolver) listEmployees(ctx context.Context, sel selection, f employeeF
 	} else {
 		rows, err := r.q.ListEmployees(ctx, db.ListEmployeesParams{
 			AfterID: afterID, OrganizationID: f.organizationID, Department: f.department, IsActive: f.isActive,
-			LimitCount: limit, OffsetCount: offset,
+			Scope: scopeOf(ctx), LimitCount: limit, OffsetCount: offset,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list employees: %w", err)
@@ -269,7 +272,7 @@ func (r *Resolver) Employees(ctx context.Context, args EmployeesArgs) (*connecti
 		return nil, err
 	}
 	count := func(ctx context.Context) (int64, error) {
-		n, err := r.q.CountEmployees(ctx, db.CountEmployeesParams{OrganizationID: f.organizationID, Department: f.department, IsActive: f.isActive})
+		n, err := r.q.CountEmployees(ctx, db.CountEmployeesParams{OrganizationID: f.organizationID, Department: f.department, IsActive: f.isActive, Scope: scopeOf(ctx)})
 		if err != nil {
 			return 0, fmt.Errorf("count employees: %w", err)
 		}
@@ -306,7 +309,7 @@ func (r *Resolver) EmployeeStats(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	s, err := r.q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{OrganizationID: orgID, Department: args.Department})
+	s, err := r.q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{OrganizationID: orgID, Department: args.Department, Scope: scopeOf(ctx)})
 	if err != nil {
 		return nil, fmt.Errorf("get employee stats: %w", err)
 	}
@@ -319,7 +322,7 @@ func (r *Resolver) DepartmentStats(ctx context.Context, args struct{ Organizatio
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.q.ListDepartmentStats(ctx, orgID)
+	rows, err := r.q.ListDepartmentStats(ctx, db.ListDepartmentStatsParams{OrganizationID: orgID, Scope: scopeOf(ctx)})
 	if err != nil {
 		return nil, fmt.Errorf("list department stats: %w", err)
 	}
@@ -379,6 +382,9 @@ func (r *Resolver) CreateEmployee(ctx context.Context, args struct{ Input Create
 	if err != nil {
 		return nil, err
 	}
+	if err := requireOrg(ctx, "organizationId", orgID); err != nil {
+		return nil, err
+	}
 	if err := checkEmployeeFields(&in.Name, &in.Email, &in.Department, in.Title, &in.Salary); err != nil {
 		return nil, err
 	}
@@ -401,7 +407,7 @@ func (r *Resolver) CreateEmployee(ctx context.Context, args struct{ Input Create
 		if e, err = q.CreateEmployee(ctx, p); err != nil {
 			return err
 		}
-		org, err = q.GetOrganization(ctx, e.OrganizationID)
+		org, err = q.GetOrganization(ctx, db.GetOrganizationParams{ID: e.OrganizationID})
 		return err
 	})
 	if err != nil {
@@ -426,6 +432,11 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
+	if newOrgID != nil {
+		if err := requireOrg(ctx, "organizationId", *newOrgID); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkEmployeeFields(in.Name, in.Email, in.Department, in.Title, in.Salary); err != nil {
 		return nil, err
 	}
@@ -442,6 +453,9 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		if before, err = q.GetEmployeeForUpdate(ctx, id); err != nil {
 			return missing(err, "id", "employee")
+		}
+		if !inScope(ctx, before.OrganizationID) {
+			return missing(pgx.ErrNoRows, "id", "employee") // as an unknown id
 		}
 		if e, err = q.UpdateEmployee(ctx, p); err != nil {
 			return err
@@ -495,8 +509,13 @@ func (r *Resolver) DeleteEmployee(ctx context.Context, args struct{ ID graphql.I
 		// The cascade removes the team memberships; the change log has
 		// their project updates (before it, this read the projects and
 		// the organization again for the events it published).
-		e, err = q.DeleteEmployee(ctx, id)
-		return missing(err, "id", "employee")
+		if e, err = q.DeleteEmployee(ctx, id); err != nil {
+			return missing(err, "id", "employee")
+		}
+		if !inScope(ctx, e.OrganizationID) {
+			return missing(pgx.ErrNoRows, "id", "employee") // as an unknown id; rolled back
+		}
+		return nil
 	})
 	if err != nil {
 		return false, err

@@ -7,10 +7,13 @@ import (
 
 // Error codes carried in a GraphQL error's extensions.code.
 const (
-	CodeBadUserInput       = "BAD_USER_INPUT"
-	CodeNotFound           = "NOT_FOUND"
-	CodeConflict           = "CONFLICT"
-	CodeUnauthenticated    = "UNAUTHENTICATED"
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodeNotFound        = "NOT_FOUND"
+	CodeConflict        = "CONFLICT"
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	// CodeForbidden: the principal's role may not do this (a field it may
+	// not select, a write outside its organizations).
+	CodeForbidden          = "FORBIDDEN"
 	CodeInternal           = "INTERNAL"
 	CodeServiceUnavailable = "SERVICE_UNAVAILABLE"
 	// CodeOutcomeUnknown: a mutation's COMMIT was sent but its answer did

@@ -60,6 +60,9 @@ type PerformanceSummaryArgs struct {
 
 // PerformanceSummary aggregates one metric type in the database.
 func (r *Resolver) PerformanceSummary(ctx context.Context, args PerformanceSummaryArgs) (*SummaryResolver, error) {
+	if err := requireAdmin(ctx); err != nil { // performance data: admin only
+		return nil, err
+	}
 	if err := checkOneOf("metricType", args.MetricType, MetricTypes); err != nil {
 		return nil, err
 	}
@@ -113,6 +116,9 @@ type SlowestEndpointsArgs struct {
 
 // SlowestEndpoints returns the highest samples of one metric type.
 func (r *Resolver) SlowestEndpoints(ctx context.Context, args SlowestEndpointsArgs) ([]*MetricResolver, error) {
+	if err := requireAdmin(ctx); err != nil { // performance data: admin only
+		return nil, err
+	}
 	if args.Limit < 1 || args.Limit > maxSlowest {
 		return nil, Errorf(CodeBadUserInput, "limit", "limit must be between 1 and %d, got %d", maxSlowest, args.Limit)
 	}
@@ -167,6 +173,9 @@ func (e *EndpointStatsResolver) ErrorRate() float64    { return e.s.ErrorRate }
 // EndpointStats aggregates one metric type per endpoint in the database,
 // cached like performanceSummary.
 func (r *Resolver) EndpointStats(ctx context.Context, args EndpointStatsArgs) ([]*EndpointStatsResolver, error) {
+	if err := requireAdmin(ctx); err != nil { // performance data: admin only
+		return nil, err
+	}
 	if args.Limit < 1 || args.Limit > maxEndpointStats {
 		return nil, Errorf(CodeBadUserInput, "limit", "limit must be between 1 and %d, got %d", maxEndpointStats, args.Limit)
 	}
@@ -213,6 +222,9 @@ type RecordMetricInput struct {
 
 // RecordMetric stores one performance sample.
 func (r *Resolver) RecordMetric(ctx context.Context, args struct{ Input RecordMetricInput }) (*MetricResolver, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	in := args.Input
 	if err := checkOneOf("metricType", in.MetricType, MetricTypes); err != nil {
 		return nil, err

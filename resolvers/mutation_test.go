@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"orgpulse/auth"
 	"orgpulse/testsupport"
 )
 
@@ -821,10 +822,11 @@ func TestMutationValidationErrors(t *testing.T) {
 	}
 }
 
-// Every mutation, with input that is valid, refused without the token.
+// Every mutation, with input that is valid, refused without the token
+// (ANONYMOUS_ROLE=none, serve's default).
 func TestMutationAuthorization(t *testing.T) {
 	db := testsupport.MustOpenSeededDB(t)
-	srv := testsupport.MustStartServer(t, db)
+	srv := testsupport.MustStartServer(t, db, testsupport.Anonymous(auth.RoleNone))
 	p := wrPick(t, db)
 	removable := db.MustQueryInt64(t, `SELECT employee_id FROM project_members WHERE project_id = $1 ORDER BY employee_id DESC LIMIT 1`, p.projA)
 	deletable := db.MustQueryInt64(t, `SELECT id FROM employees WHERE organization_id = $1 ORDER BY id DESC LIMIT 1`, p.orgB)
@@ -889,9 +891,12 @@ func TestMutationAuthorization(t *testing.T) {
 			t.Errorf("the authorized mutations did not change %s", name)
 		}
 	}
-	// Queries need no token.
-	if res, err := wrPost(srv, "", `{ allOrganizations { id } }`, nil); err != nil || len(res.Errors) > 0 {
-		t.Errorf("a query without a token: %v %v", err, res)
+	// Queries need a token too, and the API token is enough.
+	if res, err := wrPost(srv, "", `{ allOrganizations { id } }`, nil); err != nil || res.Code() != "UNAUTHENTICATED" || res.Status != 401 {
+		t.Errorf("a query without a token: %v %s", err, res.Raw)
+	}
+	if res, err := wrPost(srv, wrBearer, `{ allOrganizations { id } }`, nil); err != nil || len(res.Errors) > 0 {
+		t.Errorf("a query with the API token: %v %s", err, res.Raw)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	graphql "github.com/graph-gophers/graphql-go"
 
+	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/db"
 )
@@ -119,7 +120,7 @@ func (r *Resolver) Organization(ctx context.Context, args struct{ ID graphql.ID 
 	if err != nil {
 		return nil, err
 	}
-	o, err := r.q.GetOrganization(ctx, id)
+	o, err := r.q.GetOrganization(ctx, db.GetOrganizationParams{ID: id, Scope: scopeOf(ctx)})
 	if notFound(err) {
 		return nil, nil
 	}
@@ -135,9 +136,16 @@ func (r *Resolver) Organization(ctx context.Context, args struct{ ID graphql.ID 
 
 // AllOrganizations lists every active organization.
 func (r *Resolver) AllOrganizations(ctx context.Context) ([]*OrganizationResolver, error) {
-	cached, err := cache.Load(ctx, r.cfg.Cache, cache.Key{Name: "orgs:active", Version: versionOrgs}, r.cfg.CacheTTL,
+	// Cached per scope: a list cached for one scope is never served to
+	// another.
+	scope := scopeOf(ctx)
+	name := "orgs:active"
+	if scope != nil {
+		name += ":scope=" + auth.ScopeKey(scope)
+	}
+	cached, err := cache.Load(ctx, r.cfg.Cache, cache.Key{Name: name, Version: versionOrgs}, r.cfg.CacheTTL,
 		func(ctx context.Context) (cachedOrganizations, error) {
-			rows, err := r.q.ListActiveOrganizations(ctx)
+			rows, err := r.q.ListActiveOrganizations(ctx, scope)
 			if err != nil {
 				return nil, fmt.Errorf("list active organizations: %w", err)
 			}
@@ -174,7 +182,8 @@ func (r *Resolver) Organizations(ctx context.Context, args OrganizationsArgs) (*
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.q.ListOrganizations(ctx, db.ListOrganizationsParams{AfterID: afterID, IsActive: args.IsActive, LimitCount: args.First + 1})
+	scope := scopeOf(ctx)
+	rows, err := r.q.ListOrganizations(ctx, db.ListOrganizationsParams{AfterID: afterID, IsActive: args.IsActive, Scope: scope, LimitCount: args.First + 1})
 	if err != nil {
 		return nil, fmt.Errorf("list organizations: %w", err)
 	}
@@ -184,7 +193,7 @@ func (r *Resolver) Organizations(ctx context.Context, args OrganizationsArgs) (*
 		return nil, err
 	}
 	count := func(ctx context.Context) (int64, error) {
-		n, err := r.q.CountOrganizations(ctx, args.IsActive)
+		n, err := r.q.CountOrganizations(ctx, db.CountOrganizationsParams{IsActive: args.IsActive, Scope: scope})
 		if err != nil {
 			return 0, fmt.Errorf("count organizations: %w", err)
 		}
@@ -203,6 +212,9 @@ type CreateOrganizationInput struct {
 
 // CreateOrganization inserts an organization.
 func (r *Resolver) CreateOrganization(ctx context.Context, args struct{ Input CreateOrganizationInput }) (*OrganizationResolver, error) {
+	if err := requireAdmin(ctx); err != nil {
+		return nil, err
+	}
 	in := args.Input
 	if err := checkName("name", &in.Name); err != nil {
 		return nil, err
@@ -244,6 +256,9 @@ func (r *Resolver) UpdateOrganization(ctx context.Context, args struct {
 }) (*OrganizationResolver, error) {
 	id, err := parseID("id", args.ID)
 	if err != nil {
+		return nil, err
+	}
+	if err := requireOrg(ctx, "id", id); err != nil {
 		return nil, err
 	}
 	in := args.Input

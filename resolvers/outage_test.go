@@ -160,7 +160,7 @@ func TestRedisOutageHTTPLatency(t *testing.T) {
 
 			// One read, then concurrent reads.
 			t0 = time.Now()
-			res, err = wrPost(srv, "", wrOrgAggQuery, map[string]any{"id": wrStr(p.orgA)})
+			res, err = wrPost(srv, wrBearer, wrOrgAggQuery, map[string]any{"id": wrStr(p.orgA)})
 			d = time.Since(t0)
 			if err != nil {
 				t.Fatal(err)
@@ -178,7 +178,7 @@ func TestRedisOutageHTTPLatency(t *testing.T) {
 			for i := range n {
 				wg.Go(func() {
 					t0 := time.Now()
-					res, err := wrPost(srv, "", wrOrgAggQuery, map[string]any{"id": wrStr(p.orgA)})
+					res, err := wrPost(srv, wrBearer, wrOrgAggQuery, map[string]any{"id": wrStr(p.orgA)})
 					durations[i] = time.Since(t0)
 					switch {
 					case err != nil:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	graphql "github.com/graph-gophers/graphql-go"
+	"github.com/jackc/pgx/v5"
 
 	"orgpulse/db"
 	"orgpulse/postgres"
@@ -101,14 +102,16 @@ func (r *Resolver) getProject(ctx context.Context, id int64, withOrganization bo
 	if withOrganization && !r.cfg.NaiveLoading { // naive: benchmark only
 		return getStep("get project with organization", found,
 			func(q *db.Queries) (db.GetProjectWithOrganizationRow, error) {
-				return q.GetProjectWithOrganization(ctx, id)
+				return q.GetProjectWithOrganization(ctx, db.GetProjectWithOrganizationParams{ID: id, Scope: scopeOf(ctx)})
 			},
 			func(got db.GetProjectWithOrganizationRow) {
 				*row = projectRow{project: got.Project, teamSize: got.TeamSize, org: &got.Organization}
 			})
 	}
 	return getStep("get project", found,
-		func(q *db.Queries) (db.GetProjectRow, error) { return q.GetProject(ctx, id) },
+		func(q *db.Queries) (db.GetProjectRow, error) {
+			return q.GetProject(ctx, db.GetProjectParams{ID: id, Scope: scopeOf(ctx)})
+		},
 		func(got db.GetProjectRow) { *row = projectRow{project: got.Project, teamSize: got.TeamSize} })
 }
 
@@ -138,7 +141,7 @@ func (r *Resolver) listProjects(ctx context.Context, sel selection, f projectFil
 	if sel.has("teamMembers") && !r.cfg.NaiveLoading { // naive: benchmark only
 		err = postgres.Pipeline(ctx, r.pool, page, func(q *db.Queries) error {
 			got, err := q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{
-				AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
+				AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, Scope: scopeOf(ctx), LimitCount: limit, OffsetCount: offset,
 			})
 			if err != nil {
 				return fmt.Errorf("list team members by project page: %w", err)
@@ -167,7 +170,7 @@ func (r *Resolver) listProjectPage(ctx context.Context, sel selection, f project
 	if sel.has("organization") && !r.cfg.NaiveLoading { // naive: benchmark only
 		return func(q *db.Queries) error {
 			got, err := q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{
-				AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
+				AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, Scope: scopeOf(ctx), LimitCount: limit, OffsetCount: offset,
 			})
 			if err != nil {
 				return fmt.Errorf("list projects with organization: %w", err)
@@ -181,7 +184,7 @@ func (r *Resolver) listProjectPage(ctx context.Context, sel selection, f project
 	}
 	return func(q *db.Queries) error {
 		got, err := q.ListProjects(ctx, db.ListProjectsParams{
-			AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, LimitCount: limit, OffsetCount: offset,
+			AfterID: afterID, Status: f.status, OrganizationID: f.organizationID, Scope: scopeOf(ctx), LimitCount: limit, OffsetCount: offset,
 		})
 		if err != nil {
 			return fmt.Errorf("list projects: %w", err)
@@ -244,7 +247,7 @@ func (r *Resolver) Projects(ctx context.Context, args ProjectsArgs) (*connection
 		return nil, err
 	}
 	count := func(ctx context.Context) (int64, error) {
-		n, err := r.q.CountProjects(ctx, db.CountProjectsParams{Status: f.status, OrganizationID: f.organizationID})
+		n, err := r.q.CountProjects(ctx, db.CountProjectsParams{Status: f.status, OrganizationID: f.organizationID, Scope: scopeOf(ctx)})
 		if err != nil {
 			return 0, fmt.Errorf("count projects: %w", err)
 		}
@@ -261,7 +264,7 @@ const maxDescriptionLength = 5000
 func projectRows(ctx context.Context, q *db.Queries, ids []int64) ([]projectRow, error) {
 	out := make([]projectRow, 0, len(ids))
 	for _, id := range uniqueIDs(ids) {
-		got, err := q.GetProject(ctx, id)
+		got, err := q.GetProject(ctx, db.GetProjectParams{ID: id})
 		if err != nil {
 			return nil, fmt.Errorf("reload project %d: %w", id, err)
 		}
@@ -311,6 +314,9 @@ func (r *Resolver) CreateProject(ctx context.Context, args struct{ Input CreateP
 	if err := checkProjectFields(&in.Name, in.Description, in.Status, in.Budget); err != nil {
 		return nil, err
 	}
+	if err := requireOrg(ctx, "organizationId", orgID); err != nil {
+		return nil, err
+	}
 	p := db.CreateProjectParams{OrganizationID: orgID, Name: in.Name, Status: "planning"}
 	if in.Description != nil {
 		p.Description = *in.Description
@@ -346,7 +352,7 @@ func (r *Resolver) UpdateProject(ctx context.Context, args struct {
 	if err := checkProjectFields(in.Name, in.Description, in.Status, in.Budget); err != nil {
 		return nil, err
 	}
-	return r.changeProject(ctx, id, func(q *db.Queries) error {
+	return r.changeProject(ctx, id, "id", func(q *db.Queries) error {
 		_, err := q.UpdateProject(ctx, db.UpdateProjectParams{ID: id, Name: in.Name, Description: in.Description, Status: in.Status, Budget: in.Budget})
 		return missing(err, "id", "project")
 	})
@@ -354,10 +360,22 @@ func (r *Resolver) UpdateProject(ctx context.Context, args struct {
 
 // changeProject runs change in one transaction, reloads the project with
 // its team size and returns it; the relay announces it to projectUpdated
-// subscribers from the change log.
-func (r *Resolver) changeProject(ctx context.Context, id int64, change func(q *db.Queries) error) (*ProjectResolver, error) {
+// subscribers from the change log. A project outside the caller's scope is
+// not found (field names its id), exactly as an unknown one: checked first,
+// by locking it, for every principal but an admin (whose statements stay
+// as they were).
+func (r *Resolver) changeProject(ctx context.Context, id int64, field string, change func(q *db.Queries) error) (*ProjectResolver, error) {
 	var rows []projectRow
 	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
+		if scopeOf(ctx) != nil {
+			p, err := q.GetProjectForUpdate(ctx, id)
+			if err == nil && !inScope(ctx, p.OrganizationID) {
+				err = pgx.ErrNoRows
+			}
+			if err != nil {
+				return missing(err, field, "project")
+			}
+		}
 		if err := change(q); err != nil {
 			return err
 		}
@@ -408,7 +426,7 @@ func (r *Resolver) AddTeamMember(ctx context.Context, args struct {
 			return nil, err
 		}
 	}
-	return r.changeProject(ctx, projectID, func(q *db.Queries) error {
+	return r.changeProject(ctx, projectID, "projectId", func(q *db.Queries) error {
 		p, err := q.GetProjectForUpdate(ctx, projectID)
 		if err != nil {
 			return missing(err, "projectId", "project")
@@ -416,6 +434,9 @@ func (r *Resolver) AddTeamMember(ctx context.Context, args struct {
 		// Locking the employee too serializes with a concurrent move to
 		// another organization.
 		e, err := q.GetEmployeeForUpdate(ctx, employeeID)
+		if err == nil && !inScope(ctx, e.OrganizationID) {
+			err = pgx.ErrNoRows // as an unknown id
+		}
 		if err != nil {
 			return missing(err, "employeeId", "employee")
 		}
@@ -436,7 +457,7 @@ func (r *Resolver) RemoveTeamMember(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	return r.changeProject(ctx, projectID, func(q *db.Queries) error {
+	return r.changeProject(ctx, projectID, "projectId", func(q *db.Queries) error {
 		if _, err := q.GetProjectForUpdate(ctx, projectID); err != nil {
 			return missing(err, "projectId", "project")
 		}

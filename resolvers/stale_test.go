@@ -93,7 +93,7 @@ func TestStaleReadsTwoReplicas(t *testing.T) {
 			for last := false; !last; {
 				last = stop.Load() // one more read after the writer finished
 				before := done.Load()
-				res, err := wrPost(srv, "", wrStaleQuery, vars)
+				res, err := wrPost(srv, wrBearer, wrStaleQuery, vars)
 				after := done.Load()
 				if err == nil && len(res.Errors) > 0 {
 					err = fmt.Errorf("GraphQL errors: %s", res.Raw)

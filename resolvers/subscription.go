@@ -488,7 +488,7 @@ func (e *liveEvent) employeeEvent() *EmployeeEventResolver {
 			if e.ev.Employee != nil {
 				ee.employee = r.eventLoaders.employee(*e.ev.Employee, e.ev.Organization)
 			} else if ee.employeeID != 0 {
-				got, err := r.q.GetEmployee(e.ctx, ee.employeeID)
+				got, err := r.q.GetEmployee(e.ctx, db.GetEmployeeParams{ID: ee.employeeID})
 				if err != nil && !notFound(err) {
 					e.l.log.Error("load the employee of an event", "employee_id", ee.employeeID, "err", err)
 				} else if err == nil {
@@ -509,7 +509,7 @@ func (e *liveEvent) projectValue() *ProjectResolver {
 		if e.ev.Project != nil {
 			e.project = r.eventLoaders.project(projectRow{project: *e.ev.Project, teamSize: e.ev.TeamSize, org: e.ev.Organization})
 		} else if id := e.projectID(); id != 0 {
-			got, err := r.q.GetProject(e.ctx, id)
+			got, err := r.q.GetProject(e.ctx, db.GetProjectParams{ID: id})
 			if err != nil && !notFound(err) {
 				e.l.log.Error("load the project of an event", "project_id", id, "err", err)
 			} else if err == nil {
@@ -562,8 +562,9 @@ func (r *Resolver) OrganizationUpdated(ctx context.Context, args struct{ ID *gra
 	if err != nil {
 		return nil, err
 	}
+	p := principalOf(ctx) // events outside its scope are not its to see
 	return subscribe(ctx, r, TopicOrganization, func(e *liveEvent) (*OrganizationResolver, bool) {
-		if e.ev.Action == ActionDeleted || !matches(id, e.organizationID()) {
+		if e.ev.Action == ActionDeleted || !matches(id, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
 		o := e.organization()
@@ -590,8 +591,9 @@ func (r *Resolver) EmployeeChanged(ctx context.Context, args struct{ Organizatio
 	if err != nil {
 		return nil, err
 	}
+	p := principalOf(ctx)
 	return subscribe(ctx, r, TopicEmployee, func(e *liveEvent) (*EmployeeEventResolver, bool) {
-		if !matches(orgID, e.organizationID()) {
+		if !matches(orgID, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
 		switch e.ev.Action {
@@ -616,8 +618,9 @@ func (r *Resolver) ProjectUpdated(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
+	p := principalOf(ctx)
 	return subscribe(ctx, r, TopicProject, func(e *liveEvent) (*ProjectResolver, bool) {
-		if e.ev.Action == ActionDeleted || !matches(id, e.projectID()) || !matches(orgID, e.organizationID()) {
+		if e.ev.Action == ActionDeleted || !matches(id, e.projectID()) || !matches(orgID, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
 		p := e.projectValue()
@@ -630,6 +633,9 @@ func (r *Resolver) MetricRecorded(ctx context.Context, args struct {
 	MetricType *string
 	Endpoint   *string
 }) (<-chan *MetricResolver, error) {
+	if err := requireAdmin(ctx); err != nil { // performance data: admin only
+		return nil, err
+	}
 	if err := checkOptionalOneOf("metricType", args.MetricType, MetricTypes); err != nil {
 		return nil, err
 	}
@@ -674,6 +680,9 @@ type PerformanceSummaryUpdatedArgs struct {
 // one computation per (metricType, interval) per replica, whatever the
 // number of subscribers, stopped when the last of them leaves.
 func (r *Resolver) PerformanceSummaryUpdated(ctx context.Context, args PerformanceSummaryUpdatedArgs) (<-chan *SummaryResolver, error) {
+	if err := requireAdmin(ctx); err != nil { // performance data: admin only
+		return nil, err
+	}
 	if err := checkOneOf("metricType", args.MetricType, MetricTypes); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	graphql "github.com/graph-gophers/graphql-go"
 
+	"orgpulse/auth"
 	"orgpulse/db"
 )
 
@@ -70,6 +71,9 @@ func (b *memBus) Publish(_ context.Context, topic string, payload []byte) error 
 	return nil
 }
 
+// adminCtx is a context of the admin principal, who sees every event.
+func adminCtx() context.Context { return WithPrincipal(context.Background(), auth.Admin()) }
+
 func publishOrg(t *testing.T, b *memBus, id int64, name string) {
 	t.Helper()
 	o := db.Organization{ID: id, Name: name}
@@ -107,7 +111,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestEveryMatchingSubscriberGetsTheEventsOneResolver(t *testing.T) {
 	bus := newMemBus()
 	r := New(nil, Config{Events: bus})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(adminCtx())
 	defer cancel()
 	all, err := r.OrganizationUpdated(ctx, struct{ ID *graphql.ID }{})
 	if err != nil {
@@ -148,12 +152,12 @@ func TestEveryMatchingSubscriberGetsTheEventsOneResolver(t *testing.T) {
 func TestSubscriptionFallenBehindEndsAlone(t *testing.T) {
 	bus := newMemBus()
 	r := New(nil, Config{Events: bus})
-	fastCtx, fastStatus := WithSubscriptionStatus(context.Background())
+	fastCtx, fastStatus := WithSubscriptionStatus(adminCtx())
 	fast, err := r.OrganizationUpdated(fastCtx, struct{ ID *graphql.ID }{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slowCtx, slowStatus := WithSubscriptionStatus(context.Background())
+	slowCtx, slowStatus := WithSubscriptionStatus(adminCtx())
 	if _, err := r.OrganizationUpdated(slowCtx, struct{ ID *graphql.ID }{}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +185,7 @@ func TestSubscriptionFallenBehindEndsAlone(t *testing.T) {
 func TestInterruptedStreamEndsItsSubscriptions(t *testing.T) {
 	bus := newMemBus()
 	r := New(nil, Config{Events: bus})
-	ctx, status := WithSubscriptionStatus(context.Background())
+	ctx, status := WithSubscriptionStatus(adminCtx())
 	ch, err := r.EmployeeChanged(ctx, struct{ OrganizationID *graphql.ID }{})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +207,7 @@ func TestInterruptedStreamEndsItsSubscriptions(t *testing.T) {
 		t.Errorf("interrupted subscriptions: got %d, want %d", got, want)
 	}
 	// A new subscriber gets a new stream.
-	ch, err = r.EmployeeChanged(context.Background(), struct{ OrganizationID *graphql.ID }{})
+	ch, err = r.EmployeeChanged(adminCtx(), struct{ OrganizationID *graphql.ID }{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +220,7 @@ func TestInterruptedStreamEndsItsSubscriptions(t *testing.T) {
 
 func TestNoEventBus(t *testing.T) {
 	r := New(nil, Config{})
-	ctx, status := WithSubscriptionStatus(context.Background())
+	ctx, status := WithSubscriptionStatus(adminCtx())
 	_, err := r.MetricRecorded(ctx, struct {
 		MetricType *string
 		Endpoint   *string

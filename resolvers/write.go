@@ -79,22 +79,6 @@ const VersionRows = "rows"
 
 func versionOrgEmployees(orgID int64) string { return fmt.Sprintf("org:%d:employees", orgID) }
 
-type authorizedKey struct{}
-
-// WithAuthorized marks ctx as carrying a valid API token. The server calls
-// it after comparing the bearer token in constant time; every mutation
-// checks for it.
-func WithAuthorized(ctx context.Context) context.Context {
-	return context.WithValue(ctx, authorizedKey{}, true)
-}
-
-func requireAuthorized(ctx context.Context) error {
-	if ok, _ := ctx.Value(authorizedKey{}).(bool); !ok {
-		return Errorf(CodeUnauthenticated, "", "mutations need the header Authorization: Bearer <API_TOKEN>")
-	}
-	return nil
-}
-
 // CommitWait is how long a mutation waits, once its COMMIT has been sent,
 // for PostgreSQL's answer: the request deadline and the client no longer
 // count, since only that answer says whether the change was made.
@@ -150,7 +134,7 @@ func Committed(ctx context.Context) bool {
 // constraint, a serialization failure) made no change; one whose answer
 // never came is reported as CodeOutcomeUnknown.
 func (r *Resolver) write(ctx context.Context, fn func(ctx context.Context, q *db.Queries) error) error {
-	if err := requireAuthorized(ctx); err != nil {
+	if err := requireWriter(ctx); err != nil {
 		return err
 	}
 	st, _ := ctx.Value(writeStateKey{}).(*writeState)

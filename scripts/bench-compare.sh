@@ -96,7 +96,8 @@ start() { # INDEX BINARY [ENV=VALUE...]
 		LOG_FORMAT=text LOG_LEVEL=warn METRICS_SAMPLE_RATE=0 METRICS_RETENTION=0 API_TOKEN="$TOKEN" "$@" \
 		"$bin" serve >"$RES/${NAMES[$i]}.log" 2>&1 </dev/null &
 	op_add_group "$!"
-	op_wait_graphql "http://127.0.0.1:${PORTS[$i]}/graphql" "orgpulse (${NAMES[$i]}, log $RES/${NAMES[$i]}.log)"
+	op_wait_graphql "http://127.0.0.1:${PORTS[$i]}/graphql" "orgpulse (${NAMES[$i]}, log $RES/${NAMES[$i]}.log)" \
+		-H "Authorization: Bearer $TOKEN"
 }
 start 0 "$BIN/orgpulse-old"
 start 1 "$BIN/orgpulse-new"
@@ -105,7 +106,7 @@ start 3 "$BIN/orgpulse-new" REDIS_URL="$CACHE_URL" REDIS_PREFIX=compare-new:
 
 run() { # INDEX OP ROUND
 	"$BIN/loadgen" http -url "http://127.0.0.1:${PORTS[$1]}/graphql" -file "bench/ops/$2.graphql" \
-		-c 32 -d "$DUR" -warmup 32 -o "$RES/$2.${NAMES[$1]}.r$3.json"
+		-H "Authorization: Bearer $TOKEN" -c 32 -d "$DUR" -warmup 32 -o "$RES/$2.${NAMES[$1]}.r$3.json"
 }
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -96,7 +96,22 @@ note_load() { # SCENARIO
 	printf '%s\t%s\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/load.txt"
 }
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$RES/meta.txt"; }
-lg() { "$BIN/loadgen" "$@"; }
+# Every orgpulse operation needs a bearer token (ANONYMOUS_ROLE=none): lg
+# sends the API token (admin) when -url is orgpulse's (for samedata, -url
+# is orgpulse and -H goes to it only); PostGraphile gets none.
+lg() {
+	local arg prev="" url=""
+	for arg in "$@"; do
+		[[ "$prev" == -url ]] && url="$arg"
+		prev="$arg"
+	done
+	if [[ ("$1" == http || "$1" == sqlcount || "$1" == samedata) && -n "$url" &&
+		"$url" != "${URL_PG:-}" && "$url" != "${URL_PG5:-}" ]]; then
+		"$BIN/loadgen" "$@" -H "Authorization: Bearer $TOKEN"
+	else
+		"$BIN/loadgen" "$@"
+	fi
+}
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -132,7 +147,7 @@ start_orgpulse() {
 		API_TOKEN="$TOKEN" "$@" \
 		"$BIN/orgpulse" serve >"$RES/$name.log" 2>&1 </dev/null &
 	op_add_group "$!"
-	op_wait_graphql "http://127.0.0.1:$port/graphql" "orgpulse ($name)"
+	op_wait_graphql "http://127.0.0.1:$port/graphql" "orgpulse ($name)" -H "Authorization: Bearer $TOKEN"
 }
 
 start_postgraphile() { # PORT DB

@@ -42,6 +42,21 @@ if [[ -z "${API_TOKEN:-}" ]]; then
 	API_TOKEN="$(<"$token_file")"
 fi
 export API_TOKEN
+# Every operation needs a bearer token (ANONYMOUS_ROLE=none): JWTs are
+# signed with a secret of this checkout's, made on the first run.
+if [[ -z "${JWT_SECRET:-}" ]]; then
+	secret_file="$OP_DATA_DIR/jwt_secret"
+	if [[ ! -s "$secret_file" ]]; then
+		op_log "generating a JWT secret in .data/jwt_secret"
+		(
+			umask 077
+			od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$secret_file"
+		)
+	fi
+	chmod 600 "$secret_file"
+	JWT_SECRET="$(<"$secret_file")"
+fi
+export JWT_SECRET
 export DEBUG="${DEBUG:-1}"
 export LOG_FORMAT="${LOG_FORMAT:-text}"
 
@@ -51,6 +66,13 @@ op_log "orgpulse migrate up"
 "$OP_DATA_DIR/orgpulse" migrate up
 op_log "orgpulse seed"
 "$OP_DATA_DIR/orgpulse" seed
+admin_token="$("$OP_DATA_DIR/orgpulse" token --role admin --ttl 24h --sub dev-admin)"
+member_token="$("$OP_DATA_DIR/orgpulse" token --role member --org 1 --ttl 24h --sub dev-member)"
+# With DEBUG on (loopback only, see below), GraphiQL's headers editor
+# starts with the admin token.
+if [[ "$DEBUG" == 1 || "$DEBUG" == true ]]; then
+	export GRAPHIQL_TOKEN="${GRAPHIQL_TOKEN:-$admin_token}"
+fi
 
 # Loopback only unless ADDR says otherwise: DEBUG answers with the SQL each
 # request ran, and introspection is on.
@@ -67,7 +89,9 @@ cat >&2 <<MSG
       GraphQL   $base/graphql
       health    $base/healthz
       metrics   $base/metrics
-      token     $API_TOKEN
+      API token $API_TOKEN (admin; also in .data/api_token)
+      admin     $admin_token
+      member    $member_token (member of organization 1; ORGPULSE_TOKEN=... scripts/curl/query.sh FILE)
       database  $DATABASE_URL
       redis     $REDIS_URL
       listening $ADDR ($reach)

@@ -574,11 +574,12 @@ op_stop_groups() {
 	OP_GROUPS=()
 }
 
-# op_wait_graphql URL WHAT waits up to 30 s for a GraphQL server at URL to
-# answer { __typename }, or dies naming WHAT.
+# op_wait_graphql URL WHAT [CURL_ARGS...] waits up to 30 s for a GraphQL
+# server at URL to answer { __typename } (CURL_ARGS: a token header, say),
+# or dies naming WHAT.
 op_wait_graphql() {
 	for _ in $(seq 120); do
-		if curl -fsS -o /dev/null -H 'Content-Type: application/json' --data '{"query":"{ __typename }"}' "$1" 2>/dev/null; then
+		if curl -fsS -o /dev/null -H 'Content-Type: application/json' "${@:3}" --data '{"query":"{ __typename }"}' "$1" 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.25

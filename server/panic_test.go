@@ -18,6 +18,7 @@ import (
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"orgpulse/auth"
 	"orgpulse/resolvers"
 )
 
@@ -54,7 +55,7 @@ func standIn(t *testing.T, sdl string, res any) (*httptest.Server, *syncBuffer) 
 	t.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	s, err := New(nil, resolvers.New(nil, resolvers.Config{}), Config{Logger: log})
+	s, err := New(nil, resolvers.New(nil, resolvers.Config{}), Config{Logger: log, AnonymousRole: auth.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

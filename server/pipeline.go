@@ -7,6 +7,7 @@ import (
 
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 
+	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/monitor"
 	"orgpulse/resolvers"
@@ -23,18 +24,24 @@ import (
 
 // call is one operation as a transport received it.
 type call struct {
-	reqID      string
-	transport  string // http or websocket, for the log
-	req        *request
-	media      string // the response's media type; it decides the statuses
-	authorized bool   // a valid bearer token came with it
-	debug      bool   // X-Debug: 1, with Debug on: answer extensions.debug
-	get        bool   // HTTP GET: queries only
-	cache      bool   // the response cache may answer it (HTTP)
-	async      bool   // execute on a goroutine of its own (WebSocket)
-	start      time.Time
-	// subscribe takes over an admitted subscription; nil refuses them.
-	subscribe func(d *document)
+	reqID     string
+	transport string // http or websocket, for the log
+	req       *request
+	media     string // the response's media type; it decides the statuses
+	// credential is the Authorization value that came with it ("" none);
+	// queryToken says the URL carried a token, which is refused.
+	credential string
+	queryToken bool
+	// principal is who it runs for, once authenticate has admitted it.
+	principal auth.Principal
+	debug     bool // X-Debug: 1, with Debug on: answer extensions.debug
+	get       bool // HTTP GET: queries only
+	cache     bool // the response cache may answer it (HTTP)
+	async     bool // execute on a goroutine of its own (WebSocket)
+	start     time.Time
+	// subscribe takes over an admitted subscription, for principal p;
+	// nil refuses them.
+	subscribe func(d *document, p auth.Principal)
 	// respond frames the answer. It is called once per operation that is
 	// not a subscription.
 	respond func(o *outcome)
@@ -60,7 +67,7 @@ func (s *Server) serveOperation(ctx context.Context, c *call) {
 		return
 	}
 	if d.kind == "subscription" {
-		c.subscribe(d)
+		c.subscribe(d, c.principal)
 		return
 	}
 	if c.async {
@@ -70,10 +77,17 @@ func (s *Server) serveOperation(ctx context.Context, c *call) {
 	s.execute(ctx, c, d)
 }
 
-// admit refuses what must not run: a document that was not analysed, an
-// operation its transport does not carry, a mutation without the token,
-// a document over a limit (in that order).
+// admit refuses what must not run: a request without a valid credential
+// (unless ANONYMOUS_ROLE lets it in), a document that was not analysed, an
+// operation its transport does not carry, a document over a limit, a
+// field the principal's role may not select (in that order). It sets
+// c.principal.
 func (s *Server) admit(c *call, d *document) *refusal {
+	p, ref := s.authenticate(c)
+	if ref != nil {
+		return ref
+	}
+	c.principal = p
 	switch {
 	case d.kind == "":
 		return d.refused
@@ -83,15 +97,10 @@ func (s *Server) admit(c *call, d *document) *refusal {
 	case d.kind == "subscription" && c.subscribe == nil:
 		return &refusal{Code: CodeBadRequest, Message: "subscriptions run over a WebSocket at /graphql (graphql-transport-ws)",
 			Status: http.StatusBadRequest}
-	case d.kind == "mutation" && !c.authorized:
-		msg := "mutations need the header Authorization: Bearer <API_TOKEN>"
-		if c.transport == transportWS {
-			msg = `mutations need "Authorization": "Bearer <API_TOKEN>" in the connection_init payload`
-		}
-		return &refusal{Code: CodeUnauthenticated, Message: msg,
-			Status: http.StatusUnauthorized, header: map[string]string{"WWW-Authenticate": "Bearer"}}
+	case d.refused != nil:
+		return d.refused
 	}
-	return d.refused
+	return forbidden(p, d)
 }
 
 // refuse answers and records a refused operation.
@@ -122,7 +131,7 @@ func (s *Server) execute(ctx context.Context, c *call, d *document) {
 	var key cache.Key
 	var entry cache.Entry
 	if cached {
-		key = responseKey(c.req)
+		key = responseKey(c.req, c.principal)
 		cached = !s.uncacheable.has(key.Name)
 	}
 	if cached {
@@ -136,10 +145,7 @@ func (s *Server) execute(ctx context.Context, c *call, d *document) {
 		o.cache = "miss"
 	}
 
-	ctx = s.resolver.WithLoaders(ctx)
-	if c.authorized {
-		ctx = resolvers.WithAuthorized(ctx)
-	}
+	ctx = s.resolver.WithLoaders(resolvers.WithPrincipal(ctx, c.principal))
 	res := s.exec(ctx, c.reqID, c.req)
 	o.resp = response{Data: res.Data, Errors: s.translateErrors(c.reqID, res.Errors)}
 	if c.debug {

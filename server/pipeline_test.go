@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"orgpulse/auth"
 	"orgpulse/monitor"
 	"orgpulse/server"
 	"orgpulse/testsupport"
@@ -24,8 +25,9 @@ func wsURL(srv *testsupport.Server) string {
 // same way, over HTTP and WebSocket alike.
 func TestByteOrderMarkBypassesNoLimit(t *testing.T) {
 	db := testsupport.MustOpenSeededDB(t)
-	srv := testsupport.MustStartServer(t, db)
-	auth := http.Header{"Authorization": {"Bearer " + testsupport.APIToken}}
+	// Requests without a token are a member's, who may not write.
+	srv := testsupport.MustStartServer(t, db, testsupport.Anonymous(auth.RoleMember))
+	admin := http.Header{"Authorization": {"Bearer " + testsupport.APIToken}}
 	deleted := db.MustQueryInt64(t, "SELECT min(id) FROM employees")
 	mutation := bom + fmt.Sprintf("mutation { deleteEmployee(id: %d) }", deleted)
 	tests := []struct {
@@ -35,8 +37,8 @@ func TestByteOrderMarkBypassesNoLimit(t *testing.T) {
 		status      int
 		code        string
 	}{
-		{"mutation over GET", mutation, true, auth, http.StatusMethodNotAllowed, server.CodeMethodNotAllowed},
-		{"mutation without the token", mutation, false, nil, http.StatusUnauthorized, server.CodeUnauthenticated},
+		{"mutation over GET", mutation, true, admin, http.StatusMethodNotAllowed, server.CodeMethodNotAllowed},
+		{"mutation as a member", mutation, false, testsupport.NoToken(), http.StatusForbidden, server.CodeForbidden},
 		{"depth", bom + nested(11), false, nil, http.StatusOK, server.CodeDepthLimit},
 		{"depth over GET", bom + bom + nested(12), true, nil, http.StatusOK, server.CodeDepthLimit},
 		{"cost", bom + expensive, false, nil, http.StatusOK, server.CodeCostLimit},
@@ -57,7 +59,7 @@ func TestByteOrderMarkBypassesNoLimit(t *testing.T) {
 		})
 	}
 
-	c := testsupport.DialWS(t, wsURL(srv), testsupport.WSDialOptions{})
+	c := testsupport.DialWS(t, wsURL(srv), testsupport.WSDialOptions{Header: testsupport.NoToken()})
 	c.Init(nil)
 	for i, tt := range tests[1:] {
 		id := fmt.Sprint(i)
@@ -203,20 +205,19 @@ func TestRecordedOperationNames(t *testing.T) {
 	post(`query Named_1 { __typename }`, auth)
 	post(`query `+long+` { __typename }`, auth)
 	post(`{ __typename }`, auth)
-	post(`query AdminLoginFailed { __typename }`, nil) // no token
-	post(`query Broken { nope }`, auth)                // graphql-go's validation
-	post(`query Deep `+nested(11), auth)               // refused by a limit
-	post(`query Bad { é: __typename }`, auth)          // not parsed
-	post(`mutation M { nope }`, nil)                   // refused for the token
+	post(`query AdminLoginFailed { __typename }`, testsupport.NoToken())        // no token
+	post(`query Broken { nope }`, auth)                                         // graphql-go's validation
+	post(`query Deep `+nested(11), auth)                                        // refused by a limit
+	post(`query Bad { é: __typename }`, auth)                                   // not parsed
+	post(`mutation M { nope }`, http.Header{"Authorization": {"Bearer wrong"}}) // refused for the token
 	flush(t, mon)
 
 	want := map[string]int64{
 		"graphql:Named_1 200":            1,
 		"graphql:" + long[:100] + " 200": 1,
 		"graphql:anonymous 200":          1,
-		"graphql:unauthenticated 200":    1,
 		"graphql:invalid 200":            3,
-		"graphql:unauthenticated 401":    1,
+		"graphql:unauthenticated 401":    2,
 	}
 	if got := operationSamples(t, db); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("samples %v\nwant %v", got, want)

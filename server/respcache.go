@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/resolvers"
 )
@@ -46,11 +47,15 @@ const headerCache = "X-Orgpulse-Cache"
 // not kept.
 const maxCachedResponse = 1 << 20
 
-// responseKey names a response by what determines it. Variables are
-// encoded with sorted keys, so their order in the request does not matter.
-func responseKey(req *request) cache.Key {
+// responseKey names a response by what determines it: the principal's
+// role and sorted scope (a response cached for one scope is never served
+// to another), the operation and the variables. Variables are encoded
+// with sorted keys, so their order in the request does not matter.
+func responseKey(req *request, p auth.Principal) cache.Key {
 	vars, _ := json.Marshal(req.Variables) // decoded from JSON: always encodable
 	h := sha256.New()
+	h.Write([]byte(p.CacheKey()))
+	h.Write([]byte{0})
 	h.Write([]byte(req.OperationName))
 	h.Write([]byte{0})
 	h.Write([]byte(req.Query))

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"orgpulse/auth"
 	"orgpulse/cache"
 	"orgpulse/monitor"
 	"orgpulse/postgres"
@@ -40,9 +41,18 @@ type Config struct {
 	ReplicaID      string        // sent as X-Orgpulse-Replica
 	NodeModules    string        // node_modules serving GraphiQL instead of the embedded copy; default none
 	Logger         *slog.Logger
-	// APIToken authorizes mutations (Authorization: Bearer <token>);
-	// empty refuses every mutation.
+	// APIToken is a static admin credential (Authorization: Bearer
+	// <token>), compared in constant time; empty: none.
 	APIToken string
+	// Verifier checks JWT bearer tokens (auth.NewVerifier); nil: only
+	// APIToken is accepted.
+	Verifier *auth.Verifier
+	// GraphiQLToken, with Debug, pre-fills GraphiQL's headers editor with
+	// "Authorization": "Bearer <GraphiQLToken>" (dev.sh: an admin token).
+	GraphiQLToken string
+	// AnonymousRole is the role of a request without a credential;
+	// "" or auth.RoleNone refuses it (401 UNAUTHENTICATED).
+	AnonymousRole auth.Role
 	// Redis, when set, is checked by /readyz (health.go): its outage
 	// makes the replica degraded, not unready, unless ReadyRequiresRedis.
 	Redis              redis.UniversalClient
@@ -160,6 +170,9 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("GRAPHIQL_ASSETS: %w", err)
 	}
+	if cfg.Debug && cfg.GraphiQLToken != "" {
+		s.graphiql.WithHeaders(map[string]string{"X-Debug": "1", "Authorization": "Bearer " + cfg.GraphiQLToken})
+	}
 	return s, nil
 }
 
@@ -255,8 +268,9 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 	s.serveOperation(r.Context(), &call{
 		reqID: reqID, transport: transportHTTP, req: &req, media: media,
-		authorized: s.authorized(r), debug: s.cfg.Debug && r.Header.Get("X-Debug") == "1",
-		get: r.Method == http.MethodGet, cache: true, start: start,
+		credential: r.Header.Get("Authorization"), queryToken: hasQueryToken(r.URL.Query()),
+		debug: s.cfg.Debug && r.Header.Get("X-Debug") == "1",
+		get:   r.Method == http.MethodGet, cache: true, start: start,
 		respond: func(o *outcome) { s.writeOutcome(r.Context(), w, media, o) },
 	})
 }
@@ -294,12 +308,6 @@ func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed t
 		}
 	}
 	s.log.Info("graphql", attrs...)
-}
-
-// authorized reports whether r carries the API token (tokenAuthorized,
-// which the WebSocket transport uses too).
-func (s *Server) authorized(r *http.Request) bool {
-	return s.tokenAuthorized(r.Header.Get("Authorization"))
 }
 
 // translateErrors is the one place errors become client-facing codes. A

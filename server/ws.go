@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 
+	"orgpulse/auth"
 	"orgpulse/resolvers"
 )
 
@@ -116,6 +116,7 @@ type WSConfig struct {
 const (
 	closeBadRequest       websocket.StatusCode = 4400
 	closeUnauthorized     websocket.StatusCode = 4401
+	closeForbidden        websocket.StatusCode = 4403 // the bearer token expired
 	closeSubprotocol      websocket.StatusCode = 4406
 	closeInitTimeout      websocket.StatusCode = 4408
 	closeSubscriberExists websocket.StatusCode = 4409
@@ -273,7 +274,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(cfg.MaxMessageBytes)
 	wc := &wsConn{s: s, cfg: cfg, st: st, c: c, legacy: proto == protoLegacyWS, id: id}
 	wc.ctx, wc.cancel = context.WithCancel(context.Background())
-	wc.authorized = s.tokenAuthorized(r.Header.Get("Authorization"))
+	wc.credential = r.Header.Get("Authorization")
 	st.mu.Lock()
 	st.conns[wc] = struct{}{} // before the handler returns, for CloseWebSockets
 	st.mu.Unlock()
@@ -322,14 +323,6 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, wsWriteBuffer)), nil
 }
 
-// tokenAuthorized compares an Authorization value with APIToken in
-// constant time.
-func (s *Server) tokenAuthorized(header string) bool {
-	token, ok := strings.CutPrefix(strings.TrimSpace(header), "Bearer ")
-	return ok && s.cfg.APIToken != "" &&
-		subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(s.cfg.APIToken)) == 1
-}
-
 // wsConn is one socket. Most sockets sit idle, in their thousands, so an
 // idle one keeps a goroutine (the read loop) and little else: the writer
 // runs only while messages wait, the keep-alive is a timer, and log
@@ -351,8 +344,8 @@ type wsConn struct {
 	// Owned by the read loop.
 	initTimer  *time.Timer // until connection_init
 	acked      bool
-	authorized bool // mutations allowed
-	debug      bool // X-Debug: 1 in the init payload
+	credential string // the upgrade's Authorization, or connection_init's
+	debug      bool   // X-Debug: 1 in the init payload
 
 	mu  sync.Mutex
 	ops map[string]*wsOp // active operations by id
@@ -803,13 +796,26 @@ func (wc *wsConn) init(payload json.RawMessage) bool {
 		s, _ := v.(string)
 		switch {
 		case strings.EqualFold(k, "Authorization"):
-			wc.authorized = wc.authorized || wc.s.tokenAuthorized(s)
+			wc.credential = s
 		case strings.EqualFold(k, "X-Debug"):
 			wc.debug = wc.s.cfg.Debug && s == "1"
 		}
 	}
+	wc.closeAtExpiry()
 	wc.acked = true
 	return true
+}
+
+// closeAtExpiry closes the socket with 4403 when its bearer token
+// expires: its subscriptions were admitted for a principal that no
+// longer holds. Operations are authenticated each in the pipeline.
+func (wc *wsConn) closeAtExpiry() {
+	p, why := wc.s.principal(wc.credential)
+	if why != "" || p.Expires.IsZero() {
+		return
+	}
+	t := time.AfterFunc(time.Until(p.Expires), func() { wc.fail(closeForbidden, "Forbidden: the bearer token expired") })
+	context.AfterFunc(wc.ctx, func() { t.Stop() })
 }
 
 // operation decodes the id and payload of subscribe (or start).
@@ -865,9 +871,11 @@ func (wc *wsConn) start(id string, p *opPayload) bool {
 	req := &request{Query: *p.Query, OperationName: opName, Variables: p.Variables}
 	wc.s.serveOperation(ctx, &call{
 		reqID: wc.id + ":" + id, transport: transportWS, req: req, media: mediaJSON,
-		authorized: wc.authorized, debug: wc.debug, async: true, start: time.Now(),
-		subscribe: func(*document) { wc.subscribeShared(ctx, op, req.Query, opName, req.Variables) }, // wsshare.go
-		respond:   func(o *outcome) { wc.respond(ctx, op, o) },
+		credential: wc.credential, debug: wc.debug, async: true, start: time.Now(),
+		subscribe: func(_ *document, p auth.Principal) {
+			wc.subscribeShared(ctx, op, req.Query, opName, req.Variables, p) // wsshare.go
+		},
+		respond: func(o *outcome) { wc.respond(ctx, op, o) },
 	})
 	return true
 }

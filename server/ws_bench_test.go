@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"runtime"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"orgpulse/client"
+	dbq "orgpulse/db"
 	"orgpulse/realtime"
 	"orgpulse/resolvers"
 	"orgpulse/server"
@@ -33,7 +35,7 @@ func BenchmarkFanOut(b *testing.B) {
 	b.Cleanup(pub.Close)
 
 	projectID := db.MustQueryInt64(b, "SELECT project_id FROM project_members GROUP BY project_id HAVING count(*) >= 5 ORDER BY project_id LIMIT 1")
-	p, err := queries(srv).GetProject(context.Background(), projectID)
+	p, err := queries(srv).GetProject(context.Background(), dbq.GetProjectParams{ID: projectID})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +52,7 @@ func BenchmarkFanOut(b *testing.B) {
 
 	// Idle connections: upgraded and acknowledged, nothing subscribed.
 	mem0, g0 := memory()
-	gql, err := client.New(srv.WSURL, client.Options{})
+	gql, err := client.New(srv.WSURL, client.Options{Header: http.Header{"Authorization": {"Bearer " + testsupport.APIToken}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,11 +10,12 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 
+	"orgpulse/auth"
 	"orgpulse/resolvers"
 )
 
 // One execution per distinct subscription. Subscribers of the same document
-// with the same variables (and the same authorization) would get the same
+// with the same variables (and the same role and scope) would get the same
 // result for every event, so they share one graphql-go subscription: the
 // event's selection set is executed and encoded once, and only the framing
 // ({"id":...,"type":"next","payload":...}) is written per subscriber. With
@@ -32,18 +33,15 @@ import (
 // shareKey identifies subscriptions that get the same results.
 type shareKey [sha256.Size]byte
 
-func newShareKey(query, opName string, vars map[string]any, authorized bool) (shareKey, bool) {
+func newShareKey(query, opName string, vars map[string]any, p auth.Principal) (shareKey, bool) {
 	v, err := json.Marshal(vars) // encoding/json sorts map keys: equal variables, equal bytes
 	if err != nil {
 		return shareKey{}, false
 	}
 	h := sha256.New()
-	auth := byte(0)
-	if authorized {
-		auth = 1
-	}
-	h.Write([]byte{auth})
-	for _, part := range [][]byte{[]byte(opName), []byte(query), v} {
+	// Only subscribers who see the same rows and fields share: the role
+	// and sorted scope.
+	for _, part := range [][]byte{[]byte(p.CacheKey()), []byte(opName), []byte(query), v} {
 		var n [8]byte
 		for i, l := 0, uint64(len(part)); i < 8; i++ {
 			n[i] = byte(l >> (8 * i))
@@ -82,9 +80,9 @@ type shareMember struct {
 
 // subscribeShared feeds operation op of wc from the shared subscription of
 // its document, starting one when none runs.
-func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName string, vars map[string]any) {
+func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName string, vars map[string]any, p auth.Principal) {
 	s := wc.s
-	key, ok := newShareKey(query, opName, vars, wc.authorized)
+	key, ok := newShareKey(query, opName, vars, p)
 	if !ok {
 		wc.sendErrors(op.id, []*gqlerrors.QueryError{{Message: "variables could not be encoded", Extensions: map[string]any{"code": resolvers.CodeBadUserInput}}})
 		wc.finish(op)
@@ -105,7 +103,7 @@ func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName
 			s.wss.subs.Add(1)
 			m.stop = context.AfterFunc(opCtx, func() { s.leaveShared(g, m) })
 			sh.mu.Unlock()
-			s.startShared(ctx, g, query, opName, vars, wc.authorized, wc.id+":"+op.id)
+			s.startShared(ctx, g, query, opName, vars, p, wc.id+":"+op.id)
 			return
 		}
 		sh.mu.Unlock()
@@ -133,11 +131,8 @@ func (sh *shares) drop(g *shared) {
 
 // startShared subscribes g's document and pumps its results to the
 // members until the source ends.
-func (s *Server) startShared(ctx context.Context, g *shared, query, opName string, vars map[string]any, authorized bool, reqID string) {
-	sctx, status := resolvers.WithSubscriptionStatus(ctx)
-	if authorized {
-		sctx = resolvers.WithAuthorized(sctx)
-	}
+func (s *Server) startShared(ctx context.Context, g *shared, query, opName string, vars map[string]any, p auth.Principal, reqID string) {
+	sctx, status := resolvers.WithSubscriptionStatus(resolvers.WithPrincipal(ctx, p))
 	ch, err := s.subscribe(sctx, query, opName, vars)
 	if err != nil {
 		s.endShared(g, []*gqlerrors.QueryError{{Message: err.Error(), Extensions: map[string]any{"code": resolvers.CodeInternal}}})

@@ -95,13 +95,18 @@ func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *reso
 }
 
 // TestConfig is the configuration of test servers: serve's defaults, with
-// Debug on, the test token, no whole-response cache, and neither recorded
-// samples nor retention, so tests see only the rows they write.
+// Debug on, the test token and JWT secret, no whole-response cache, and
+// neither recorded samples nor retention, so tests see only the rows they
+// write. As in serve, every request needs a token (ANONYMOUS_ROLE=none):
+// the clients below send the API token (admin) unless told otherwise
+// (QueryAs, ReadAs, an Authorization header of the test's own).
 func TestConfig(prefix, replica string) app.Config {
 	cfg := app.DefaultConfig()
 	cfg.Debug = true
 	cfg.ReplicaID = replica
 	cfg.APIToken = APIToken
+	cfg.JWTSecret = JWTSecret
+	cfg.AnonymousRole = "none"
 	cfg.RedisPrefix = prefix
 	cfg.ResponseCache = false
 	cfg.MetricsSampleRate = 0
@@ -181,10 +186,10 @@ func (r *Response) MustDecode(tb testing.TB, dst any) {
 	}
 }
 
-// Query POSTs a GraphQL request with X-Debug: 1.
+// Query POSTs a GraphQL request with X-Debug: 1 and the API token.
 func (s *Server) Query(tb testing.TB, query string, vars map[string]any) *Response {
 	tb.Helper()
-	return s.post(tb, query, vars, "")
+	return s.post(tb, query, vars, APIToken)
 }
 
 // Mutate is Query with the API token, for mutations.
@@ -193,11 +198,11 @@ func (s *Server) Mutate(tb testing.TB, query string, vars map[string]any) *Respo
 	return s.post(tb, query, vars, APIToken)
 }
 
-// Read POSTs a query as a client does, without X-Debug: the request may
-// be answered from the whole-response cache.
+// Read POSTs a query as a client does, with the API token and without
+// X-Debug: the request may be answered from the whole-response cache.
 func (s *Server) Read(tb testing.TB, query string, vars map[string]any) *Response {
 	tb.Helper()
-	return s.send(tb, query, vars, "", false)
+	return s.send(tb, query, vars, APIToken, false)
 }
 
 func (s *Server) post(tb testing.TB, query string, vars map[string]any, token string) *Response {
@@ -218,9 +223,16 @@ func (s *Server) send(tb testing.TB, query string, vars map[string]any, token st
 	return decoded(tb, "POST "+c.URL(), res, err)
 }
 
-// Do sends req and decodes the GraphQL response.
+// Do sends req and decodes the GraphQL response. A request without an
+// Authorization header gets the API token's; to send none, set the
+// header to "" (NoToken).
 func (s *Server) Do(tb testing.TB, req *http.Request) *Response {
 	tb.Helper()
+	if _, ok := req.Header["Authorization"]; !ok {
+		req.Header.Set("Authorization", "Bearer "+APIToken)
+	} else if req.Header.Get("Authorization") == "" {
+		req.Header.Del("Authorization")
+	}
 	res, err := s.client(tb).Send(req)
 	return decoded(tb, req.Method+" "+req.URL.String(), res, err)
 }

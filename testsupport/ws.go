@@ -163,9 +163,20 @@ func DialWSErr(tb testing.TB, url string, opts WSDialOptions) (*WSClient, *http.
 			return errors.Join(err, serr)
 		}
 	}
+	header := opts.Header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	// The API token goes with the upgrade unless the test sends its own
+	// (an empty value: none); connection_init's "Authorization" wins.
+	if _, ok := header["Authorization"]; !ok {
+		header.Set("Authorization", "Bearer "+APIToken)
+	} else if header.Get("Authorization") == "" {
+		header.Del("Authorization")
+	}
 	gql, err := client.New(url, client.Options{
 		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
-		Header:     opts.Header,
+		Header:     header,
 	})
 	if err != nil {
 		return nil, nil, err

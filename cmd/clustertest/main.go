@@ -472,6 +472,11 @@ func (s *subscriber) problem(format string, args ...any) {
 func (s *subscriber) connect(ctx context.Context) websocket.StatusCode {
 	d := s.d
 	gql, err := client.New(d.lb, client.Options{MaxResponseBytes: 1 << 20})
+	if err == nil {
+		// Every operation needs a bearer token (ANONYMOUS_ROLE=none): it
+		// goes with the upgrade.
+		gql = gql.WithHeader("Authorization", "Bearer "+d.cfg.token)
+	}
 	if err != nil {
 		s.problem("%v", err)
 		return -1

@@ -210,7 +210,7 @@ func (f *fanout) dialIdle(ctx context.Context, n int) error {
 	f.conns = make([]*client.Conn, n)
 	for i := range f.conns {
 		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-		c, _, err := f.gql.Dial(dctx, client.DialOptions{})
+		c, _, err := f.authed.Dial(dctx, client.DialOptions{}) // the token in the upgrade: every operation needs one
 		if err == nil {
 			f.conns[i] = c
 			err = c.Init(dctx, nil)

@@ -21,7 +21,7 @@ func TestSQLCount(t *testing.T) {
 		{"-body", `{"query": "{ organizations(first: 2) { nodes { id } } }"}`},
 	} {
 		out := filepath.Join(t.TempDir(), "sqlcount.json")
-		if err := runSQLCount(context.Background(), append(args, "-url", srv.URL+"/graphql", "-o", out)); err != nil {
+		if err := runSQLCount(context.Background(), append(args, "-url", srv.URL+"/graphql", "-H", "Authorization: Bearer "+testsupport.APIToken, "-o", out)); err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
 		b, err := os.ReadFile(out)
@@ -36,7 +36,7 @@ func TestSQLCount(t *testing.T) {
 			t.Errorf("%v: %s", args, b)
 		}
 	}
-	err := runSQLCount(context.Background(), []string{"-url", srv.URL + "/graphql", "-query", "{ nope }", "-o", os.DevNull})
+	err := runSQLCount(context.Background(), []string{"-url", srv.URL + "/graphql", "-H", "Authorization: Bearer " + testsupport.APIToken, "-query", "{ nope }", "-o", os.DevNull})
 	if err == nil || !strings.Contains(err.Error(), "GRAPHQL_VALIDATION_FAILED") {
 		t.Errorf("an invalid document: %v", err)
 	}

@@ -10,8 +10,9 @@
 # (the server must run with DEBUG on, as scripts/dev.sh does) so the
 # response lists every SQL statement the request ran; without it a query
 # may be answered from the whole-response cache, and X-Orgpulse-Cache
-# (hit or miss) is printed on stderr. The API token for
-# mutations comes from API_TOKEN or .data/api_token (written by dev.sh).
+# (hit or miss) is printed on stderr. The bearer token (every operation
+# needs one) is ORGPULSE_TOKEN (e.g. a member's, printed by dev.sh or
+# orgpulse token), else API_TOKEN, else .data/api_token (written by dev.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -20,7 +21,7 @@ file=${1:?usage: query.sh FILE.graphql [VARIABLES_JSON]}
 vars=${2:-}
 [ -n "$vars" ] || vars='{}'
 url=${ORGPULSE_URL:-http://localhost:8080}/graphql
-token=${API_TOKEN:-}
+token=${ORGPULSE_TOKEN:-${API_TOKEN:-}}
 if [ -z "$token" ] && [ -r "$root/.data/api_token" ]; then
   token=$(cat "$root/.data/api_token")
 fi

@@ -23,6 +23,13 @@ if [ -f "$doc" ]; then
   doc=$(cat "$doc")
 fi
 url=${ORGPULSE_URL:-http://localhost:8080}
+# The bearer token: ORGPULSE_TOKEN (e.g. a member's, from orgpulse token),
+# else API_TOKEN, else .data/api_token (written by dev.sh).
+token=${ORGPULSE_TOKEN:-${API_TOKEN:-}}
+if [ -z "$token" ] && [ -r "$root/.data/api_token" ]; then
+  token=$(cat "$root/.data/api_token")
+fi
+export ORGPULSE_TOKEN="$token"
 
 args=(subscribe --url "$url")
 [ -n "$vars" ] && args+=(--variables "$vars")
