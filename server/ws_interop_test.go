@@ -14,6 +14,7 @@ import (
 
 	dbq "orgpulse/db"
 	"orgpulse/resolvers"
+	"orgpulse/testsupport"
 )
 
 // interopScript drives the graphql-ws client library (the one GraphiQL
@@ -21,7 +22,8 @@ import (
 // until its first event.
 const interopScript = `
 const { createClient } = require(process.argv[1]);
-const client = createClient({ url: process.argv[2], webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+const client = createClient({ url: process.argv[2], webSocketImpl: WebSocket, retryAttempts: 0, lazy: true,
+  connectionParams: { Authorization: 'Bearer ' + process.argv[4] } });
 const run = (payload, onFirst) => new Promise((resolve, reject) => {
   let last;
   const dispose = client.subscribe(payload, {
@@ -35,7 +37,7 @@ const run = (payload, onFirst) => new Promise((resolve, reject) => {
   console.log(JSON.stringify({ query: q }));
   await run({ query: 'subscription { metricRecorded(metricType: "database") { value endpoint } }' }, true);
   await client.dispose();
-})().catch((e) => { console.error('ERR', e && (e.message || (e.code + ' ' + e.reason)) || String(e)); process.exit(1); });
+})().catch((e) => { console.error('ERR', e && (e.message || (e.code && e.code + ' ' + e.reason)) || JSON.stringify(e)); process.exit(1); });
 `
 
 func TestGraphQLWSLibraryInterop(t *testing.T) {
@@ -62,7 +64,7 @@ func TestGraphQLWSLibraryInterop(t *testing.T) {
 	defer cancel()
 	var out, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, node, append(flags, "-e", interopScript, lib, a.WSURL,
-		fmt.Sprintf("{ organization(id: %d) { name } }", orgID))...)
+		fmt.Sprintf("{ organization(id: %d) { name } }", orgID), testsupport.APIToken)...)
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
