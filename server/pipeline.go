@@ -6,6 +6,7 @@ import (
 	"time"
 
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+	"go.opentelemetry.io/otel/trace"
 
 	"orgpulse/auth"
 	"orgpulse/cache"
@@ -45,6 +46,9 @@ type call struct {
 	// respond frames the answer. It is called once per operation that is
 	// not a subscription.
 	respond func(o *outcome)
+	// span is the operation's OpenTelemetry span (tracing.go); nil when
+	// tracing is off.
+	span trace.Span
 }
 
 // outcome is an operation's answer.
@@ -62,12 +66,14 @@ type outcome struct {
 // leaves it early, admitted, for c.subscribe.
 func (s *Server) serveOperation(ctx context.Context, c *call) {
 	d := s.analyse(c.req.Query, c.req.OperationName, c.req.Variables)
+	ctx = s.startOperation(ctx, c, d) // tracing.go; record ends it
 	if ref := s.admit(c, d); ref != nil {
 		s.refuse(c, d, ref)
 		return
 	}
 	if d.kind == "subscription" {
 		c.subscribe(d, c.principal)
+		endOperation(c, nil)
 		return
 	}
 	if c.async {
@@ -147,7 +153,7 @@ func (s *Server) execute(ctx context.Context, c *call, d *document) {
 
 	ctx = s.resolver.WithLoaders(resolvers.WithPrincipal(ctx, c.principal))
 	res := s.exec(ctx, c.reqID, c.req)
-	o.resp = response{Data: res.Data, Errors: s.translateErrors(c.reqID, res.Errors)}
+	o.resp = response{Data: res.Data, Errors: s.translateErrors(ctx, c.reqID, res.Errors)}
 	if c.debug {
 		snap := stats.Snapshot()
 		snap.DurationMs = float64(time.Since(c.start).Microseconds()) / 1000
@@ -192,7 +198,8 @@ func (s *Server) record(c *call, d *document, o *outcome, stats *monitor.Request
 	if o.cache != "" {
 		extra = append(extra, "cache", o.cache)
 	}
-	s.observe(c.reqID, metricName(c, d, o), d.kind, o.status, len(o.resp.Errors), elapsed, snap, extra...)
+	s.observe(logContext(c), c.reqID, metricName(c, d, o), d.kind, o.status, len(o.resp.Errors), elapsed, snap, extra...)
+	endOperation(c, o)
 }
 
 const (

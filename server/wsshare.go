@@ -9,6 +9,7 @@ import (
 
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+	"go.opentelemetry.io/otel/trace"
 
 	"orgpulse/auth"
 	"orgpulse/resolvers"
@@ -139,11 +140,11 @@ func (s *Server) startShared(ctx context.Context, g *shared, query, opName strin
 		return
 	}
 	s.wss.shared.Add(1)
-	go s.pumpShared(g, ch, status, reqID)
+	go s.pumpShared(g, ch, status, reqID, opName)
 }
 
 // pumpShared sends each result to every member, encoding it once.
-func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.SubscriptionStatus, reqID string) {
+func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.SubscriptionStatus, reqID, opName string) {
 	defer s.wss.shared.Add(-1)
 	var refusal []*gqlerrors.QueryError
 	for v := range ch {
@@ -151,20 +152,12 @@ func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.Subscrip
 		if !ok {
 			continue
 		}
-		errs := s.translateErrors(reqID, res.Errors)
 		if !status.Started() {
 			// Validation or the arguments refused it before any event.
-			refusal = errs
+			refusal = s.translateErrors(context.Background(), reqID, res.Errors)
 			continue
 		}
-		payload := s.encodeResponse(response{Data: res.Data, Errors: errs})
-		payload = payload[:len(payload)-1] // the newline
-		for _, m := range g.snapshot() {
-			if m.ctx.Err() != nil {
-				continue // completed by the client; it leaves the group on its own
-			}
-			m.wc.deliver(m.wc.resultMessage(m.op.id, payload))
-		}
+		s.deliverShared(g, res, reqID, opName)
 	}
 	if refusal != nil {
 		s.endShared(g, refusal)
@@ -180,6 +173,26 @@ func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.Subscrip
 		final = []*gqlerrors.QueryError{qe}
 	}
 	s.endShared(g, final)
+}
+
+// deliverShared encodes one event's result once and sends it to every
+// member, under the event's span (tracing.go).
+func (s *Server) deliverShared(g *shared, res *graphql.Response, reqID, opName string) {
+	members := g.snapshot()
+	ctx := context.Background()
+	if span := s.startEvent(opName, len(members)); span != nil {
+		ctx = trace.ContextWithSpan(ctx, span)
+		defer span.End()
+	}
+	errs := s.translateErrors(ctx, reqID, res.Errors)
+	payload := s.encodeResponse(response{Data: res.Data, Errors: errs})
+	payload = payload[:len(payload)-1] // the newline
+	for _, m := range members {
+		if m.ctx.Err() != nil {
+			continue // completed by the client; it leaves the group on its own
+		}
+		m.wc.deliver(m.wc.resultMessage(m.op.id, payload))
+	}
 }
 
 func (g *shared) snapshot() []*shareMember {

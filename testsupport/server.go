@@ -82,9 +82,16 @@ func WithResponseCache(s *server.Config, r *resolvers.Config) { s.ResponseCache 
 // it on) and no recorded samples of its own traffic.
 func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
 	tb.Helper()
+	return MustStartServerWith(tb, db, nil, tweaks...)
+}
+
+// MustStartServerWith is MustStartServer with app options of the test's
+// own (app.WithTracing: a tracer provider over an in-memory exporter).
+func MustStartServerWith(tb testing.TB, db *DB, opts []app.Option, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
+	tb.Helper()
 	logs := &lockedWriter{w: &bytes.Buffer{}}
 	rdb, prefix := MustRedisClient(tb)
-	svc := mustBuild(tb, db, rdb, prefix, "test", slog.New(slog.NewJSONHandler(logs, nil)), tweaks)
+	svc := mustBuild(tb, db, rdb, prefix, "test", slog.New(slog.NewJSONHandler(logs, nil)), tweaks, opts...)
 	hs := httptest.NewServer(svc.Server.Handler())
 	s := &Server{URL: hs.URL, DB: db, HTTP: hs, Relay: svc.Relay, logs: logs, close: func() {
 		hs.Close()
