@@ -127,6 +127,16 @@ func logContext(c *call) context.Context {
 	return trace.ContextWithSpan(context.Background(), c.span)
 }
 
+// eventOpName is the name a subscription's event spans carry: the
+// request's operationName, else the name its document gives the operation
+// (from the parse the pipeline already made and keeps). Tracing off, none.
+func (s *Server) eventOpName(query, opName string) string {
+	if s.tracer == nil || opName != "" {
+		return opName
+	}
+	return s.docs.parse(query).pick("").name
+}
+
 // startEvent starts the span of one subscription event's delivery to the
 // members of a shared subscription: a trace of its own, as the event
 // arrived from the bus, not from a request.

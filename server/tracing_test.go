@@ -410,3 +410,83 @@ func TestTracingOffCreatesNoExporter(t *testing.T) {
 		t.Errorf("tracing off: the provider is a %T, want OpenTelemetry's no-op one", svc.Tracing.TracerProvider)
 	}
 }
+
+// TestTraceOverWebSocket: an operation over a WebSocket gets its span
+// from the same pipeline (the root of its trace: the upgrade has none);
+// the mutation's change goes out in a relay span with its Redis commands;
+// the event's delivery to the subscriber is a span of its own.
+func TestTraceOverWebSocket(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	srv := testsupport.MustStartLiveServer(t, db, testsupport.LiveOptions{Options: []app.Option{app.WithTracing(tracing.Wrap(tp))}})
+	projectID := db.MustQueryInt64(t, "SELECT min(id) FROM projects")
+
+	c := testsupport.DialWS(t, srv.WSURL, testsupport.WSDialOptions{})
+	c.Init(nil)
+	c.Subscribe("q", `query Names { allOrganizations { name } }`, nil)
+	if m := c.NextFor("q", 10*time.Second); m.Type != "next" {
+		t.Fatalf("query over the socket: %s %s", m.Type, m.Payload)
+	}
+	c.Subscribe("s", fmt.Sprintf(`subscription Watch { projectUpdated(id: %d) { name } }`, projectID), nil)
+	c.Sync()
+	srv.Mutate(t, fmt.Sprintf(`mutation { updateProject(id: %d, input: {name: "Traced Project"}) { id } }`, projectID), nil).MustDecode(t, &struct{}{})
+	if m := c.NextFor("s", 10*time.Second); m.Type != "next" {
+		t.Fatalf("subscription: %s %s", m.Type, m.Payload)
+	}
+
+	// find waits for a span named name that match accepts.
+	find := func(name string, match func(tracetest.SpanStub) bool) tracetest.SpanStub {
+		t.Helper()
+		var found tracetest.SpanStub
+		testsupport.Eventually(t, 10*time.Second, "a span "+name, func() bool {
+			for _, sp := range exp.GetSpans() {
+				if sp.Name == name && match(sp) {
+					found = sp
+					return true
+				}
+			}
+			return false
+		})
+		return found
+	}
+	anySpan := func(tracetest.SpanStub) bool { return true }
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("spans:\n%s", names(exp.GetSpans()))
+		}
+	})
+	children := func(parent tracetest.SpanStub) (sql, redis int) {
+		for _, sp := range exp.GetSpans() {
+			if sp.Parent.SpanID() != parent.SpanContext.SpanID() {
+				continue
+			}
+			if attr(sp, "db.system.name").AsString() == "postgresql" {
+				sql++
+			} else if strings.Contains(sp.InstrumentationScope.Name, "redisotel") {
+				redis++
+			}
+		}
+		return sql, redis
+	}
+	q := find("query Names", anySpan)
+	if q.Parent.IsValid() || attr(q, "orgpulse.transport").AsString() != "websocket" {
+		t.Errorf("the WebSocket query's span: parent %v, attributes %v", q.Parent.SpanID(), q.Attributes)
+	}
+	if sql, _ := children(q); sql == 0 {
+		t.Errorf("the WebSocket query's span has no statement spans")
+	}
+	if s := find("subscription Watch", anySpan); attr(s, "graphql.operation.type").AsString() != "subscription" {
+		t.Errorf("subscription span: %v", s.Attributes)
+	}
+	// The mutation's batch: the one whose events went out on the bus.
+	relay := find("changefeed publish", func(sp tracetest.SpanStub) bool { _, redis := children(sp); return redis > 0 })
+	if relay.SpanKind != trace.SpanKindProducer {
+		t.Errorf("relay span %s, want a producer span", relay.SpanKind)
+	}
+	ev := find("subscription Watch event", anySpan)
+	if ev.SpanKind != trace.SpanKindConsumer || attr(ev, "orgpulse.subscribers").AsInt64() != 1 {
+		t.Errorf("event delivery span %s: %v", ev.SpanKind, ev.Attributes)
+	}
+}

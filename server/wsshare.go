@@ -140,7 +140,7 @@ func (s *Server) startShared(ctx context.Context, g *shared, query, opName strin
 		return
 	}
 	s.wss.shared.Add(1)
-	go s.pumpShared(g, ch, status, reqID, opName)
+	go s.pumpShared(g, ch, status, reqID, s.eventOpName(query, opName)) // tracing.go
 }
 
 // pumpShared sends each result to every member, encoding it once.

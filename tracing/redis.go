@@ -16,7 +16,10 @@ func InstrumentRedis(rdb redis.UniversalClient, p *Provider) error {
 		return nil
 	}
 	err := redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(p.TracerProvider),
-		redisotel.WithDBStatement(false), redisotel.WithDialFilter(true))
+		redisotel.WithDBStatement(false), redisotel.WithDialFilter(true),
+		// The caller's function and line cost a runtime.Callers per
+		// command; the parent span already says which operation it was.
+		redisotel.WithCallerEnabled(false))
 	if err != nil {
 		return fmt.Errorf("trace Redis: %w", err)
 	}
