@@ -490,3 +490,23 @@ func TestTraceOverWebSocket(t *testing.T) {
 		t.Errorf("event delivery span %s: %v", ev.SpanKind, ev.Attributes)
 	}
 }
+
+// BenchmarkTracing is BenchmarkUncachedQueryOverHTTP's request with
+// tracing off (serve's default) and with every request sampled into a
+// batch span processor whose exporter drops the spans: the cost of
+// making them. allocs/op of "off" equals BenchmarkUncachedQueryOverHTTP's
+// on a build without tracing (README "Tracing").
+func BenchmarkTracing(b *testing.B) {
+	db := testsupport.MustOpenSeededDB(b)
+	body := []byte(`{"query":"query Employees { allEmployees(pageSize: 20) { id name title organization { id name } } }"}`)
+	b.Run("off", func(b *testing.B) {
+		srv := testsupport.MustStartServer(b, db, testsupport.NoCache)
+		postParallel(b, srv.URL+"/graphql", testsupport.APIToken, body)
+	})
+	b.Run("sampled", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		srv := testsupport.MustStartServerWith(b, db, []app.Option{app.WithTracing(tracing.Wrap(tp))}, testsupport.NoCache)
+		postParallel(b, srv.URL+"/graphql", testsupport.APIToken, body)
+	})
+}
