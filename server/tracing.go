@@ -26,9 +26,8 @@ import (
 // of this runs: no wrapper, no attribute is built.
 
 // tracingHandler wraps the routes in otelhttp's server span, which
-// continues a caller's W3C traceparent. A WebSocket upgrade gets none: its
-// span would last as long as the socket; each of its operations is a
-// trace of its own instead.
+// continues a caller's W3C traceparent (traced says which requests get
+// one).
 func (s *Server) tracingHandler(mux http.Handler) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
@@ -46,13 +45,25 @@ func (s *Server) tracingHandler(mux http.Handler) http.Handler {
 		otelhttp.WithTracerProvider(s.cfg.Tracer),
 		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()), // /metrics has the request metrics
 		otelhttp.WithPropagators(tracing.Propagator()),
-		otelhttp.WithFilter(func(r *http.Request) bool { return !isWebSocket(r) }),
+		otelhttp.WithFilter(traced),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 			if r.Pattern != "" {
 				return r.Method + " " + r.Pattern
 			}
 			return r.Method
 		}))
+}
+
+// traced says which requests get an HTTP span: not a WebSocket upgrade
+// (its span would last as long as the socket; each of its operations is
+// a trace of its own), nor the probes and scrapes a load balancer and
+// Prometheus send every few seconds, which would bury the requests.
+func traced(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		return false
+	}
+	return !isWebSocket(r)
 }
 
 // startOperation starts c's operation span under ctx's span (the HTTP
