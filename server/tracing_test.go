@@ -510,3 +510,24 @@ func BenchmarkTracing(b *testing.B) {
 		postParallel(b, srv.URL+"/graphql", testsupport.APIToken, body)
 	})
 }
+
+// TestNoSpansForProbes: health checks and metric scrapes make no traces.
+func TestNoSpansForProbes(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := startTraced(t, db, testsupport.NoCache)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	res := srv.post(t, `{ __typename }`, nil) // a traced request, after the probes
+	srv.trace(t, res)
+	for _, sp := range srv.spans.GetSpans() {
+		if sp.SpanKind == trace.SpanKindServer && attr(sp, "url.path").AsString() != "/graphql" {
+			t.Errorf("a span for %s: %s", attr(sp, "url.path").AsString(), sp.Name)
+		}
+	}
+}
