@@ -18,6 +18,10 @@ func (r *report) scenario7() {
 	r.printf("The cost of the tracing code when tracing is off, against a build without it, is measured in the README's \"Tracing\" section.\n\n")
 	r.printf("| operation | off rps (rounds) | off p99 | sampled rps (rounds) | sampled p99 | sampled / off |\n|---|---|---|---|---|---|\n")
 	for _, op := range benchOps {
+		// bench.sh measures a few of the operations (TRACE_OPS) only.
+		if files, _ := filepath.Glob(filepath.Join(r.dir, "c32.traceoff."+op.key+".r*.json")); len(files) == 0 {
+			continue
+		}
 		off, offRounds := loadRounds(r, "c32.traceoff."+op.key)
 		on, onRounds := loadRounds(r, "c32.traceon."+op.key)
 		if off == nil || on == nil {
