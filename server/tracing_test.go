@@ -485,6 +485,11 @@ func TestTraceOverWebSocket(t *testing.T) {
 	if relay.SpanKind != trace.SpanKindProducer {
 		t.Errorf("relay span %s, want a producer span", relay.SpanKind)
 	}
+	for _, sp := range exp.GetSpans() {
+		if !sp.Parent.IsValid() && strings.Contains(sp.InstrumentationScope.Name, "redisotel") {
+			t.Errorf("a Redis span without a parent: %s (a connection's handshake?)", sp.Name)
+		}
+	}
 	ev := find("subscription Watch event", anySpan)
 	if ev.SpanKind != trace.SpanKindConsumer || attr(ev, "orgpulse.subscribers").AsInt64() != 1 {
 		t.Errorf("event delivery span %s: %v", ev.SpanKind, ev.Attributes)
