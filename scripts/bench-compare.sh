@@ -11,7 +11,8 @@
 # (old first in odd rounds, new first in even ones) so a slow spell of a
 # shared machine falls on both. Prints each operation's median round and the
 # ratio new/old, and the load average, to stdout. Defaults: 5 rounds of 2s,
-# every operation (--ops picks some, e.g. --ops project,nested).
+# every operation (--ops picks some, e.g. --ops project,nested). The four
+# servers listen on COMPARE_PORT (default 18091) and the three ports after it.
 # Everything it starts is stopped on exit.
 set -euo pipefail
 
@@ -58,7 +59,12 @@ DB=orgpulse_bench_compare
 WORK="$OP_DATA_DIR/bench/compare"
 BIN="$WORK/bin"
 RES="$WORK/results"
-PORTS=(18091 18092 18093 18094) # old, new, old cached, new cached
+# old, new, old cached, new cached: COMPARE_PORT and the three after it
+base="${COMPARE_PORT:-18091}"
+if [[ ! "$base" =~ ^[0-9]+$ ]] || ((base < 1024 || base > 65532)); then
+	op_die "COMPARE_PORT must be a port number from 1024 to 65532, got $base"
+fi
+PORTS=("$base" $((base + 1)) $((base + 2)) $((base + 3)))
 NAMES=(old new old-cached new-cached)
 TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 
