@@ -266,7 +266,9 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out struct{ Data map[string][]struct{ ID string } }
+	var out struct {
+		Data map[string][]struct{ ID string }
+	}
 	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
 		t.Fatalf("read the answer: %v", err)
 	}
