@@ -68,6 +68,11 @@ var badValues = map[string][]string{
 	"BODY_READ_TIMEOUT":      {"10", "0s", "slow"},
 	"MAX_INFLIGHT":           {"0", "-1", "many"},
 	"READY_REQUIRES_REDIS":   {"strict"},
+	"DOCUMENT_CACHE_SIZE":    {"-1", "lots", "2000000"},
+	"TRUSTED_DOCUMENTS":      {"/nonexistent/manifest.json", "/etc/passwd", "testdata/manifest-wrong-hash.json"},
+	"TRUSTED_DOCUMENTS_ONLY": {"strict", "true"}, // true: without TRUSTED_DOCUMENTS
+	"PERSISTED_QUERY_TTL":    {"1", "0s", "forever"},
+	"CACHE_CONTROL":          {"public", "public, max-age=60", "private, s-maxage=60", "max-age=soon"},
 }
 
 func envOf(m map[string]string) app.Env {
@@ -197,6 +202,23 @@ func TestEveryVariableHasBadValues(t *testing.T) {
 	for _, v := range app.Variables() {
 		if !slices.Contains(documented, v) {
 			t.Errorf("serve reads %s, but README's Configuration table does not document it", v)
+		}
+	}
+}
+
+// TestManifestWithAWrongHashStopsServe: a manifest entry whose 64-hex key
+// is not its document's SHA-256 stops serve, naming the variable and the
+// entry.
+func TestManifestWithAWrongHashStopsServe(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": testDB, "TRUSTED_DOCUMENTS": "testdata/manifest-wrong-hash.json"}
+	_, err := app.ParseServe(nil, envOf(env), &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("a manifest with a wrong hash was accepted")
+	}
+	const entry = "0000000000000000000000000000000000000000000000000000000000000001"
+	for _, want := range []string{"TRUSTED_DOCUMENTS", entry, "want the SHA-256"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
 		}
 	}
 }
