@@ -82,6 +82,14 @@ func (c docCache) parse(sum [32]byte, text string) *parsed {
 	return p
 }
 
+// markPersisted makes the document kept under sum answer lookups by hash
+// (persisted.go): it was registered, or read from Redis.
+func (c docCache) markPersisted(sum [32]byte) {
+	if p := c.get(sum); p != nil {
+		p.persisted.Store(true)
+	}
+}
+
 // len is the number of documents kept.
 func (c docCache) len() int {
 	if c.lru == nil {

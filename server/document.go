@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	gqlast "github.com/vektah/gqlparser/v2/ast"
@@ -82,6 +83,9 @@ type parsed struct {
 	// operation name: a request that repeats one skips the walk too.
 	mu  sync.Mutex
 	ops map[string]*document
+	// persisted: registered by APQ (or read from Redis), so its hash
+	// names it (docCache.markPersisted).
+	persisted atomic.Bool
 }
 
 // checked is a copy of the analysis of opName kept by remember, or nil.

@@ -120,7 +120,9 @@ func (s *Server) resolveDocument(ctx context.Context, c *call) *document {
 			return &document{refused: r}
 		}
 		req.Query = text
-		return s.analyse(sum, text, req.OperationName, req.Variables)
+		d := s.analyse(sum, text, req.OperationName, req.Variables)
+		s.docs.markPersisted(sum) // found in Redis: kept here from now on
+		return d
 	}
 	sum := sha256.Sum256([]byte(req.Query))
 	inManifest := trusted.has(sum)
@@ -183,7 +185,7 @@ func (s *Server) storedDocument(ctx context.Context, ref docRef) (string, [32]by
 		return e.text, e.sum, nil
 	}
 	if ref.hashed && !s.cfg.Persisted.TrustedOnly {
-		if p := s.docs.get(ref.sum); p != nil {
+		if p := s.docs.get(ref.sum); p != nil && p.persisted.Load() {
 			return p.text, ref.sum, nil
 		}
 		if text, ok := s.apq.get(ctx, ref); ok {
@@ -194,11 +196,15 @@ func (s *Server) storedDocument(ctx context.Context, ref docRef) (string, [32]by
 		Status: http.StatusOK} // Apollo's protocol: the clients expect 200
 }
 
-// register stores an admitted APQ document (sent with its hash) for the
-// other replicas; this one keeps it in the document cache already.
+// register stores an admitted APQ document (sent with its hash): this
+// replica's document cache answers its hash from now on, and Redis the
+// other replicas'. A document that was only sent whole, or refused, is
+// never found by hash.
 func (s *Server) register(ctx context.Context, c *call, d *document) {
 	if d.register {
-		s.apq.put(ctx, sha256.Sum256([]byte(c.req.Query)), c.req.Query)
+		sum := sha256.Sum256([]byte(c.req.Query))
+		s.docs.markPersisted(sum)
+		s.apq.put(ctx, sum, c.req.Query)
 	}
 }
 
