@@ -274,3 +274,22 @@ func TestGetETagAndNotModified(t *testing.T) {
 		t.Fatalf("a POST has ETag %q", res.Header.Get("ETag"))
 	}
 }
+
+// TestDocumentCacheKeepsVariablesApart: the document cache keeps an
+// operation's limits and cost only when no variable sets a page size; a
+// document whose cost its variables decide is measured for each request.
+func TestDocumentCacheKeepsVariablesApart(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := testsupport.MustStartServer(t, db, func(c *server.Config, _ *resolvers.Config) { c.MaxCost = 50 })
+	const doc = `query($n: Int) { allEmployees(pageSize: $n) { id } }`
+	for _, n := range []int{10, 100, 10, 100} {
+		res := srv.Query(t, doc, map[string]any{"n": n})
+		if refused := res.Code() == server.CodeCostLimit; refused != (n > 50) {
+			t.Fatalf("pageSize %d: %s", n, res.Raw)
+		}
+	}
+	const fixed = `{ allEmployees(pageSize: 100) { id } }`
+	for range 2 {
+		srv.Query(t, fixed, nil).MustError(t, server.CodeCostLimit)
+	}
+}
