@@ -437,6 +437,7 @@ func (r *report) scenario2() {
 		r.printf("| %s | %s%s | %s | %s%s | %s | %s |\n", op.title, frps(u.RPS), errNote(u), fms(u.P99), frps(c.RPS), errNote(c), fms(c.P99), fx(ratio(c.RPS, u.RPS)))
 	}
 	r.printf("\n")
+	r.docCacheTable() // report_doccache.go
 }
 
 func errNote(res *Result) string {
