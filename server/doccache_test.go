@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -49,5 +50,39 @@ func TestDocCacheBound(t *testing.T) {
 	none.parse(sha256.Sum256([]byte(doc(1))), doc(1))
 	if none.len() != 0 || none.get(sha256.Sum256([]byte(doc(1)))) != nil {
 		t.Fatal("a cache of size 0 kept a document")
+	}
+}
+
+// TestParsedTreeSize measures the heap a kept parse holds per byte of its
+// text, for documents of about 4 KiB and 20 KB (MAX_QUERY_LENGTH's
+// default) of aliased fields: the ratio behind maxCachedDocText, which
+// assumes about 26 (go test ./server/ -run TestParsedTreeSize -v prints
+// it). It fails when the ratio passes 40: the text bound would then let the
+// cache hold much more than it says.
+func TestParsedTreeSize(t *testing.T) {
+	for _, n := range []int{4 << 10, 20000} {
+		var sb strings.Builder
+		sb.WriteString("query Q { ")
+		for i := 0; sb.Len() < n-40; i++ {
+			fmt.Fprintf(&sb, "a%d: organization(id: 1) { id name } ", i)
+		}
+		sb.WriteString("}")
+		doc := sb.String()
+		kept := make([]*parsed, 0, 50)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for k := range 50 {
+			kept = append(kept, parseText(doc+strings.Repeat(" ", k)))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(kept)
+		perParse := float64(after.HeapAlloc-before.HeapAlloc) / 50
+		ratio := perParse / float64(len(doc))
+		t.Logf("a %d-byte document: %.0f KiB kept per parse, %.1f bytes per byte of text", len(doc), perParse/1024, ratio)
+		if ratio > 40 {
+			t.Errorf("a parse holds %.1f bytes per byte of text: maxCachedDocText's bound assumes about 26", ratio)
+		}
 	}
 }
