@@ -121,7 +121,7 @@ func (s *Server) resolveDocument(ctx context.Context, c *call) *document {
 		}
 		req.Query = text
 		d := s.analyse(sum, text, req.OperationName, req.Variables)
-		s.docs.markPersisted(sum) // found in Redis: kept here from now on
+		s.docs.markPersisted(sum) // read from Redis: this replica's cache answers it from now on
 		return d
 	}
 	sum := sha256.Sum256([]byte(req.Query))
@@ -148,15 +148,17 @@ func (s *Server) untrusted(sum [32]byte, req *request) *document {
 		return required
 	}
 	d := s.analyse(sum, req.Query, req.OperationName, req.Variables)
-	if d.op == nil || d.kind != "query" || !introspectionOnly(d.doc, d.op.SelectionSet) {
+	if d.op == nil || d.kind != "query" || !introspectionOnly(d.doc, d.op.SelectionSet, map[string]bool{}) {
 		return required
 	}
 	return d
 }
 
 // introspectionOnly reports whether sels select nothing but __schema,
-// __type and __typename (through fragments too).
-func introspectionOnly(doc *gqlast.QueryDocument, sels gqlast.SelectionSet) bool {
+// __type and __typename (through fragments too). A fragment spread again
+// inside itself is not (gqlparser parses cycles; graphql-go refuses them):
+// the walk ends there, and fails closed.
+func introspectionOnly(doc *gqlast.QueryDocument, sels gqlast.SelectionSet, seen map[string]bool) bool {
 	for _, sel := range sels {
 		switch sel := sel.(type) {
 		case *gqlast.Field:
@@ -164,12 +166,18 @@ func introspectionOnly(doc *gqlast.QueryDocument, sels gqlast.SelectionSet) bool
 				return false
 			}
 		case *gqlast.InlineFragment:
-			if !introspectionOnly(doc, sel.SelectionSet) {
+			if !introspectionOnly(doc, sel.SelectionSet, seen) {
 				return false
 			}
 		case *gqlast.FragmentSpread:
 			f := doc.Fragments.ForName(sel.Name)
-			if f == nil || !introspectionOnly(doc, f.SelectionSet) {
+			if f == nil || seen[sel.Name] {
+				return false
+			}
+			seen[sel.Name] = true
+			ok := introspectionOnly(doc, f.SelectionSet, seen)
+			delete(seen, sel.Name)
+			if !ok {
 				return false
 			}
 		}

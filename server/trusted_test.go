@@ -103,6 +103,11 @@ func TestTrustedDocumentsOnly(t *testing.T) {
 		t.Fatalf("introspection with INTROSPECTION on: %s", res.Raw)
 	}
 	srv.Query(t, `{ __schema { queryType { name } } employeeStats { total } }`, nil).MustError(t, server.CodePersistedQueryRequired)
+	// A fragment cycle (which gqlparser parses) ends the walk, refused.
+	srv.Query(t, `{ ...A } fragment A on Query { __typename ...A }`, nil).MustError(t, server.CodePersistedQueryRequired)
+	if res := srv.Query(t, `{ ...A } fragment A on Query { __schema { queryType { name } } }`, nil); len(res.Errors) > 0 {
+		t.Fatalf("introspection through a fragment: %s", res.Raw)
+	}
 	closed := trustedServer(t, db, false)
 	closed.Query(t, intro, nil).MustError(t, server.CodePersistedQueryRequired)
 }
