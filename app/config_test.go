@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"regexp"
 	"slices"
@@ -221,5 +224,35 @@ func TestManifestWithAWrongHashStopsServe(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q: %v", want, err)
 		}
+	}
+}
+
+// TestDocumentsWritesAManifest: `orgpulse documents` keys each file's text
+// by its SHA-256, and refuses a file the server would not parse, naming it.
+func TestDocumentsWritesAManifest(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := dir+"/good.graphql", dir+"/bad.graphql"
+	const doc = "{ allOrganizations { id } }\n"
+	if err := os.WriteFile(good, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("{ allOrganizations { id "), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := app.Documents([]string{good}, &bytes.Buffer{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+		t.Fatalf("not a JSON manifest: %v\n%s", err, out.String())
+	}
+	sum := sha256.Sum256([]byte(doc))
+	if len(m) != 1 || m[hex.EncodeToString(sum[:])] != doc {
+		t.Fatalf("manifest %v, want the document under its SHA-256", m)
+	}
+	err := app.Documents([]string{good, bad}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("an unparsable file: %v, want an error naming %s", err, bad)
 	}
 }
