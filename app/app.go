@@ -327,6 +327,9 @@ func (s *Service) serverConfig() (server.Config, error) {
 	if cfg.ResponseCache {
 		scfg.ResponseCache = s.Cache // nil without REDIS_URL
 	}
+	if err := persistedConfig(cfg, &scfg); err != nil {
+		return server.Config{}, err
+	}
 	return scfg, nil
 }
 
@@ -403,4 +406,23 @@ func NewLogger(w io.Writer, format, level string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// persistedConfig sets up persisted operations and the document cache.
+func persistedConfig(cfg Config, scfg *server.Config) error {
+	scfg.DocumentCacheSize = cfg.DocumentCacheSize
+	if scfg.DocumentCacheSize == 0 {
+		scfg.DocumentCacheSize = -1 // server.Config's zero is its default
+	}
+	scfg.CacheControl = cfg.CacheControl
+	scfg.Persisted = server.PersistedConfig{RedisPrefix: cfg.RedisPrefix, TTL: cfg.PersistedQueryTTL,
+		TrustedOnly: cfg.TrustedDocumentsOnly}
+	if cfg.TrustedDocuments != "" {
+		m, err := server.LoadManifest(cfg.TrustedDocuments)
+		if err != nil {
+			return fmt.Errorf("TRUSTED_DOCUMENTS: %w", err)
+		}
+		scfg.Persisted.Manifest = m
+	}
+	return nil
 }

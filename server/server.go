@@ -98,6 +98,15 @@ type Config struct {
 	// a MaxInflight slot for ever. WebSockets have WSConfig.WriteTimeout.
 	ResponseWriteTimeout time.Duration
 	MaxInflight          int
+
+	// Persisted operations (persisted.go) and the document cache
+	// (doccache.go): DocumentCacheSize documents are kept parsed; 0:
+	// DefaultDocumentCacheSize, negative: none (DOCUMENT_CACHE_SIZE=0).
+	Persisted         PersistedConfig
+	DocumentCacheSize int
+	// CacheControl is the Cache-Control of answers to GET (httpcache.go);
+	// default DefaultCacheControl.
+	CacheControl string
 }
 
 // Server serves GraphQL over HTTP.
@@ -110,7 +119,8 @@ type Server struct {
 	log      *slog.Logger
 	draining atomic.Bool
 	info     *schemaInfo // field types and page sizes for the limits (cost.go)
-	docs     docCache    // recent documents, parsed (document.go)
+	docs     docCache    // recent documents, parsed (doccache.go)
+	apq      apqStore    // APQ documents in Redis (persisted.go)
 	wss      *wsState    // open sockets and their counters (ws.go)
 	health   *health     // what /readyz last saw (health.go)
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
@@ -149,7 +159,10 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 		cfg.SlowRequest = DefaultSlowRequest
 	}
 	applyLimitDefaults(&cfg)
-	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}
+	applyPersistedDefaults(&cfg)
+	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState(),
+		docs: newDocCache(cfg.DocumentCacheSize)}
+	s.apq.s = s
 	s.health = s.newHealth()
 	s.slow = s.newSlowLog() // slowlog.go
 	s.adm = s.newAdmission()
@@ -222,6 +235,7 @@ type request struct {
 	OperationName string         `json:"operationName"`
 	Variables     map[string]any `json:"variables"`
 	Extensions    map[string]any `json:"extensions"`
+	DocumentID    string         `json:"documentId"` // a persisted document's id (persisted.go)
 }
 
 // response is a GraphQL response.
@@ -244,7 +258,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && acceptsHTML(r) {
+	if r.Method == http.MethodGet && !hasDocument(r.URL.Query()) && acceptsHTML(r) {
 		s.graphiql.ServePage(w, r)
 		return
 	}
@@ -260,6 +274,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case http.MethodGet:
+		s.getHeaders(w.Header()) // httpcache.go
 		if err := decodeGet(r.URL.Query(), s.cfg.MaxVariablesBytes, &req); err != nil {
 			s.writeError(w, media, errStatus(err), errorCode(err, CodeBadRequest), err.Error())
 			return
@@ -269,7 +284,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, media, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use POST (or GET for queries)")
 		return
 	}
-	if strings.TrimSpace(req.Query) == "" {
+	if strings.TrimSpace(req.Query) == "" && !req.persisted() {
 		s.writeError(w, media, http.StatusBadRequest, CodeBadRequest, "the request has no query")
 		return
 	}
@@ -277,7 +292,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		reqID: reqID, transport: transportHTTP, req: &req, media: media,
 		credential: r.Header.Get("Authorization"), queryToken: hasQueryToken(r.URL.Query()),
 		debug: s.cfg.Debug && r.Header.Get("X-Debug") == "1",
-		get:   r.Method == http.MethodGet, cache: true, start: start,
+		get:   r.Method == http.MethodGet, cache: true, start: start, ifNoneMatch: r.Header.Get("If-None-Match"),
 		respond: func(o *outcome) { s.writeOutcome(r.Context(), w, media, o) },
 	})
 }
