@@ -145,7 +145,7 @@ func (s *Server) eventOpName(query, opName string) string {
 	if s.tracer == nil || opName != "" {
 		return opName
 	}
-	return s.docs.parse(query).pick("").name
+	return s.docs.parse(sha256.Sum256([]byte(query)), query).pick("").name
 }
 
 // startEvent starts the span of one subscription event's delivery to the
