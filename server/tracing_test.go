@@ -536,3 +536,22 @@ func TestNoSpansForProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceOfAPersistedQuery: an operation sent by its APQ hash alone
+// has the span of the text the hash names, and its graphql.document.hash
+// is that very hash.
+func TestTraceOfAPersistedQuery(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	srv := startTraced(t, db, testsupport.NoCache)
+	const doc = `query Persisted { allOrganizations { name } }`
+	mustData(t, apqPost(t, srv.Server, doc, nil, true))
+	res := apqPost(t, srv.Server, doc, nil, false)
+	mustData(t, res)
+	tr := treeOf(t, srv.trace(t, res))
+	if tr.op.Name != "query Persisted" || attr(tr.op, "graphql.document.hash").AsString() != "sha256:"+sha(doc) {
+		t.Errorf("operation span %q, hash %s; want query Persisted, sha256:%s", tr.op.Name, attr(tr.op, "graphql.document.hash").AsString(), sha(doc))
+	}
+	if len(tr.sql) == 0 {
+		t.Errorf("no statement spans under the persisted query's span")
+	}
+}
