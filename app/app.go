@@ -88,7 +88,7 @@ func WithLiveTweak(t func(*server.Config, *resolvers.Config, *realtime.Config)) 
 	return func(b *build) { b.tweaks = append(b.tweaks, t) }
 }
 
-// Build builds the service from cfg: pool, Redis, cache, hub, monitor,
+// Build builds the service from cfg: tracing, pool, Redis, cache, hub, monitor,
 // resolvers, relay, server. On error, what was built is closed again.
 func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err error) {
 	var b build

@@ -1,5 +1,5 @@
 // Package app is orgpulse's composition root: the typed configuration of
-// every command, and the one place that builds the service from it (pool,
+// every command, and the one place that builds the service from it (tracing, pool,
 // Redis, cache, hub, monitor, resolvers, server) and tears it down in
 // reverse. main.go parses the command line into a Config and calls it;
 // testsupport builds its servers with it too.
