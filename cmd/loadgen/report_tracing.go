@@ -16,7 +16,12 @@ func (r *report) scenario7() {
 	r.printf("Rounds alternate the two servers; the ratio is the median of the rounds' own ratios. ")
 	r.printf("The receiver shares the machine's cores, as a collector running beside the service would. ")
 	r.printf("The cost of the tracing code when tracing is off, against a build without it, is measured in the README's \"Tracing\" section.\n\n")
-	r.printf("| operation | off rps (rounds) | off p99 | sampled rps (rounds) | sampled p99 | sampled / off |\n|---|---|---|---|---|---|\n")
+	perRequest, ok := r.cpuPerRequest()
+	if !ok {
+		return
+	}
+	r.printf("CPU is the server's own, milliseconds per request over all rounds (as in \"CPU time per request\" below): on a shared machine it varies less than the rate.\n\n")
+	r.printf("| operation | off rps (rounds) | off p99 | sampled rps (rounds) | sampled p99 | sampled / off | CPU off | CPU sampled | CPU sampled / off |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, op := range benchOps {
 		// bench.sh measures a few of the operations (TRACE_OPS) only.
 		if files, _ := filepath.Glob(filepath.Join(r.dir, "c32.traceoff."+op.key+".r*.json")); len(files) == 0 {
@@ -28,8 +33,11 @@ func (r *report) scenario7() {
 			continue
 		}
 		q, _ := pairedRatio(on.RPS, off.RPS, onRounds, offRounds)
-		r.printf("| %s | %s%s (%s) | %s | %s%s (%s) | %s | %s |\n", op.title, frps(off.RPS), errNote(off), fRounds(offRounds), fms(off.P99),
-			frps(on.RPS), errNote(on), fRounds(onRounds), fms(on.P99), rateVersus(q, on.RPS, off.RPS, len(onRounds)))
+		offCPU, offCPUs := perRequest("c32.traceoff." + op.key)
+		onCPU, onCPUs := perRequest("c32.traceon." + op.key)
+		r.printf("| %s | %s%s (%s) | %s | %s%s (%s) | %s | %s | %s | %s | %s |\n", op.title, frps(off.RPS), errNote(off), fRounds(offRounds), fms(off.P99),
+			frps(on.RPS), errNote(on), fRounds(onRounds), fms(on.P99), rateVersus(q, on.RPS, off.RPS, len(onRounds)),
+			offCPUs, onCPUs, fx(ratio(onCPU, offCPU)))
 	}
 	var sink struct{ Requests, Bytes int64 }
 	if b, err := os.ReadFile(filepath.Join(r.dir, "otlpsink.json")); err != nil || json.Unmarshal(b, &sink) != nil {
