@@ -917,6 +917,7 @@ func TestIdenticalSubscriptionsShareOneExecution(t *testing.T) {
 	// last one, and its other members still get events.
 	c1.Complete("q")
 	c2.Complete("p")
+	c1.Sync() // both completes handled before the next event
 	c2.Sync()
 	shared(2)
 	publish(t, b, resolvers.TopicProject, resolvers.Event{Action: resolvers.ActionUpdated, ProjectID: ids[0], OrganizationID: p.Project.OrganizationID, Project: &p.Project, TeamSize: p.TeamSize})
