@@ -46,6 +46,14 @@ import (
 //     Nor is a window that a covering index answers whatever its size: such
 //     a statement says so with the comment "/* plan: generic */" in its
 //     text (GetPerformanceSummary).
+//   - a page (LIMIT) under an optional array filter that is given, the
+//     caller's scope "organization_id = ANY($5)" (issue #19): how many
+//     organizations the array holds, and where their rows lie in id order,
+//     decide between walking the primary key and reading the organizations'
+//     rows by their index, and a generic plan knows neither (it walked the
+//     primary key past every other organization's rows: queries/
+//     explain_test.go). Such a call is sent like a range, planned for its
+//     values. An admin's scope is NULL: its statements stay generic.
 //
 // queries/explain_test.go checks the generic plans of the hot statements,
 // folded, use their indexes on a large dataset.
@@ -77,6 +85,7 @@ func (p planned) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 // parameter.
 func Statement(sql string, args []any) (string, []any) {
 	st := shapeOf(sql)
+	custom := st.custom
 	if len(st.params) > 0 {
 		mask := 0
 		for i, n := range st.params {
@@ -85,8 +94,9 @@ func Statement(sql string, args []any) (string, []any) {
 			}
 		}
 		sql = st.variant(sql, mask)
+		custom = custom || (st.paged && st.arrays&^mask != 0)
 	}
-	if st.custom {
+	if custom {
 		args = append([]any{pgx.QueryExecModeSimpleProtocol}, args...)
 	}
 	return sql, args
@@ -96,6 +106,14 @@ func Statement(sql string, args []any) (string, []any) {
 // parameter other than a keyset cursor, and so is planned for its values on
 // every call.
 func NeedsCustomPlan(sql string) bool { return shapeOf(sql).custom }
+
+// PlannedPerCall reports whether Planned sends sql with args to be planned
+// for these values (the simple protocol): a range over a parameter, or a
+// page under a given array filter.
+func PlannedPerCall(sql string, args []any) bool {
+	_, args = Statement(sql, args)
+	return len(args) > 0 && args[0] == pgx.QueryExecModeSimpleProtocol
+}
 
 var (
 	// nullTest matches the test of an optional filter, "$2::bigint IS NULL".
@@ -118,6 +136,8 @@ const maxFolded = 5
 type shape struct {
 	custom bool
 	params []int                    // argument index of each distinct "$n ... IS NULL", in order
+	arrays int                      // bits of the params tested as arrays ("$n::bigint[] IS NULL")
+	paged  bool                     // the text has a LIMIT
 	tests  []nullTestAt             // where the text tests them
 	texts  []atomic.Pointer[string] // by mask of null params, built on first use
 }
@@ -146,9 +166,13 @@ func shapeOf(sql string) *shape {
 			bit = len(st.params)
 			st.params = append(st.params, n-1)
 		}
+		if m[4] >= 0 { // "[]"
+			st.arrays |= 1 << bit
+		}
 		st.tests = append(st.tests, nullTestAt{start: m[0], end: m[1], bit: bit})
 	}
 	st.custom = !strings.Contains(sql, genericMarker) && rangeOverParameter.MatchString(keysetCursor.ReplaceAllString(sql, ""))
+	st.paged = strings.Contains(sql, "LIMIT")
 	if len(st.params) > maxFolded {
 		st.params, st.tests, st.custom = nil, nil, true
 	}
