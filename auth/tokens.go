@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -18,8 +19,9 @@ import (
 // Bearer tokens are JWTs (github.com/golang-jwt/jwt/v5): HS256 signed with
 // JWT_SECRET (`orgpulse token` issues them), and RS256/ES256 signed by an
 // identity provider whose public keys are in the JWKS file JWT_JWKS_FILE
-// (read once at start by github.com/MicahParks/keyfunc/v3, which picks
-// the key by kid and checks it is meant for the token's alg). exp is
+// (parsed by github.com/MicahParks/keyfunc/v3, which picks the key by kid
+// and checks it is meant for the token's alg; read again when it changes,
+// jwksfile.go). exp is
 // required and checked with nbf at every request, within Leeway; only the
 // configured algorithms are accepted (never "none").
 
@@ -37,12 +39,17 @@ type VerifierConfig struct {
 	Issuer   string // required iss when set
 	Audience string // required in aud when set
 	Now      func() time.Time
+	// JWKSRecheck is how often, at most, the JWKS file is looked at again
+	// for a token its keys cannot verify (default DefaultJWKSRecheck).
+	JWKSRecheck time.Duration
+	// Log gets what happens to the JWKS file (default slog.Default()).
+	Log *slog.Logger
 }
 
 // Verifier checks bearer tokens.
 type Verifier struct {
 	cfg     VerifierConfig
-	jwks    jwt.Keyfunc
+	jwks    *jwksFile
 	methods []string
 	parser  *jwt.Parser
 }
@@ -54,15 +61,21 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Now == nil {
 		v.cfg.Now = time.Now
 	}
+	if cfg.JWKSRecheck <= 0 {
+		v.cfg.JWKSRecheck = DefaultJWKSRecheck
+	}
+	if cfg.Log == nil {
+		v.cfg.Log = slog.Default()
+	}
 	if cfg.Secret != "" {
 		v.methods = append(v.methods, jwt.SigningMethodHS256.Alg())
 	}
 	if cfg.JWKSFile != "" {
-		kf, err := LoadJWKS(cfg.JWKSFile)
+		j, err := newJWKSFile(cfg.JWKSFile, v.cfg.JWKSRecheck, v.cfg.Now, v.cfg.Log)
 		if err != nil {
 			return nil, err
 		}
-		v.jwks = kf
+		v.jwks = j
 		v.methods = append(v.methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
 	}
 	opts := []jwt.ParserOption{jwt.WithValidMethods(v.methods), jwt.WithLeeway(Leeway),
@@ -157,7 +170,7 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 	if t.Method.Alg() == jwt.SigningMethodHS256.Alg() {
 		return []byte(v.cfg.Secret), nil
 	}
-	return v.jwks(t)
+	return v.jwks.key(t)
 }
 
 func classify(tok *jwt.Token, methods []string, err error) *Error {
