@@ -15,7 +15,9 @@
 -- transaction deletes them (updateEmployee does, DeleteMembershipsOutside
 -- Organization); a move that keeps them fails at COMMIT. ON DELETE CASCADE
 -- is not deferred: deleting an employee or a project still takes its
--- memberships with it at once. These keys replace the single-column ones.
+-- memberships with it at once. The single-column keys stay beside them:
+-- PostGraphile, which the benchmark runs on this schema, names its
+-- relations after them (projectMembersByProjectId).
 --
 -- The composite keys need unique indexes on (organization_id, id): the
 -- indexes on organization_id the tables already had become unique and
@@ -48,8 +50,6 @@ FROM projects p WHERE p.id = pm.project_id;
 ALTER TABLE project_members ALTER COLUMN organization_id SET NOT NULL;
 
 ALTER TABLE project_members
-    DROP CONSTRAINT project_members_project_id_fkey,
-    DROP CONSTRAINT project_members_employee_id_fkey,
     ADD CONSTRAINT project_members_project_same_organization_fkey
         FOREIGN KEY (organization_id, project_id) REFERENCES projects (organization_id, id)
         ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
@@ -63,10 +63,6 @@ RESET orgpulse.bulk;
 ALTER TABLE project_members
     DROP CONSTRAINT project_members_project_same_organization_fkey,
     DROP CONSTRAINT project_members_employee_same_organization_fkey,
-    ADD CONSTRAINT project_members_project_id_fkey
-        FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE,
-    ADD CONSTRAINT project_members_employee_id_fkey
-        FOREIGN KEY (employee_id) REFERENCES employees (id) ON DELETE CASCADE,
     DROP COLUMN organization_id;
 
 CREATE INDEX projects_organization_id_plain ON projects (organization_id);
