@@ -320,7 +320,7 @@ func (s *Service) serverConfig() (server.Config, error) {
 		Debug: cfg.Debug, ReplicaID: cfg.ReplicaID, NodeModules: cfg.GraphiQLAssets, Logger: s.Log,
 		APIToken: cfg.APIToken, Verifier: verifier, AnonymousRole: auth.Role(cfg.AnonymousRole), GraphiQLToken: cfg.GraphiQLToken, Redis: s.Redis, Monitor: s.Monitor, SlowRequest: cfg.SlowRequest,
 		ResponseCacheTTL: cfg.CacheTTL,
-		BodyReadTimeout:  cfg.BodyReadTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
+		BodyReadTimeout:  cfg.BodyReadTimeout, ResponseWriteTimeout: cfg.ResponseWriteTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
 		WS: server.WSConfig{InitTimeout: cfg.WSInitTimeout, MaxConnections: cfg.WSMaxConnections,
 			MaxSubscriptionsPerConn: cfg.WSMaxSubscriptions, AllowedOrigins: cfg.CORSOrigins},
 	}

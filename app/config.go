@@ -57,9 +57,10 @@ type Config struct {
 	AnonymousRole string
 	GraphiQLToken string
 	// Slow clients and overload
-	BodyReadTimeout    time.Duration
-	MaxInflight        int
-	ReadyRequiresRedis bool
+	BodyReadTimeout      time.Duration
+	ResponseWriteTimeout time.Duration
+	MaxInflight          int
+	ReadyRequiresRedis   bool
 
 	// Query limits
 	MaxBodyBytes      int
@@ -127,8 +128,9 @@ func DefaultConfig() Config {
 		ReplicaID:      defaultReplicaID(),
 		AnonymousRole:  string(auth.RoleNone),
 
-		BodyReadTimeout: server.DefaultBodyReadTimeout,
-		MaxInflight:     server.DefaultMaxInflight,
+		BodyReadTimeout:      server.DefaultBodyReadTimeout,
+		ResponseWriteTimeout: server.DefaultResponseWriteTimeout,
+		MaxInflight:          server.DefaultMaxInflight,
 
 		MaxBodyBytes:      server.DefaultMaxBodyBytes,
 		MaxVariablesBytes: server.DefaultMaxVariablesBytes,
@@ -219,6 +221,8 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return durationValue{&c.RequestTimeout, time.Millisecond, time.Hour} }},
 	{"body-read-timeout", "BODY_READ_TIMEOUT", "time a client has to send a request body (then 408 and the connection is closed)",
 		func(c *Config) flag.Value { return durationValue{&c.BodyReadTimeout, time.Millisecond, time.Hour} }},
+	{"response-write-timeout", "RESPONSE_WRITE_TIMEOUT", "time a client has to take an HTTP response (then the connection is closed; WebSocket messages have their own 10s bound)",
+		func(c *Config) flag.Value { return durationValue{&c.ResponseWriteTimeout, time.Millisecond, time.Hour} }},
 	{"max-inflight", "MAX_INFLIGHT", "GraphQL HTTP requests handled at once by this replica (one more: 503 with Retry-After); WebSockets are bounded by WS_MAX_CONNECTIONS",
 		func(c *Config) flag.Value { return intValue{&c.MaxInflight, 1, 1_000_000} }},
 	{"ready-requires-redis", "READY_REQUIRES_REDIS", "answer /readyz 503 while Redis does not answer (default: 200 with \"degraded: redis\", since the replica serves without it)",

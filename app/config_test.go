@@ -66,6 +66,7 @@ var badValues = map[string][]string{
 	"GOGC":                   {"fast", "-5"},
 	"GOMEMLIMIT":             {"lots", "512MB", "-1"},
 	"BODY_READ_TIMEOUT":      {"10", "0s", "slow"},
+	"RESPONSE_WRITE_TIMEOUT": {"10", "0s", "slow"},
 	"MAX_INFLIGHT":           {"0", "-1", "many"},
 	"READY_REQUIRES_REDIS":   {"strict"},
 }

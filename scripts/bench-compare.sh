@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# scripts/bench-compare.sh REV [--rounds N] [--duration D] - requests per
-# second of the working tree against revision REV, in one run.
+# scripts/bench-compare.sh REV [--rounds N] [--duration D] [--ops a,b] -
+# requests per second of the working tree against revision REV, in one run.
 #
 # For a change that must not cost speed ("no more than 5% on any operation"):
 # builds orgpulse at REV (in a temporary git worktree) and from the working
@@ -10,7 +10,8 @@
 # scripts/bench.sh at concurrency 32, ROUNDS rounds that alternate old and new
 # (old first in odd rounds, new first in even ones) so a slow spell of a
 # shared machine falls on both. Prints each operation's median round and the
-# ratio new/old, and the load average, to stdout. Defaults: 5 rounds of 2s.
+# ratio new/old, and the load average, to stdout. Defaults: 5 rounds of 2s,
+# every operation (--ops picks some, e.g. --ops project,nested).
 # Everything it starts is stopped on exit.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ cd "$ROOT"
 REV=""
 ROUNDS=5
 DUR=2s
+OPS=(org employees50 project projects20 nested summary)
 while (($#)); do
 	case "$1" in
 	--rounds)
@@ -31,20 +33,27 @@ while (($#)); do
 		DUR="${2:?--duration needs a duration such as 2s}"
 		shift
 		;;
+	--ops)
+		IFS=, read -r -a picked <<<"${2:?--ops needs operations such as project,nested}"
+		for op in "${picked[@]}"; do
+			[[ " ${OPS[*]} " == *" $op "* ]] || op_die "--ops: unknown operation $op (one of: ${OPS[*]})"
+		done
+		OPS=("${picked[@]}")
+		shift
+		;;
 	-h | --help)
 		sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	-*) op_die "unknown argument $1 (use REV, --rounds N, --duration D)" ;;
+	-*) op_die "unknown argument $1 (use REV, --rounds N, --duration D, --ops a,b)" ;;
 	*) REV="$1" ;;
 	esac
 	shift
 done
-[[ -n "$REV" ]] || op_die "usage: scripts/bench-compare.sh REV [--rounds N] [--duration D]"
+[[ -n "$REV" ]] || op_die "usage: scripts/bench-compare.sh REV [--rounds N] [--duration D] [--ops a,b]"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || op_die "--rounds must be a positive number, got $ROUNDS"
 OLD_SHA="$(git rev-parse --verify --short=12 "$REV^{commit}")" || op_die "no commit $REV"
 
-OPS=(org employees50 project projects20 nested summary)
 DB=orgpulse_bench_compare
 WORK="$OP_DATA_DIR/bench/compare"
 BIN="$WORK/bin"

@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -90,7 +92,12 @@ type Config struct {
 	// BODY_READ_TIMEOUT), and one more than MaxInflight
 	// (DefaultMaxInflight) in flight is answered 503 SERVICE_UNAVAILABLE.
 	BodyReadTimeout time.Duration
-	MaxInflight     int
+	// ResponseWriteTimeout bounds sending one HTTP response
+	// (DefaultResponseWriteTimeout): a client that stops reading is cut
+	// off and counted, instead of holding its handler, its buffers and
+	// a MaxInflight slot for ever. WebSockets have WSConfig.WriteTimeout.
+	ResponseWriteTimeout time.Duration
+	MaxInflight          int
 }
 
 // Server serves GraphQL over HTTP.
@@ -284,7 +291,7 @@ func (s *Server) writeOutcome(ctx context.Context, w http.ResponseWriter, media 
 	if o.cache != "" {
 		w.Header().Set(headerCache, o.cache)
 	}
-	writeBody(w, media, o.status, o.body)
+	s.writeBody(w, media, o.status, o.body)
 	if o.store != nil {
 		s.storeResponse(ctx, w, *o.store, o.body)
 	}
@@ -417,7 +424,7 @@ func (s *Server) writeError(w http.ResponseWriter, media string, status int, cod
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, media string, status int, v any) {
-	writeBody(w, media, status, s.encodeJSON(v))
+	s.writeBody(w, media, status, s.encodeJSON(v))
 }
 
 // encodeResponse writes an executed response. graphql-go has already
@@ -457,10 +464,30 @@ func (s *Server) encodeJSON(v any) []byte {
 	return b.Bytes()
 }
 
-func writeBody(w http.ResponseWriter, media string, status int, body []byte) {
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
+// writeBody sends a response within ResponseWriteTimeout. Nothing else
+// bounds a client that stops reading: once the kernel's buffers are full,
+// Write blocks, and the handler, its buffers and a MaxInflight slot with
+// it (256 such clients would take every slot). The deadline is the
+// connection's, so the body goes out whole within it: an explicit
+// Content-Length (no chunk left in net/http's buffer), then a flush, whose
+// error tells a cut-off client from one that went away. net/http clears a
+// write deadline after each response, so a kept-alive connection does not
+// carry it into its next request (an http.Server WriteTimeout instead
+// would also cut WebSockets).
+func (s *Server) writeBody(w http.ResponseWriter, media string, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", media+"; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.ResponseWriteTimeout))
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, err := w.Write(body)
+	if err == nil {
+		err = rc.Flush()
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.adm.writeTimeouts.Add(1) // the connection is closed: net/http cannot finish the response
+	}
 }
 
 // requestID keeps a sane client-supplied X-Request-Id (so logs correlate
