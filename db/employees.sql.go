@@ -776,7 +776,10 @@ WHERE pm.project_id = ANY(ARRAY(
       AND ($4::bigint[] IS NULL OR p.organization_id = ANY($4))
     ORDER BY p.id
     LIMIT $6::int OFFSET $5::int))
-  AND ($4::bigint[] IS NULL OR e.organization_id = ANY($4))
+  -- Cast, so that postgres.Planned leaves this ANY as it is for a scope of
+  -- one organization (it folds the page's into an equality): an equality
+  -- here made PostgreSQL hash the organization's employees and sort.
+  AND ($4::bigint[] IS NULL OR e.organization_id = ANY($4::bigint[]))
 ORDER BY pm.project_id, e.id
 `
 

@@ -105,7 +105,10 @@ WHERE pm.project_id = ANY(ARRAY(
       AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)))
     ORDER BY p.id
     LIMIT @limit_count::int OFFSET @offset_count::int))
-  AND (sqlc.narg(scope)::bigint[] IS NULL OR e.organization_id = ANY(sqlc.narg(scope)))
+  -- Cast, so that postgres.Planned leaves this ANY as it is for a scope of
+  -- one organization (it folds the page's into an equality): an equality
+  -- here made PostgreSQL hash the organization's employees and sort.
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR e.organization_id = ANY(sqlc.narg(scope)::bigint[]))
 ORDER BY pm.project_id, e.id;
 
 -- name: GetEmployeeStats :one

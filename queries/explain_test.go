@@ -346,7 +346,8 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 			return err
 		}, "performance_metrics_metric_type_endpoint_recorded_at_idx", ""},
 		// A member's statements: the scope (three organizations, as a
-		// token's org_ids) is bound, not folded away as an admin's NULL.
+		// token's org_ids, or one) is bound, not folded away as an
+		// admin's NULL.
 		{"GetEmployee", "member scope", func() error {
 			_, err := q.GetEmployee(ctx, db.GetEmployeeParams{ID: employeeIDs[3], Scope: scope})
 			return err
@@ -359,6 +360,22 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 			_, err := q.ListEmployees(ctx, db.ListEmployeesParams{Scope: scope, OffsetCount: 2 * 50, LimitCount: 50})
 			return err
 		}, "employees_organization_id_id_idx", ""},
+		{"ListEmployeesWithOrganization", "member of one organization", func() error {
+			_, err := q.ListEmployeesWithOrganization(ctx, db.ListEmployeesWithOrganizationParams{Scope: scope[1:2], LimitCount: 50})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"ListEmployees", "member of one organization, page 2", func() error {
+			_, err := q.ListEmployees(ctx, db.ListEmployeesParams{Scope: scope[1:2], OffsetCount: 20, LimitCount: 20})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"ListProjectsWithOrganization", "member of one organization", func() error {
+			_, err := q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{Scope: scope[1:2], LimitCount: 20})
+			return err
+		}, "projects_organization_id_idx", ""},
+		{"ListTeamMembersByProjectPage", "member of one organization", func() error {
+			_, err := q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{Scope: scope[1:2], LimitCount: 20})
+			return err
+		}, "projects_organization_id_idx", ""},
 		{"CountEmployees", "member scope", func() error {
 			_, err := q.CountEmployees(ctx, db.CountEmployeesParams{Scope: scope})
 			return err
@@ -440,7 +457,12 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 				plan := explain(ctx, t, conn, sql, call.Args, generic)
 				t.Logf("generic %v, args %s\n%s", generic, fmtArgs(call.Args), plan.outline())
 				assertPlan(ctx, t, tdb, plan, tt.wantIndex, tt.tinyTable)
-				if sortFree[tt.name] {
+				// A page of one organization's projects runs its generic
+				// plan (the pool forces generic plans; postgres.Planned
+				// folds the scope into an equality): that one must not
+				// sort. Its custom plan, which never runs, hashes the
+				// organization's employees and sorts the teams.
+				if sortFree[tt.name] && (generic || tt.variant != "member of one organization") {
 					var outer func(planNode)
 					outer = func(n planNode) {
 						if n.Parent == "InitPlan" || n.Parent == "SubPlan" {
