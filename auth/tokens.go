@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +53,7 @@ type Verifier struct {
 	jwks    *jwksFile
 	methods []string
 	parser  *jwt.Parser
+	seen    verifiedCache
 }
 
 // NewVerifier reads the JWKS file, if any. With neither a secret nor a
@@ -134,27 +136,42 @@ type claims struct {
 	OrgIDs json.RawMessage `json:"org_ids,omitempty"`
 }
 
-// Verify checks token and returns its principal, or an *Error.
+// Verify checks token and returns its principal, or an *Error. A token
+// verified before is not verified again while it holds (verified.go).
 func (v *Verifier) Verify(token string) (Principal, error) {
 	if len(v.methods) == 0 {
 		return Principal{}, &Error{Reason: ReasonSignature + " (no JWT_SECRET or JWT_JWKS_FILE is set)"}
 	}
+	key := sha256.Sum256([]byte(token))
+	if p, ok := v.seen.get(key, v.cfg.Now()); ok {
+		return p, nil
+	}
+	p, nbf, err := v.verify(token)
+	if err == nil {
+		v.seen.put(key, verifiedToken{p: p, notBefore: nbf})
+	}
+	return p, err
+}
+
+// verify checks token in full: its principal, and when it becomes valid
+// (nbf minus the leeway; zero without nbf).
+func (v *Verifier) verify(token string) (Principal, time.Time, error) {
 	var c claims
 	tok, err := v.parser.ParseWithClaims(token, &c, v.key)
 	if err != nil {
-		return Principal{}, classify(tok, v.methods, err)
+		return Principal{}, time.Time{}, classify(tok, v.methods, err)
 	}
 	if c.Role == nil {
-		return Principal{}, &Error{Reason: ReasonClaims + ": role is missing"}
+		return Principal{}, time.Time{}, &Error{Reason: ReasonClaims + ": role is missing"}
 	}
 	role, err := ParseRole(*c.Role, false)
 	if err != nil {
-		return Principal{}, &Error{Reason: ReasonClaims + ": role: " + err.Error()}
+		return Principal{}, time.Time{}, &Error{Reason: ReasonClaims + ": role: " + err.Error()}
 	}
 	var ids []int64
 	if role != RoleAdmin {
 		if ids, err = parseOrgIDs(c.OrgIDs); err != nil {
-			return Principal{}, &Error{Reason: ReasonClaims + ": org_ids: " + err.Error()}
+			return Principal{}, time.Time{}, &Error{Reason: ReasonClaims + ": org_ids: " + err.Error()}
 		}
 	}
 	p := NewPrincipal(role, ids)
@@ -162,7 +179,11 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if c.ExpiresAt != nil {
 		p.Expires = c.ExpiresAt.Add(Leeway)
 	}
-	return p, nil
+	var nbf time.Time
+	if c.NotBefore != nil {
+		nbf = c.NotBefore.Add(-Leeway)
+	}
+	return p, nbf, nil
 }
 
 // key is the key of a token whose alg the parser already accepted.
