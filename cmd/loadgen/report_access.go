@@ -18,7 +18,7 @@ func (r *report) scenario2b() {
 	r.printf("The uncached and cached servers of section 2, which also verify JWTs (`JWT_SECRET`) and let a request without a token in as an admin (`ANONYMOUS_ROLE=admin`): ")
 	r.printf("*none* sends no token (no authorization at all), *admin* an admin JWT, *member* a member JWT of organization 1, whose statements bind its scope (`organization_id = ANY($scope)`) and whose cached responses are kept under its own key. ")
 	r.printf("These operations return exactly organization 1's rows, so every principal gets the same response (checked with `loadgen samedata` before measuring). ")
-	r.printf("Each round runs none, admin and member one after the other; the ratios are the median of the rounds' own ratios. Goal (issue #19): admin and member within 10%% of none.\n\n")
+	r.printf("Each round runs none, admin and member one after the other, starting with another of them each round; the ratios are the median of the rounds' own ratios. Goal (issue #19): admin and member within 10%% of none.\n\n")
 	r.printf("| operation | | none rps | admin rps | member rps | admin / none | member / none |\n|---|---|---|---|---|---|---|\n")
 	for _, key := range aclOps {
 		title := key
