@@ -232,14 +232,15 @@ func TestSubscribe(t *testing.T) {
 		if !errors.As(err, &ge) || ge[0].Code() != "GRAPHQL_VALIDATION_FAILED" {
 			t.Errorf("invalid document: %v", err)
 		}
-		// The server refuses a mutation without the token before it
-		// reads the ping: Live is not called.
+		// The server refuses a socket without the token at
+		// connection_init (4403), before any operation: Live is not
+		// called.
 		var live atomic.Bool
 		bare, _ := client.New(c.URL(), client.Options{}) // no token
 		err = bare.Subscribe(context.Background(), client.Request{Query: `mutation { recordMetric(input: {metricType: "database", value: 1}) { id } }`},
 			client.Handler{Live: func() { live.Store(true) }})
-		if !errors.As(err, &ge) || ge[0].Code() != "UNAUTHENTICATED" {
-			t.Errorf("a mutation without the token: %v", err)
+		if ce, ok := client.CloseError(err); !ok || ce.Code != 4403 {
+			t.Errorf("a socket without the token: %v, want closed with 4403", err)
 		}
 		if live.Load() {
 			t.Error("Live was called for a refused operation")

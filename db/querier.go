@@ -10,7 +10,8 @@ import (
 
 type Querier interface {
 	// AddTeamMember puts an employee on a project's team; the primary key
-	// reports one already there.
+	// reports one already there. organization_id is the project's: the
+	// foreign keys refuse an employee of another (migrations/00006).
 	AddTeamMember(ctx context.Context, arg AddTeamMemberParams) error
 	// CopyEmployees bulk-loads sample data with COPY.
 	CopyEmployees(ctx context.Context, arg []CopyEmployeesParams) (int64, error)
@@ -140,19 +141,22 @@ type Querier interface {
 	// ListOrganizations is a keyset page: rows after after_id in id order.
 	ListOrganizations(ctx context.Context, arg ListOrganizationsParams) ([]Organization, error)
 	// ListOrganizationsByIDs backs the per-request organization loader: one
-	// statement for every organization a request reaches through a foreign key.
-	ListOrganizationsByIDs(ctx context.Context, ids []int64) ([]Organization, error)
+	// statement for every organization a request reaches through a foreign key,
+	// within the caller's scope (NULL: every organization) like a root lookup.
+	ListOrganizationsByIDs(ctx context.Context, arg ListOrganizationsByIDsParams) ([]Organization, error)
 	// ListProjects serves keyset and numbered pages of projects with filters.
 	ListProjects(ctx context.Context, arg ListProjectsParams) ([]ListProjectsRow, error)
 	// ListProjectsByEmployeeIDs loads the projects of many employees through
-	// the project_members join table in one statement.
-	ListProjectsByEmployeeIDs(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsRow, error)
+	// the project_members join table in one statement, those of the caller's
+	// scope only (NULL: all). A team is of its project's organization
+	// (migrations/00006); the scope binds it here all the same.
+	ListProjectsByEmployeeIDs(ctx context.Context, arg ListProjectsByEmployeeIDsParams) ([]ListProjectsByEmployeeIDsRow, error)
 	// ListProjectsByEmployeeIDsWithoutTeamSize is ListProjectsByEmployeeIDs for
 	// requests that do not select teamSize. A nested page reaches thousands of
 	// memberships (50 organizations x 50 employees: 8,000 rows), and counting
 	// each project's team once per membership row was most of the statement's
 	// time (docs/BENCHMARKS.md).
-	ListProjectsByEmployeeIDsWithoutTeamSize(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsWithoutTeamSizeRow, error)
+	ListProjectsByEmployeeIDsWithoutTeamSize(ctx context.Context, arg ListProjectsByEmployeeIDsWithoutTeamSizeParams) ([]ListProjectsByEmployeeIDsWithoutTeamSizeRow, error)
 	// ListProjectsByOrganizationIDs loads the projects of many organizations in
 	// one statement.
 	ListProjectsByOrganizationIDs(ctx context.Context, arg ListProjectsByOrganizationIDsParams) ([]ListProjectsByOrganizationIDsRow, error)
@@ -162,8 +166,10 @@ type Querier interface {
 	// point in time; it walks (metric_type, value DESC) and stops at the limit.
 	ListSlowestMetrics(ctx context.Context, arg ListSlowestMetricsParams) ([]PerformanceMetric, error)
 	// ListTeamMembersByProjectIDs loads the teams of many projects through the
-	// project_members join table in one statement.
-	ListTeamMembersByProjectIDs(ctx context.Context, projectIds []int64) ([]ListTeamMembersByProjectIDsRow, error)
+	// project_members join table in one statement, the members of the
+	// caller's scope only (NULL: all). A team is of its project's organization
+	// (migrations/00006); the scope binds it here all the same.
+	ListTeamMembersByProjectIDs(ctx context.Context, arg ListTeamMembersByProjectIDsParams) ([]ListTeamMembersByProjectIDsRow, error)
 	// ListTeamMembersByProjectPage loads the teams of the page of projects that
 	// ListProjects returns for the same arguments: it finds the page's ids
 	// itself, so a page's teams go to the database with the page, in one

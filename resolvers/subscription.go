@@ -406,6 +406,7 @@ func (e *liveEvent) resolver() *Resolver {
 		cp.q = db.New(postgres.Planned(eventDB{pool: cp.pool, ctx: ctx}))
 		cp.eventLoaders = newLoaders(&cp)
 		cp.eventLoaders.eventCtx = ctx
+		cp.eventLoaders.eventScope = []int64{e.organizationID()}
 		e.res, e.ctx, e.cancel = &cp, ctx, cancel
 	}
 	return e.res

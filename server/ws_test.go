@@ -527,7 +527,7 @@ func TestKeepAliveEveryInterval(t *testing.T) {
 			if len(pings) > 0 || len(msgs) > 0 {
 				t.Fatalf("keep-alives before connection_init: %d pings, %d messages", len(pings), len(msgs))
 			}
-			if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{}}`)); err != nil {
+			if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{"Authorization":"Bearer `+testsupport.APIToken+`"}}`)); err != nil {
 				t.Fatal(err)
 			}
 			if m, ok := <-msgs; !ok || m.data != `{"type":"connection_ack"}` {
@@ -571,7 +571,7 @@ func TestUnansweredPingDropsSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
-	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init"}`)); err != nil {
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_init","payload":{"Authorization":"Bearer `+testsupport.APIToken+`"}}`)); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -606,7 +606,7 @@ func TestMessageWithTheUpgradeRequest(t *testing.T) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 
-	payload := []byte(`{"type":"connection_init","payload":{}}`)
+	payload := []byte(`{"type":"connection_init","payload":{"Authorization":"Bearer ` + testsupport.APIToken + `"}}`)
 	frame := []byte{0x81, 0x80 | byte(len(payload)), 1, 2, 3, 4} // text, masked with 1 2 3 4
 	for i, b := range payload {
 		frame = append(frame, b^frame[2+i%4])

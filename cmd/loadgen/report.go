@@ -283,7 +283,7 @@ func (r *report) render() (string, error) {
 	m := r.meta
 	var body strings.Builder
 	// The sections are rendered first: they collect the goals shown on top.
-	sections := []func(){r.scenario1, r.scenario2, r.scenario3, r.scenario4, r.scenario5, r.scenario6}
+	sections := []func(){r.scenario1, r.scenario2, r.scenario2b, r.scenario3, r.scenario4, r.scenario5, r.scenario6}
 	for _, s := range sections {
 		s()
 	}
@@ -320,7 +320,7 @@ func (r *report) render() (string, error) {
 	r.printf("the ratios between figures of the same run are what carries over. Latency is what the client sees over loopback HTTP: ")
 	r.printf("request, execution, JSON encoding and transfer.\n\n")
 
-	r.printf("## Goals\n\nEach goal of issues #8 and #22 beside the figure measured for it below.\n\n")
+	r.printf("## Goals\n\nEach goal of issues #8, #19 and #22 beside the figure measured for it below.\n\n")
 	r.printf("| goal | measured | |\n|---|---|---|\n")
 	for _, g := range r.goals {
 		r.printf("| %s | %s | %s |\n", g.goal, g.measured, g.verdict)
