@@ -24,7 +24,7 @@ const resumeSub = `subscription($org: ID, $after: String) { employeeChanged(orga
 type event struct{ name, cursor string }
 
 // nextEvents reads n results of operation id (within wait in all).
-func nextEvents(t *testing.T, c *testsupport.WSClient, id string, n int, wait time.Duration) []event {
+func nextEvents(t testing.TB, c *testsupport.WSClient, id string, n int, wait time.Duration) []event {
 	t.Helper()
 	var out []event
 	deadline := time.Now().Add(wait)
@@ -42,7 +42,7 @@ func nextEvents(t *testing.T, c *testsupport.WSClient, id string, n int, wait ti
 	return out
 }
 
-func decodeEvent(t *testing.T, payload []byte) event {
+func decodeEvent(t testing.TB, payload []byte) event {
 	t.Helper()
 	var p struct {
 		Data struct {
@@ -67,7 +67,7 @@ func decodeEvent(t *testing.T, payload []byte) event {
 
 // subscribeAfter opens a socket as token ("" the API token) and starts
 // employeeChanged of org (0: all) after cursor ("" none).
-func subscribeAfter(t *testing.T, s *testsupport.LiveServer, token string, org int64, cursor string) *testsupport.WSClient {
+func subscribeAfter(t testing.TB, s *testsupport.LiveServer, token string, org int64, cursor string) *testsupport.WSClient {
 	t.Helper()
 	var opts testsupport.WSDialOptions
 	if token != "" {
@@ -86,7 +86,7 @@ func subscribeAfter(t *testing.T, s *testsupport.LiveServer, token string, org i
 	return c
 }
 
-func rename(t *testing.T, s *testsupport.LiveServer, emp int64, name string) {
+func rename(t testing.TB, s *testsupport.LiveServer, emp int64, name string) {
 	t.Helper()
 	s.DB.MustExec(t, "UPDATE employees SET name = $1 WHERE id = $2", name, emp)
 }
