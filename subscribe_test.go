@@ -31,6 +31,30 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// startSubscribe starts `orgpulse subscribe doc` against url and waits for
+// "subscribed" on its stderr; it returns the command and its output lines.
+func startSubscribe(ctx context.Context, t *testing.T, bin, url, doc string) (cmd *exec.Cmd, stdout, stderr *bufio.Scanner) {
+	t.Helper()
+	cmd = exec.CommandContext(ctx, bin, "subscribe", "--token", testsupport.APIToken, "--url", url, doc)
+	cmd.Env = append(os.Environ(), "ORGPULSE_URL=")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOut, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr = bufio.NewScanner(out), bufio.NewScanner(errOut)
+	if !stderr.Scan() || stderr.Text() != "subscribed" {
+		t.Fatalf("first stderr line %q, want subscribed", stderr.Text())
+	}
+	return cmd, stdout, stderr
+}
+
 // `orgpulse subscribe` says "subscribed" on stderr once the subscription
 // is live, so a script can cause the first event then; it prints each
 // event as a JSON line, reconnects when the server goes away (saying so,
@@ -43,25 +67,8 @@ func TestSubscribeCommand(t *testing.T) {
 	t.Run("subscribed, then events", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "subscribe", "--token", testsupport.APIToken, "--url", srv.URL, `subscription { metricRecorded { value } }`)
-		cmd.Env = append(os.Environ(), "ORGPULSE_URL=")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		errLines := bufio.NewScanner(stderr)
-		if !errLines.Scan() || errLines.Text() != "subscribed" {
-			t.Fatalf("first stderr line %q, want subscribed", errLines.Text())
-		}
+		cmd, lines, errLines := startSubscribe(ctx, t, bin, srv.URL, `subscription { metricRecorded { value } }`)
 		// An event published at once must arrive.
-		lines := bufio.NewScanner(stdout)
 		publishAndExpect := func(v int) {
 			t.Helper()
 			ev, err := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
@@ -104,24 +111,7 @@ func TestSubscribeCommand(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		emp := db.MustQueryInt64(t, "SELECT min(id) FROM employees")
-		cmd := exec.CommandContext(ctx, bin, "subscribe", "--token", testsupport.APIToken, "--url", srv.URL,
-			`subscription { employeeChanged { employee { id name } } }`)
-		cmd.Env = append(os.Environ(), "ORGPULSE_URL=")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		errLines, lines := bufio.NewScanner(stderr), bufio.NewScanner(stdout)
-		if !errLines.Scan() || errLines.Text() != "subscribed" {
-			t.Fatalf("first stderr line %q, want subscribed", errLines.Text())
-		}
+		cmd, lines, errLines := startSubscribe(ctx, t, bin, srv.URL, `subscription { employeeChanged { employee { id name } } }`)
 		rename := func(i int) {
 			db.MustExec(t, "UPDATE employees SET name = $1 WHERE id = $2", fmt.Sprintf("Dropped %d", i), emp)
 		}

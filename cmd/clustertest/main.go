@@ -419,21 +419,21 @@ type subscriber struct {
 	k int
 	d *driver
 
-	mu        sync.Mutex
-	sessions  []*session
-	got       map[int]receipt
-	dupes     int
+	mu       sync.Mutex
+	sessions []*session
+	got      map[int]receipt
+	dupes    int
 	// Per operation ("e", "o"): the cursor of the last event received,
 	// which a new socket resumes after, and the sequence number of its
 	// mutation, which must only grow.
 	cursors    map[string]string
 	lastSeq    map[string]int
 	outOfOrder int
-	closes    []closeRec
-	dialFails int
-	upgrades  int
-	problems  []string
-	connected chan struct{} // signalled on each new session
+	closes     []closeRec
+	dialFails  int
+	upgrades   int
+	problems   []string
+	connected  chan struct{} // signalled on each new session
 }
 
 func (d *driver) newSubscriber(k int) *subscriber {
