@@ -3,11 +3,23 @@ package resolvers
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // heldMax bounds the live values a resuming subscription keeps while it
 // reads the log (see chanSink.held).
 const heldMax = 1000
+
+// stallTimeout: a paced subscription whose transport did not take the
+// result of a value within it ends (errStalled). graphql-go drops a
+// result its reader did not take within SubscribeResolverTimeout (1 s);
+// the transport's pump is always waiting, so that should never happen,
+// but if it did the subscription would wait forever for a Took that
+// never comes. A variable for the test.
+var stallTimeout = 10 * time.Second
+
+var errStalled = Errorf(CodeServiceUnavailable, "",
+	"this subscription's result was lost on its way to the socket; subscribe again with after: the last cursor")
 
 // sinkItem is one value waiting for graphql-go, and the cursor of its
 // event (zero for a summary, or an event of a release before cursors).
@@ -45,6 +57,7 @@ type chanSink[T any] struct {
 	feeding  bool          // a feeder goroutine runs
 	inflight bool          // paced: a value went out and its result was not taken yet
 	cur      Cursor        // the cursor of the value that went out last
+	watch    *time.Timer   // paced: fires stallTimeout after a value went out, unless taken
 	last     Cursor        // the cursor of the value queued last
 	ended    bool
 	// While a resuming subscription reads the log (catching), live values
@@ -168,6 +181,13 @@ func (s *chanSink[T]) feed() {
 			s.queue = nil // an idle subscription keeps no queue
 		}
 		s.cur, s.inflight = it.cur, s.paced
+		if s.paced {
+			if s.watch == nil {
+				s.watch = time.AfterFunc(stallTimeout, s.stalled)
+			} else {
+				s.watch.Reset(stallTimeout)
+			}
+		}
 		s.mu.Unlock()
 		select {
 		case s.room <- struct{}{}:
@@ -189,8 +209,23 @@ func (s *chanSink[T]) took() Cursor {
 	defer s.mu.Unlock()
 	c := s.cur
 	s.inflight = false
+	if s.watch != nil {
+		s.watch.Stop()
+	}
 	s.kickLocked()
 	return c
+}
+
+// stalled ends the subscription when the result of the value that went
+// out last was not taken within stallTimeout.
+func (s *chanSink[T]) stalled() {
+	s.mu.Lock()
+	stuck := s.inflight && !s.ended
+	s.mu.Unlock()
+	if stuck {
+		s.l.log.Warn("a subscription result was not taken; ending the subscription", "wait", stallTimeout)
+		s.l.interrupt(s, errStalled)
+	}
 }
 
 // end records why the subscription ends (nil: not an error) and closes
@@ -206,6 +241,9 @@ func (s *chanSink[T]) end(err error) {
 		s.status.fail(err)
 	}
 	close(s.stop)
+	if s.watch != nil {
+		s.watch.Stop()
+	}
 	s.queue, s.held = nil, nil
 	if !s.feeding {
 		close(s.out)
