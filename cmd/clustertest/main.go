@@ -1461,7 +1461,7 @@ func (d *driver) phase4(ctx context.Context) error {
 
 type eventCounts struct {
 	expected, received, missed int
-	resumed                    int // received on a new socket, after the cursor of the last one
+	resumed                    int // made while the subscriber was reconnecting, and received
 	before                     int // made before the subscriber's first subscription: not expected
 	dupes, outOfOrder          int
 	maxLatency                 time.Duration // of the events received live
@@ -1478,7 +1478,7 @@ var events eventCounts
 // Events of mutations made while it was reconnecting are expected too:
 // each new socket resumes after the cursor of the last event received
 // (issue #18), so the log replays what the gap missed. Those are counted
-// apart as resumed; the slowest delivery is measured over the events of
+// apart (resumed); the slowest delivery is measured over the events of
 // mutations that a session was live for (from before the mutation was sent
 // until 500ms after its response), as before cursors. Every event must
 // arrive once, in commit order.
@@ -1587,7 +1587,7 @@ func (d *driver) printSummary(w io.Writer) {
 	fmt.Fprintf(w, "mutations       %d sent through nginx (events), %d succeeded\n", mut, mutOK)
 	fmt.Fprintf(w, "events          expected %d, received %d, missed %d, duplicates %d, out of order %d (slowest live delivery %dms after the response)\n",
 		events.expected, events.received, events.missed, events.dupes, events.outOfOrder, events.maxLatency.Milliseconds())
-	fmt.Fprintf(w, "                %d of them made while a subscriber was reconnecting, received on resume (after:); not expected: %d made before its first subscription\n",
+	fmt.Fprintf(w, "                %d of them made while a subscriber was reconnecting (expected: each new socket resumes after its cursor); not expected: %d made before its first subscription\n",
 		events.resumed, events.before)
 	fmt.Fprintf(w, "subscribers     %d, sessions %d, closes by the server: %s\n", len(d.subs), events.sessions, formatCounts(events.closes))
 	if d.nFailures > 0 {
