@@ -60,9 +60,9 @@ var (
 	errBusDown = Errorf(CodeServiceUnavailable, "",
 		"subscriptions are unavailable right now: the event bus (Redis) did not answer; try again")
 	errBehind = Errorf(CodeServiceUnavailable, "",
-		"this replica fell more than %d events behind executing this subscription and ended it; events may have been lost; subscribe again", subscriptionBuffer)
+		"this replica fell more than %d events behind executing this subscription and ended it; subscribe again with after: the last extensions.cursor to get every event since", subscriptionBuffer)
 	errInterrupted = Errorf(CodeServiceUnavailable, "",
-		"the event stream of this replica was interrupted and events may have been lost; subscribe again")
+		"the event stream of this replica was interrupted; subscribe again with after: the last extensions.cursor to get every event since")
 )
 
 // SubscriptionStatus tells the transport how a subscription went. Pass the
