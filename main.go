@@ -5,6 +5,7 @@
 //	orgpulse seed [--reset] [--orgs N ...]
 //	orgpulse subscribe DOC
 //	orgpulse token --role member --org 3 [--org 4] [--ttl 1h] [--sub alice]
+//	orgpulse documents scripts/curl/*.graphql > manifest.json
 //
 // Every flag defaults to an environment variable; `orgpulse <cmd> --help`
 // lists both. main only parses the command line; package app builds and
@@ -35,6 +36,7 @@ Usage:
   orgpulse subscribe [flags] DOC   print each event of a subscription as a JSON line
   orgpulse token --role R [--org N]... [--ttl 1h] [--sub S]
                                    print a bearer token signed with JWT_SECRET
+  orgpulse documents FILE.graphql... print a trusted-documents manifest (TRUSTED_DOCUMENTS)
 
 Run 'orgpulse <command> --help' for the flags of a command and the
 environment variable behind each.
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, env app.Env, out io.Writer) error {
 		return runSubscribe(ctx, args, env, out)
 	case "token":
 		return app.Token(args, env, out, os.Stdout)
+	case "documents":
+		return app.Documents(args, out, os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

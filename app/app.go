@@ -320,12 +320,15 @@ func (s *Service) serverConfig() (server.Config, error) {
 		Debug: cfg.Debug, ReplicaID: cfg.ReplicaID, NodeModules: cfg.GraphiQLAssets, Logger: s.Log,
 		APIToken: cfg.APIToken, Verifier: verifier, AnonymousRole: auth.Role(cfg.AnonymousRole), GraphiQLToken: cfg.GraphiQLToken, Redis: s.Redis, Monitor: s.Monitor, SlowRequest: cfg.SlowRequest,
 		ResponseCacheTTL: cfg.CacheTTL,
-		BodyReadTimeout:  cfg.BodyReadTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
+		BodyReadTimeout:  cfg.BodyReadTimeout, ResponseWriteTimeout: cfg.ResponseWriteTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
 		WS: server.WSConfig{InitTimeout: cfg.WSInitTimeout, MaxConnections: cfg.WSMaxConnections,
 			MaxSubscriptionsPerConn: cfg.WSMaxSubscriptions, AllowedOrigins: cfg.CORSOrigins},
 	}
 	if cfg.ResponseCache {
 		scfg.ResponseCache = s.Cache // nil without REDIS_URL
+	}
+	if err := persistedConfig(cfg, &scfg); err != nil {
+		return server.Config{}, err
 	}
 	return scfg, nil
 }
@@ -403,4 +406,23 @@ func NewLogger(w io.Writer, format, level string) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// persistedConfig sets up persisted operations and the document cache.
+func persistedConfig(cfg Config, scfg *server.Config) error {
+	scfg.DocumentCacheSize = cfg.DocumentCacheSize
+	if scfg.DocumentCacheSize == 0 {
+		scfg.DocumentCacheSize = -1 // server.Config's zero is its default
+	}
+	scfg.CacheControl = cfg.CacheControl
+	scfg.Persisted = server.PersistedConfig{RedisPrefix: cfg.RedisPrefix, TTL: cfg.PersistedQueryTTL,
+		TrustedOnly: cfg.TrustedDocumentsOnly}
+	if cfg.TrustedDocuments != "" {
+		m, err := server.LoadManifest(cfg.TrustedDocuments)
+		if err != nil {
+			return fmt.Errorf("TRUSTED_DOCUMENTS: %w", err)
+		}
+		scfg.Persisted.Manifest = m
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"orgpulse/cache"
 	"orgpulse/migrations"
 	"orgpulse/seed"
+	"orgpulse/server"
 )
 
 // Env looks up an environment variable (os.LookupEnv; tests pass a map).
@@ -183,6 +185,36 @@ func Token(args []string, env Env, out, stdout io.Writer) error {
 	}
 	_, err = fmt.Fprintln(stdout, tok)
 	return err
+}
+
+// Documents runs `orgpulse documents FILE.graphql...`: it prints the
+// trusted-documents manifest of the files (TRUSTED_DOCUMENTS), each file's
+// text keyed by its SHA-256, as GraphQL Codegen's persisted-documents.json.
+func Documents(args []string, out, stdout io.Writer) error {
+	fs := NewFlagSet("documents FILE.graphql...", "Print the trusted-documents manifest (TRUSTED_DOCUMENTS) of GraphQL documents: {\"<sha256>\": \"<document>\"}.", out)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("documents needs at least one .graphql file")
+	}
+	docs := make(map[string]string, fs.NArg())
+	for _, f := range fs.Args() {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("documents: %w", err)
+		}
+		docs[f] = string(b)
+	}
+	m, err := server.ManifestOf(docs)
+	if err != nil {
+		return fmt.Errorf("documents: %w", err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(m)
 }
 
 // serveSetting is serve's setting of the variable env.

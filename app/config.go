@@ -57,9 +57,10 @@ type Config struct {
 	AnonymousRole string
 	GraphiQLToken string
 	// Slow clients and overload
-	BodyReadTimeout    time.Duration
-	MaxInflight        int
-	ReadyRequiresRedis bool
+	BodyReadTimeout      time.Duration
+	ResponseWriteTimeout time.Duration
+	MaxInflight          int
+	ReadyRequiresRedis   bool
 
 	// Query limits
 	MaxBodyBytes      int
@@ -78,6 +79,13 @@ type Config struct {
 	CacheTTL      time.Duration
 	ResponseCache bool
 	SummaryTTL    time.Duration
+
+	// Persisted operations and the document cache
+	DocumentCacheSize    int
+	TrustedDocuments     string // manifest file; empty: none
+	TrustedDocumentsOnly bool
+	PersistedQueryTTL    time.Duration
+	CacheControl         string
 
 	// Change feed
 	ReplayWindow time.Duration // how long delivered changes stay in the log
@@ -127,8 +135,9 @@ func DefaultConfig() Config {
 		ReplicaID:      defaultReplicaID(),
 		AnonymousRole:  string(auth.RoleNone),
 
-		BodyReadTimeout: server.DefaultBodyReadTimeout,
-		MaxInflight:     server.DefaultMaxInflight,
+		BodyReadTimeout:      server.DefaultBodyReadTimeout,
+		ResponseWriteTimeout: server.DefaultResponseWriteTimeout,
+		MaxInflight:          server.DefaultMaxInflight,
 
 		MaxBodyBytes:      server.DefaultMaxBodyBytes,
 		MaxVariablesBytes: server.DefaultMaxVariablesBytes,
@@ -143,6 +152,10 @@ func DefaultConfig() Config {
 		CacheTTL:      cache.DefaultTTL,
 		ResponseCache: true,
 		SummaryTTL:    resolvers.DefaultSummaryTTL,
+
+		DocumentCacheSize: server.DefaultDocumentCacheSize,
+		PersistedQueryTTL: server.DefaultPersistedTTL,
+		CacheControl:      server.DefaultCacheControl,
 
 		ReplayWindow: changefeed.DefaultKeep,
 
@@ -219,6 +232,8 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return durationValue{&c.RequestTimeout, time.Millisecond, time.Hour} }},
 	{"body-read-timeout", "BODY_READ_TIMEOUT", "time a client has to send a request body (then 408 and the connection is closed)",
 		func(c *Config) flag.Value { return durationValue{&c.BodyReadTimeout, time.Millisecond, time.Hour} }},
+	{"response-write-timeout", "RESPONSE_WRITE_TIMEOUT", "time a client has to take an HTTP response (then the connection is closed; WebSocket messages have their own 10s bound)",
+		func(c *Config) flag.Value { return durationValue{&c.ResponseWriteTimeout, time.Millisecond, time.Hour} }},
 	{"max-inflight", "MAX_INFLIGHT", "GraphQL HTTP requests handled at once by this replica (one more: 503 with Retry-After); WebSockets are bounded by WS_MAX_CONNECTIONS",
 		func(c *Config) flag.Value { return intValue{&c.MaxInflight, 1, 1_000_000} }},
 	{"ready-requires-redis", "READY_REQUIRES_REDIS", "answer /readyz 503 while Redis does not answer (default: 200 with \"degraded: redis\", since the replica serves without it)",
@@ -265,6 +280,16 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return boolValue{&c.ResponseCache} }},
 	{"summary-cache-ttl", "SUMMARY_CACHE_TTL", "lifetime of cached performanceSummary and endpointStats values",
 		func(c *Config) flag.Value { return durationValue{&c.SummaryTTL, time.Millisecond, day} }},
+	{"document-cache-size", "DOCUMENT_CACHE_SIZE", "documents kept parsed and checked per replica, by SHA-256 (an LRU; also APQ's store in front of Redis); 0: none",
+		func(c *Config) flag.Value { return intValue{&c.DocumentCacheSize, 0, 1_000_000} }},
+	{"trusted-documents", "TRUSTED_DOCUMENTS", "JSON manifest of trusted documents, {\"<sha256>\": \"<document>\"} (GraphQL Codegen's persisted-documents.json, Relay's ids; orgpulse documents writes one), runnable by hash (empty: none)",
+		func(c *Config) flag.Value { return stringValue{&c.TrustedDocuments, checkManifest} }},
+	{"trusted-documents-only", "TRUSTED_DOCUMENTS_ONLY", "run only TRUSTED_DOCUMENTS' documents: any other is refused with PERSISTED_QUERY_REQUIRED (introspection still runs where INTROSPECTION allows it)",
+		func(c *Config) flag.Value { return boolValue{&c.TrustedDocumentsOnly} }},
+	{"persisted-query-ttl", "PERSISTED_QUERY_TTL", "lifetime in Redis of a document registered by automatic persisted queries (APQ)",
+		func(c *Config) flag.Value { return durationValue{&c.PersistedQueryTTL, time.Second, 365 * day} }},
+	{"cache-control", "CACHE_CONTROL", "Cache-Control of answers to GET: private, no-cache, no-store, must-revalidate, max-age=N (never public: answers depend on credentials)",
+		func(c *Config) flag.Value { return stringValue{&c.CacheControl, checkCacheControl} }},
 	{"replay-window", "REPLAY_WINDOW", "how long delivered changes stay in the change log before the relay prunes them",
 		func(c *Config) flag.Value { return durationValue{&c.ReplayWindow, time.Minute, 30 * day} }},
 	{"ws-init-timeout", "WS_INIT_TIMEOUT", "time a WebSocket client has to send connection_init (then 4408)",
@@ -333,6 +358,9 @@ func (c *Config) check(needDB bool) error {
 	if c.GraphiQLToken != "" && !c.Debug {
 		errs = append(errs, errors.New("GRAPHIQL_TOKEN is set without DEBUG: it would hand a token to anyone who opens /graphiql; want it only with DEBUG (scripts/dev.sh)"))
 	}
+	if c.TrustedDocumentsOnly && c.TrustedDocuments == "" {
+		errs = append(errs, errors.New("TRUSTED_DOCUMENTS_ONLY is set without TRUSTED_DOCUMENTS: it would refuse every operation; want TRUSTED_DOCUMENTS=manifest.json (orgpulse documents writes one)"))
+	}
 	if c.MaxVariablesBytes > c.MaxBodyBytes {
 		errs = append(errs, fmt.Errorf("MAX_VARIABLES_BYTES (%d) is larger than MAX_BODY_BYTES (%d): variables travel in the body", c.MaxVariablesBytes, c.MaxBodyBytes))
 	}
@@ -376,6 +404,39 @@ func checkJWKSFile(s string) error {
 	}
 	_, err := auth.LoadJWKS(s)
 	return err
+}
+
+func checkManifest(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, err := server.LoadManifest(s)
+	return err
+}
+
+// checkCacheControl accepts the directives that keep an answer out of
+// shared caches' reuse for others: never public or s-maxage, since the
+// answers depend on the credentials.
+func checkCacheControl(s string) error {
+	for _, d := range strings.Split(s, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		switch {
+		case d == "private", d == "no-cache", d == "no-store", d == "must-revalidate":
+		case strings.HasPrefix(d, "max-age=") && isDigits(strings.TrimPrefix(d, "max-age=")):
+		default:
+			return fmt.Errorf("want comma-separated private, no-cache, no-store, must-revalidate or max-age=N (never public: answers depend on credentials), got %q", d)
+		}
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != "" && len(s) < 10
 }
 
 func checkClaim(s string) error {

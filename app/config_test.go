@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"regexp"
 	"slices"
@@ -66,8 +69,14 @@ var badValues = map[string][]string{
 	"GOGC":                   {"fast", "-5"},
 	"GOMEMLIMIT":             {"lots", "512MB", "-1"},
 	"BODY_READ_TIMEOUT":      {"10", "0s", "slow"},
+	"RESPONSE_WRITE_TIMEOUT": {"10", "0s", "slow"},
 	"MAX_INFLIGHT":           {"0", "-1", "many"},
 	"READY_REQUIRES_REDIS":   {"strict"},
+	"DOCUMENT_CACHE_SIZE":    {"-1", "lots", "2000000"},
+	"TRUSTED_DOCUMENTS":      {"/nonexistent/manifest.json", "/etc/passwd", "testdata/manifest-wrong-hash.json"},
+	"TRUSTED_DOCUMENTS_ONLY": {"strict", "true"}, // true: without TRUSTED_DOCUMENTS
+	"PERSISTED_QUERY_TTL":    {"1", "0s", "forever"},
+	"CACHE_CONTROL":          {"public", "public, max-age=60", "private, s-maxage=60", "max-age=soon"},
 }
 
 func envOf(m map[string]string) app.Env {
@@ -198,5 +207,52 @@ func TestEveryVariableHasBadValues(t *testing.T) {
 		if !slices.Contains(documented, v) {
 			t.Errorf("serve reads %s, but README's Configuration table does not document it", v)
 		}
+	}
+}
+
+// TestManifestWithAWrongHashStopsServe: a manifest entry whose 64-hex key
+// is not its document's SHA-256 stops serve, naming the variable and the
+// entry.
+func TestManifestWithAWrongHashStopsServe(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": testDB, "TRUSTED_DOCUMENTS": "testdata/manifest-wrong-hash.json"}
+	_, err := app.ParseServe(nil, envOf(env), &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("a manifest with a wrong hash was accepted")
+	}
+	const entry = "0000000000000000000000000000000000000000000000000000000000000001"
+	for _, want := range []string{"TRUSTED_DOCUMENTS", entry, "want the SHA-256"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
+	}
+}
+
+// TestDocumentsWritesAManifest: `orgpulse documents` keys each file's text
+// by its SHA-256, and refuses a file the server would not parse, naming it.
+func TestDocumentsWritesAManifest(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := dir+"/good.graphql", dir+"/bad.graphql"
+	const doc = "{ allOrganizations { id } }\n"
+	if err := os.WriteFile(good, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("{ allOrganizations { id "), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := app.Documents([]string{good}, &bytes.Buffer{}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]string
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
+		t.Fatalf("not a JSON manifest: %v\n%s", err, out.String())
+	}
+	sum := sha256.Sum256([]byte(doc))
+	if len(m) != 1 || m[hex.EncodeToString(sum[:])] != doc {
+		t.Fatalf("manifest %v, want the document under its SHA-256", m)
+	}
+	err := app.Documents([]string{good, bad}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("an unparsable file: %v, want an error naming %s", err, bad)
 	}
 }

@@ -231,6 +231,12 @@ type Entry struct {
 	name  string // the versioned name read; "" when Redis could not be used
 }
 
+// Tag names the value the entry holds or will hold: its key, generation
+// and version. It changes whenever the value may change, so it can serve
+// as an HTTP ETag (hashed: it holds the key's name); "" when Redis could
+// not be used.
+func (e Entry) Tag() string { return e.name }
+
 // Lookup reads key in one round trip. Store a computed value with Put: it
 // goes under the version read here, so a value computed from rows older
 // than a later invalidation is never served.

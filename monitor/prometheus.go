@@ -69,6 +69,8 @@ const (
 	MetricInflight     = "orgpulse_http_inflight_requests"
 	MetricOverloaded   = "orgpulse_http_overload_rejected_total"
 	MetricBodyTimeouts = "orgpulse_http_body_read_timeouts_total"
+	// MetricResponseWriteTimeouts counts responses cut off by RESPONSE_WRITE_TIMEOUT.
+	MetricResponseWriteTimeouts = "orgpulse_http_response_write_timeouts_total"
 )
 
 // MaxOperationLabels bounds the operation label of the request metrics:

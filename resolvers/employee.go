@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	graphql "github.com/graph-gophers/graphql-go"
-	"github.com/jackc/pgx/v5"
 
 	"orgpulse/db"
 	"orgpulse/postgres"
@@ -360,29 +359,15 @@ type UpdateEmployeeInput struct {
 }
 
 func checkEmployeeFields(name, email, department, title *string, salary *float64) error {
-	if err := checkName("name", name); err != nil {
-		return err
-	}
-	if err := checkEmail(email); err != nil {
-		return err
-	}
-	if err := checkName("department", department); err != nil {
-		return err
-	}
-	if err := checkText("title", title, maxNameLength); err != nil {
-		return err
-	}
-	return checkAmount("salary", salary, maxSalary)
+	return firstError(checkName("name", name), checkEmail(email), checkName("department", department),
+		checkText("title", title, maxNameLength), checkAmount("salary", salary, maxSalary))
 }
 
 // CreateEmployee inserts an employee.
 func (r *Resolver) CreateEmployee(ctx context.Context, args struct{ Input CreateEmployeeInput }) (*EmployeeResolver, error) {
 	in := args.Input
-	orgID, err := parseID("organizationId", in.OrganizationID)
+	orgID, err := writableOrgID(ctx, "organizationId", in.OrganizationID)
 	if err != nil {
-		return nil, err
-	}
-	if err := requireOrg(ctx, "organizationId", orgID); err != nil {
 		return nil, err
 	}
 	if err := checkEmployeeFields(&in.Name, &in.Email, &in.Department, in.Title, &in.Salary); err != nil {
@@ -451,11 +436,9 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 	var orgs []db.Organization
 	var removedFrom []int64
 	err = r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
-		if before, err = q.GetEmployeeForUpdate(ctx, id); err != nil {
-			return missing(err, "id", "employee")
-		}
-		if !inScope(ctx, before.OrganizationID) {
-			return missing(pgx.ErrNoRows, "id", "employee") // as an unknown id
+		before, err = q.GetEmployeeForUpdate(ctx, id)
+		if err := ownRow(ctx, err, before.OrganizationID, "id", "employee"); err != nil {
+			return err
 		}
 		if e, err = q.UpdateEmployee(ctx, p); err != nil {
 			return err
@@ -509,13 +492,8 @@ func (r *Resolver) DeleteEmployee(ctx context.Context, args struct{ ID graphql.I
 		// The cascade removes the team memberships; the change log has
 		// their project updates (before it, this read the projects and
 		// the organization again for the events it published).
-		if e, err = q.DeleteEmployee(ctx, id); err != nil {
-			return missing(err, "id", "employee")
-		}
-		if !inScope(ctx, e.OrganizationID) {
-			return missing(pgx.ErrNoRows, "id", "employee") // as an unknown id; rolled back
-		}
-		return nil
+		e, err = q.DeleteEmployee(ctx, id)
+		return ownRow(ctx, err, e.OrganizationID, "id", "employee") // outside the scope: rolled back
 	})
 	if err != nil {
 		return false, err

@@ -210,16 +210,17 @@ type CreateOrganizationInput struct {
 	IsActive *bool
 }
 
+func checkOrganizationFields(name, industry *string) error {
+	return firstError(checkName("name", name), checkText("industry", industry, maxNameLength))
+}
+
 // CreateOrganization inserts an organization.
 func (r *Resolver) CreateOrganization(ctx context.Context, args struct{ Input CreateOrganizationInput }) (*OrganizationResolver, error) {
 	if err := requireAdmin(ctx); err != nil {
 		return nil, err
 	}
 	in := args.Input
-	if err := checkName("name", &in.Name); err != nil {
-		return nil, err
-	}
-	if err := checkText("industry", in.Industry, maxNameLength); err != nil {
+	if err := checkOrganizationFields(&in.Name, in.Industry); err != nil {
 		return nil, err
 	}
 	p := db.CreateOrganizationParams{Name: in.Name, IsActive: true}
@@ -262,10 +263,7 @@ func (r *Resolver) UpdateOrganization(ctx context.Context, args struct {
 		return nil, err
 	}
 	in := args.Input
-	if err := checkName("name", in.Name); err != nil {
-		return nil, err
-	}
-	if err := checkText("industry", in.Industry, maxNameLength); err != nil {
+	if err := checkOrganizationFields(in.Name, in.Industry); err != nil {
 		return nil, err
 	}
 	var o db.Organization

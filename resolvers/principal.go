@@ -3,6 +3,9 @@ package resolvers
 import (
 	"context"
 
+	"github.com/graph-gophers/graphql-go"
+	"github.com/jackc/pgx/v5"
+
 	"orgpulse/auth"
 )
 
@@ -64,6 +67,23 @@ func requireOrg(ctx context.Context, field string, orgID int64) error {
 	return nil
 }
 
-// inScope reports whether a row of organization orgID is the caller's to
-// change; a row that is not answers NOT_FOUND, as an unknown id.
-func inScope(ctx context.Context, orgID int64) bool { return principalOf(ctx).Sees(orgID) }
+// writableOrgID parses the organization id a write names (field) and
+// refuses one outside the caller's scope.
+func writableOrgID(ctx context.Context, field string, raw graphql.ID) (int64, error) {
+	id, err := parseID(field, raw)
+	if err != nil {
+		return 0, err
+	}
+	return id, requireOrg(ctx, field, id)
+}
+
+// ownRow is the outcome of reading (and locking) the row a write names:
+// NOT_FOUND when it does not exist, and exactly the same when it belongs
+// to an organization outside the caller's scope, so that the caller
+// learns nothing of its existence. lookupErr and orgID are the read's.
+func ownRow(ctx context.Context, lookupErr error, orgID int64, field, what string) error {
+	if lookupErr == nil && !principalOf(ctx).Sees(orgID) {
+		lookupErr = pgx.ErrNoRows
+	}
+	return missing(lookupErr, field, what)
+}

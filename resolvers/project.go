@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	graphql "github.com/graph-gophers/graphql-go"
-	"github.com/jackc/pgx/v5"
 
 	"orgpulse/db"
 	"orgpulse/postgres"
@@ -292,29 +291,18 @@ type UpdateProjectInput struct {
 }
 
 func checkProjectFields(name, description, status *string, budget *float64) error {
-	if err := checkName("name", name); err != nil {
-		return err
-	}
-	if err := checkText("description", description, maxDescriptionLength); err != nil {
-		return err
-	}
-	if err := checkOptionalOneOf("status", status, ProjectStatuses); err != nil {
-		return err
-	}
-	return checkAmount("budget", budget, maxBudget)
+	return firstError(checkName("name", name), checkText("description", description, maxDescriptionLength),
+		checkOptionalOneOf("status", status, ProjectStatuses), checkAmount("budget", budget, maxBudget))
 }
 
 // CreateProject inserts a project.
 func (r *Resolver) CreateProject(ctx context.Context, args struct{ Input CreateProjectInput }) (*ProjectResolver, error) {
 	in := args.Input
-	orgID, err := parseID("organizationId", in.OrganizationID)
+	orgID, err := writableOrgID(ctx, "organizationId", in.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkProjectFields(&in.Name, in.Description, in.Status, in.Budget); err != nil {
-		return nil, err
-	}
-	if err := requireOrg(ctx, "organizationId", orgID); err != nil {
 		return nil, err
 	}
 	p := db.CreateProjectParams{OrganizationID: orgID, Name: in.Name, Status: "planning"}
@@ -369,11 +357,8 @@ func (r *Resolver) changeProject(ctx context.Context, id int64, field string, ch
 	err := r.write(ctx, func(ctx context.Context, q *db.Queries) (err error) {
 		if scopeOf(ctx) != nil {
 			p, err := q.GetProjectForUpdate(ctx, id)
-			if err == nil && !inScope(ctx, p.OrganizationID) {
-				err = pgx.ErrNoRows
-			}
-			if err != nil {
-				return missing(err, field, "project")
+			if err := ownRow(ctx, err, p.OrganizationID, field, "project"); err != nil {
+				return err
 			}
 		}
 		if err := change(q); err != nil {
@@ -434,11 +419,8 @@ func (r *Resolver) AddTeamMember(ctx context.Context, args struct {
 		// Locking the employee too serializes with a concurrent move to
 		// another organization.
 		e, err := q.GetEmployeeForUpdate(ctx, employeeID)
-		if err == nil && !inScope(ctx, e.OrganizationID) {
-			err = pgx.ErrNoRows // as an unknown id
-		}
-		if err != nil {
-			return missing(err, "employeeId", "employee")
+		if err := ownRow(ctx, err, e.OrganizationID, "employeeId", "employee"); err != nil {
+			return err
 		}
 		if e.OrganizationID != p.OrganizationID {
 			return Errorf(CodeBadUserInput, "employeeId",

@@ -72,6 +72,10 @@ func ptrTo[F, T any](from *F, conv func(F) T) *T {
 	return &to
 }
 
+// The wire types convert to and from sqlc's rows by Go struct conversion:
+// a column added, renamed or retyped in queries/ or migrations/ stops the
+// build here, where its JSON name and format version are decided, instead
+// of silently changing what other replicas read.
 type organizationV1 struct {
 	ID        int64     `json:"id"`
 	Name      string    `json:"name"`
@@ -81,13 +85,9 @@ type organizationV1 struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
-func organizationToWire(o db.Organization) organizationV1 {
-	return organizationV1{ID: o.ID, Name: o.Name, Industry: o.Industry, IsActive: o.IsActive, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
-}
+func organizationToWire(o db.Organization) organizationV1 { return organizationV1(o) }
 
-func (o organizationV1) row() db.Organization {
-	return db.Organization{ID: o.ID, Name: o.Name, Industry: o.Industry, IsActive: o.IsActive, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
-}
+func (o organizationV1) row() db.Organization { return db.Organization(o) }
 
 type employeeV1 struct {
 	ID             int64     `json:"id"`
@@ -103,15 +103,9 @@ type employeeV1 struct {
 	UpdatedAt      time.Time `json:"updatedAt"`
 }
 
-func employeeToWire(e db.Employee) employeeV1 {
-	return employeeV1{ID: e.ID, OrganizationID: e.OrganizationID, Name: e.Name, Email: e.Email, Department: e.Department,
-		Title: e.Title, Salary: e.Salary, IsActive: e.IsActive, HiredAt: e.HiredAt, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
-}
+func employeeToWire(e db.Employee) employeeV1 { return employeeV1(e) }
 
-func (e employeeV1) row() db.Employee {
-	return db.Employee{ID: e.ID, OrganizationID: e.OrganizationID, Name: e.Name, Email: e.Email, Department: e.Department,
-		Title: e.Title, Salary: e.Salary, IsActive: e.IsActive, HiredAt: e.HiredAt, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt}
-}
+func (e employeeV1) row() db.Employee { return db.Employee(e) }
 
 type projectV1 struct {
 	ID             int64     `json:"id"`
@@ -124,15 +118,9 @@ type projectV1 struct {
 	UpdatedAt      time.Time `json:"updatedAt"`
 }
 
-func projectToWire(p db.Project) projectV1 {
-	return projectV1{ID: p.ID, OrganizationID: p.OrganizationID, Name: p.Name, Description: p.Description,
-		Status: p.Status, Budget: p.Budget, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
-}
+func projectToWire(p db.Project) projectV1 { return projectV1(p) }
 
-func (p projectV1) row() db.Project {
-	return db.Project{ID: p.ID, OrganizationID: p.OrganizationID, Name: p.Name, Description: p.Description,
-		Status: p.Status, Budget: p.Budget, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
-}
+func (p projectV1) row() db.Project { return db.Project(p) }
 
 type metricV1 struct {
 	ID         int64     `json:"id"`
@@ -143,13 +131,9 @@ type metricV1 struct {
 	RecordedAt time.Time `json:"recordedAt"`
 }
 
-func metricToWire(m db.PerformanceMetric) metricV1 {
-	return metricV1{ID: m.ID, MetricType: m.MetricType, Value: m.Value, Endpoint: m.Endpoint, StatusCode: m.StatusCode, RecordedAt: m.RecordedAt}
-}
+func metricToWire(m db.PerformanceMetric) metricV1 { return metricV1(m) }
 
-func (m metricV1) row() db.PerformanceMetric {
-	return db.PerformanceMetric{ID: m.ID, MetricType: m.MetricType, Value: m.Value, Endpoint: m.Endpoint, StatusCode: m.StatusCode, RecordedAt: m.RecordedAt}
-}
+func (m metricV1) row() db.PerformanceMetric { return db.PerformanceMetric(m) }
 
 // cachedOrganizations is allOrganizations in the cache.
 type cachedOrganizations []organizationV1
@@ -177,15 +161,9 @@ type cachedSummary struct {
 
 func (cachedSummary) WireFormat() wire.Format { return summaryFormat }
 
-func summaryToWire(s db.GetPerformanceSummaryRow) cachedSummary {
-	return cachedSummary{SampleCount: s.SampleCount, AverageValue: s.AverageValue, MinValue: s.MinValue,
-		MaxValue: s.MaxValue, P50: s.P50, P95: s.P95, P99: s.P99}
-}
+func summaryToWire(s db.GetPerformanceSummaryRow) cachedSummary { return cachedSummary(s) }
 
-func (c cachedSummary) row() db.GetPerformanceSummaryRow {
-	return db.GetPerformanceSummaryRow{SampleCount: c.SampleCount, AverageValue: c.AverageValue, MinValue: c.MinValue,
-		MaxValue: c.MaxValue, P50: c.P50, P95: c.P95, P99: c.P99}
-}
+func (c cachedSummary) row() db.GetPerformanceSummaryRow { return db.GetPerformanceSummaryRow(c) }
 
 // cachedEndpointStats is an endpointStats answer in the cache.
 type cachedEndpointStats []endpointStatsV1
@@ -244,14 +222,12 @@ func (cachedEmployeeStats) WireFormat() wire.Format { return employeeStatsFormat
 var employeeStatsCodec = wireCodec[*db.ListEmployeeStatsByOrganizationIDsRow, cachedEmployeeStats]{
 	toWire: func(r *db.ListEmployeeStatsByOrganizationIDsRow) cachedEmployeeStats {
 		return cachedEmployeeStats{Stats: ptrTo(r, func(r db.ListEmployeeStatsByOrganizationIDsRow) employeeStatsV1 {
-			return employeeStatsV1{OrganizationID: r.OrganizationID, Total: r.Total, Active: r.Active, Inactive: r.Inactive,
-				AverageSalary: r.AverageSalary, MaxSalary: r.MaxSalary, MinSalary: r.MinSalary}
+			return employeeStatsV1(r)
 		})}
 	},
 	fromWire: func(c cachedEmployeeStats) *db.ListEmployeeStatsByOrganizationIDsRow {
 		return ptrTo(c.Stats, func(s employeeStatsV1) db.ListEmployeeStatsByOrganizationIDsRow {
-			return db.ListEmployeeStatsByOrganizationIDsRow{OrganizationID: s.OrganizationID, Total: s.Total, Active: s.Active,
-				Inactive: s.Inactive, AverageSalary: s.AverageSalary, MaxSalary: s.MaxSalary, MinSalary: s.MinSalary}
+			return db.ListEmployeeStatsByOrganizationIDsRow(s)
 		})
 	},
 }
@@ -274,14 +250,12 @@ func (cachedDepartmentStats) WireFormat() wire.Format { return departmentStatsFo
 var departmentStatsCodec = wireCodec[[]db.ListDepartmentStatsByOrganizationIDsRow, cachedDepartmentStats]{
 	toWire: func(rows []db.ListDepartmentStatsByOrganizationIDsRow) cachedDepartmentStats {
 		return convertAll[cachedDepartmentStats](rows, func(r db.ListDepartmentStatsByOrganizationIDsRow) departmentStatsV1 {
-			return departmentStatsV1{OrganizationID: r.OrganizationID, Department: r.Department, EmployeeCount: r.EmployeeCount,
-				AverageSalary: r.AverageSalary, MinSalary: r.MinSalary, MaxSalary: r.MaxSalary}
+			return departmentStatsV1(r)
 		})
 	},
 	fromWire: func(c cachedDepartmentStats) []db.ListDepartmentStatsByOrganizationIDsRow {
 		return convertAll[[]db.ListDepartmentStatsByOrganizationIDsRow](c, func(s departmentStatsV1) db.ListDepartmentStatsByOrganizationIDsRow {
-			return db.ListDepartmentStatsByOrganizationIDsRow{OrganizationID: s.OrganizationID, Department: s.Department,
-				EmployeeCount: s.EmployeeCount, AverageSalary: s.AverageSalary, MinSalary: s.MinSalary, MaxSalary: s.MaxSalary}
+			return db.ListDepartmentStatsByOrganizationIDsRow(s)
 		})
 	},
 }

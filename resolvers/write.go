@@ -228,6 +228,17 @@ func missing(err error, field, what string) error {
 
 const maxNameLength = 200
 
+// firstError is the first failed check of an input's fields, so that each
+// input's checks read as one list, in the order its errors are reported.
+func firstError(checks ...error) error {
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Validation of mutation input. Each check names the input field at fault.
 func checkName(field string, v *string) error {
 	if v == nil {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/bench-compare.sh REV [--rounds N] [--duration D] - requests per
-# second of the working tree against revision REV, in one run.
+# scripts/bench-compare.sh REV [--rounds N] [--duration D] [--ops a,b]
+# [--old-env VAR=VALUE]... - requests per second of the working tree against
+# revision REV, in one run.
 #
 # For a change that must not cost speed ("no more than 5% on any operation"):
 # builds orgpulse at REV (in a temporary git worktree) and from the working
@@ -10,7 +11,12 @@
 # scripts/bench.sh at concurrency 32, ROUNDS rounds that alternate old and new
 # (old first in odd rounds, new first in even ones) so a slow spell of a
 # shared machine falls on both. Prints each operation's median round and the
-# ratio new/old, and the load average, to stdout. Defaults: 5 rounds of 2s.
+# ratio new/old, and the load average, to stdout. Defaults: 5 rounds of 2s,
+# every operation (--ops picks some, e.g. --ops project,nested). The four
+# servers listen on COMPARE_PORT (default 18091) and the three ports after it.
+# --old-env sets a variable for the old servers only: with REV=HEAD, it
+# compares a setting against the default on the same code (the document
+# cache: scripts/bench-compare.sh HEAD --old-env DOCUMENT_CACHE_SIZE=0).
 # Everything it starts is stopped on exit.
 set -euo pipefail
 
@@ -21,6 +27,8 @@ cd "$ROOT"
 REV=""
 ROUNDS=5
 DUR=2s
+OPS=(org employees50 project projects20 nested summary)
+OLD_ENV=()
 while (($#)); do
 	case "$1" in
 	--rounds)
@@ -31,25 +39,42 @@ while (($#)); do
 		DUR="${2:?--duration needs a duration such as 2s}"
 		shift
 		;;
+	--ops)
+		IFS=, read -r -a picked <<<"${2:?--ops needs operations such as project,nested}"
+		for op in "${picked[@]}"; do
+			[[ " ${OPS[*]} " == *" $op "* ]] || op_die "--ops: unknown operation $op (one of: ${OPS[*]})"
+		done
+		OPS=("${picked[@]}")
+		shift
+		;;
+	--old-env)
+		[[ "${2:-}" == *=* ]] || op_die "--old-env needs VAR=VALUE"
+		OLD_ENV+=("$2")
+		shift
+		;;
 	-h | --help)
 		sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	-*) op_die "unknown argument $1 (use REV, --rounds N, --duration D)" ;;
+	-*) op_die "unknown argument $1 (use REV, --rounds N, --duration D, --ops a,b, --old-env VAR=VALUE)" ;;
 	*) REV="$1" ;;
 	esac
 	shift
 done
-[[ -n "$REV" ]] || op_die "usage: scripts/bench-compare.sh REV [--rounds N] [--duration D]"
+[[ -n "$REV" ]] || op_die "usage: scripts/bench-compare.sh REV [--rounds N] [--duration D] [--ops a,b]"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || op_die "--rounds must be a positive number, got $ROUNDS"
 OLD_SHA="$(git rev-parse --verify --short=12 "$REV^{commit}")" || op_die "no commit $REV"
 
-OPS=(org employees50 project projects20 nested summary)
 DB=orgpulse_bench_compare
 WORK="$OP_DATA_DIR/bench/compare"
 BIN="$WORK/bin"
 RES="$WORK/results"
-PORTS=(18091 18092 18093 18094) # old, new, old cached, new cached
+# old, new, old cached, new cached: COMPARE_PORT and the three after it
+base="${COMPARE_PORT:-18091}"
+if [[ ! "$base" =~ ^[0-9]+$ ]] || ((base < 1024 || base > 65532)); then
+	op_die "COMPARE_PORT must be a port number from 1024 to 65532, got $base"
+fi
+PORTS=("$base" $((base + 1)) $((base + 2)) $((base + 3)))
 NAMES=(old new old-cached new-cached)
 TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 
@@ -99,9 +124,9 @@ start() { # INDEX BINARY [ENV=VALUE...]
 	op_wait_graphql "http://127.0.0.1:${PORTS[$i]}/graphql" "orgpulse (${NAMES[$i]}, log $RES/${NAMES[$i]}.log)" \
 		-H "Authorization: Bearer $TOKEN"
 }
-start 0 "$BIN/orgpulse-old"
+start 0 "$BIN/orgpulse-old" "${OLD_ENV[@]}"
 start 1 "$BIN/orgpulse-new"
-start 2 "$BIN/orgpulse-old" REDIS_URL="$CACHE_URL" REDIS_PREFIX=compare-old:
+start 2 "$BIN/orgpulse-old" REDIS_URL="$CACHE_URL" REDIS_PREFIX=compare-old: "${OLD_ENV[@]}"
 start 3 "$BIN/orgpulse-new" REDIS_URL="$CACHE_URL" REDIS_PREFIX=compare-new:
 
 run() { # INDEX OP ROUND
@@ -132,8 +157,8 @@ errors() { # OP: failed requests over all rounds and servers
 	cat "$RES/$1".*.json | grep -o '"errors": *[0-9]*' | grep -o '[0-9]*$' | awk '{ s += $1 } END { print s + 0 }'
 }
 
-printf 'orgpulse %s (old) against the working tree at %s (new), %s, %s round(s) of %s at concurrency 32\n' \
-	"$OLD_SHA" "$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes')" \
+printf 'orgpulse %s%s (old) against the working tree at %s (new), %s, %s round(s) of %s at concurrency 32\n' \
+	"$OLD_SHA" "${OLD_ENV[*]:+ with ${OLD_ENV[*]}}" "$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes')" \
 	"$(date -u +%Y-%m-%dT%H:%MZ)" "$ROUNDS" "$DUR"
 printf 'machine: %s, %s cores; load average before %s, after %s\n\n' \
 	"$(uname -srm)" "$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -17,7 +17,9 @@
 #      (loadgen delayproxy adds a round-trip time to every statement)
 #   2. throughput at concurrency 32, without and with the Redis cache, with
 #      PostGraphile 4 and 5 in the same interleaved rounds, and each
-#      server's CPU time per request (user + sys of its process group)
+#      server's CPU time per request (user + sys of its process group);
+#      the uncached server also without its document cache
+#      (DOCUMENT_CACHE_SIZE=0)
 #   3. PostGraphile 4 and 5 on the same database, and pgbench's single
 #      hand-written statement per operation as the floor
 #   4. the same operations on the large dataset; keyset versus numbered pages
@@ -78,6 +80,7 @@ RTT_ADDED=1ms
 DB_SAMPLE=orgpulse_bench
 DB_LARGE=orgpulse_bench_large
 PORT_OPT=18081 PORT_NAIVE=18082 PORT_CACHE=18083 PORT_PG=18084 PORT_LARGE=18085 PORT_PROXY=18086 PORT_PG5=18087
+PORT_NODOC=18088
 TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 
 # ---------------------------------------------------------------- stopping
@@ -266,6 +269,9 @@ op_log "starting the servers"
 start_orgpulse optimized "$PORT_OPT" "$DB_SAMPLE"
 GROUP_OPT="${OP_GROUPS[-1]}"
 start_orgpulse naive "$PORT_NAIVE" "$DB_SAMPLE" NAIVE_LOADING=1
+# The uncached server without its parsed-document cache (section 2).
+start_orgpulse nodoc "$PORT_NODOC" "$DB_SAMPLE" DOCUMENT_CACHE_SIZE=0
+GROUP_NODOC="${OP_GROUPS[-1]}"
 start_orgpulse cached "$PORT_CACHE" "$DB_SAMPLE" REDIS_URL="$BENCH_REDIS_URL" REDIS_PREFIX=orgpulse-bench:
 GROUP_CACHE="${OP_GROUPS[-1]}"
 start_postgraphile "$PORT_PG" "$DB_SAMPLE"
@@ -274,6 +280,7 @@ start_postgraphile5 "$PORT_PG5" "$DB_SAMPLE"
 GROUP_PG5="${OP_GROUPS[-1]}"
 URL_OPT="http://127.0.0.1:$PORT_OPT/graphql"
 URL_NAIVE="http://127.0.0.1:$PORT_NAIVE/graphql"
+URL_NODOC="http://127.0.0.1:$PORT_NODOC/graphql"
 URL_CACHE="http://127.0.0.1:$PORT_CACHE/graphql"
 URL_PG="http://127.0.0.1:$PORT_PG/graphql"
 URL_PG5="http://127.0.0.1:$PORT_PG5/graphql"
@@ -335,6 +342,7 @@ for op in "${OPS[@]}"; do
 	f="bench/ops/$op.graphql" pf="bench/ops/$op.postgraphile.graphql" pf5="bench/ops/$op.postgraphile5.graphql"
 	if [[ $WARM_D != 0 ]]; then # --quick checks the harness: no warm-up
 		c32 "$URL_OPT" "$f" '{}' "$WARM_D" "$RES/c32.nocache.$op.warm.json"
+		c32 "$URL_NODOC" "$f" '{}' "$WARM_D" "$RES/c32.nodoc.$op.warm.json"
 		c32 "$URL_CACHE" "$f" '{}' "$WARM_D" "$RES/c32.cache.$op.warm.json"
 		c32 "$URL_PG" "$pf" "$(pg_vars "$op")" "$WARM_D" "$RES/c32.pg.$op.warm.json"
 		c32 "$URL_PG5" "$pf5" "$(pg_vars "$op")" "$WARM_D" "$RES/c32.pg5.$op.warm.json"
@@ -342,6 +350,7 @@ for op in "${OPS[@]}"; do
 	for ((round = 1; round <= ROUNDS; round++)); do
 		r="$op.r$round"
 		cpu "c32.nocache.$r" "$GROUP_OPT" c32 "$URL_OPT" "$f" '{}' "$C32_D" "$RES/c32.nocache.$r.json"
+		cpu "c32.nodoc.$r" "$GROUP_NODOC" c32 "$URL_NODOC" "$f" '{}' "$C32_D" "$RES/c32.nodoc.$r.json"
 		cpu "c32.cache.$r" "$GROUP_CACHE" c32 "$URL_CACHE" "$f" '{}' "$C32_D" "$RES/c32.cache.$r.json"
 		cpu "c32.pg.$r" "$GROUP_PG" c32 "$URL_PG" "$pf" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg.$r.json"
 		cpu "c32.pg5.$r" "$GROUP_PG5" c32 "$URL_PG5" "$pf5" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg5.$r.json"

@@ -343,19 +343,7 @@ cluster_bootstrap() {
 	op_ensure_redis
 	export REDIS_URL
 	op_ensure_node_modules
-	if [[ -z "${API_TOKEN:-}" ]]; then
-		local token_file="$OP_DATA_DIR/api_token"
-		if [[ ! -s "$token_file" ]]; then
-			op_log "generating an API token in .data/api_token"
-			(
-				umask 077
-				od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$token_file"
-			)
-		fi
-		chmod 600 "$token_file"
-		API_TOKEN="$(<"$token_file")"
-	fi
-	export API_TOKEN
+	op_secret API_TOKEN api_token "an API token"
 	# A hash tag ({...}), as Redis Cluster needs; apart from dev.sh's orgpulse:.
 	if [[ -z "${REDIS_PREFIX:-}" ]]; then REDIS_PREFIX='{orgpulse-cluster}:'; fi
 	export REDIS_PREFIX

@@ -29,34 +29,10 @@ op_ensure_redis
 export REDIS_URL
 op_ensure_node_modules
 
-if [[ -z "${API_TOKEN:-}" ]]; then
-	token_file="$OP_DATA_DIR/api_token"
-	if [[ ! -s "$token_file" ]]; then
-		op_log "generating an API token in .data/api_token"
-		(
-			umask 077
-			od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$token_file"
-		)
-	fi
-	chmod 600 "$token_file"
-	API_TOKEN="$(<"$token_file")"
-fi
-export API_TOKEN
+op_secret API_TOKEN api_token "an API token"
 # Every operation needs a bearer token (ANONYMOUS_ROLE=none): JWTs are
 # signed with a secret of this checkout's, made on the first run.
-if [[ -z "${JWT_SECRET:-}" ]]; then
-	secret_file="$OP_DATA_DIR/jwt_secret"
-	if [[ ! -s "$secret_file" ]]; then
-		op_log "generating a JWT secret in .data/jwt_secret"
-		(
-			umask 077
-			od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$secret_file"
-		)
-	fi
-	chmod 600 "$secret_file"
-	JWT_SECRET="$(<"$secret_file")"
-fi
-export JWT_SECRET
+op_secret JWT_SECRET jwt_secret "a JWT secret"
 export DEBUG="${DEBUG:-1}"
 export LOG_FORMAT="${LOG_FORMAT:-text}"
 

@@ -589,6 +589,26 @@ op_wait_graphql() {
 
 # ---------------------------------------------------------------- node
 
+# op_secret NAME FILE WHAT - export NAME: its value from the environment
+# when set, else the content of .data/FILE, where 32 random bytes (hex)
+# are written on the first run (mode 600), so that a checkout keeps its
+# API token and JWT secret across runs.
+op_secret() {
+	local name="$1" file="$OP_DATA_DIR/$2" what="$3"
+	if [[ -z "${!name:-}" ]]; then
+		if [[ ! -s "$file" ]]; then
+			op_log "generating $what in .data/$2"
+			(
+				umask 077
+				od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$file"
+			)
+		fi
+		chmod 600 "$file"
+		printf -v "$name" '%s' "$(<"$file")"
+	fi
+	export "${name?}"
+}
+
 # op_ensure_node_modules runs `npm ci` when package.json exists and
 # node_modules is missing or older than package-lock.json / package.json.
 op_ensure_node_modules() {

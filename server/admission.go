@@ -26,6 +26,10 @@ import (
 // Defaults of the admission limits.
 const (
 	DefaultBodyReadTimeout = 10 * time.Second
+	// DefaultResponseWriteTimeout is far above what a client that reads
+	// needs for the largest answer (MAX_BODY_BYTES-sized documents answer
+	// at most a few MiB) and far below "for ever".
+	DefaultResponseWriteTimeout = 10 * time.Second
 	// DefaultMaxInflight keeps the memory of in-flight bodies at most
 	// 256 × MAX_BODY_BYTES (256 MiB at 1 MiB), and is still 8 times the
 	// concurrency of the benchmarks (32): with DB_MAX_CONNS at 20, the
@@ -42,6 +46,8 @@ type admission struct {
 	inflight     atomic.Int64
 	rejected     atomic.Int64 // refused by MaxInflight
 	bodyTimeouts atomic.Int64 // bodies not read within BodyReadTimeout
+	// responses not taken by their client within ResponseWriteTimeout
+	writeTimeouts atomic.Int64
 }
 
 func (s *Server) newAdmission() *admission {
@@ -51,12 +57,16 @@ func (s *Server) newAdmission() *admission {
 	if s.cfg.MaxInflight <= 0 {
 		s.cfg.MaxInflight = DefaultMaxInflight
 	}
+	if s.cfg.ResponseWriteTimeout <= 0 {
+		s.cfg.ResponseWriteTimeout = DefaultResponseWriteTimeout
+	}
 	a := &admission{}
 	if m := s.cfg.Monitor; m != nil {
 		err := errors.Join(
 			m.Metrics.RegisterGaugeFunc(monitor.MetricInflight, "GraphQL HTTP requests being handled (MAX_INFLIGHT bounds them).", a.inflight.Load),
 			m.Metrics.RegisterCounterFunc(monitor.MetricOverloaded, "GraphQL HTTP requests refused with 503 because MAX_INFLIGHT were in flight.", a.rejected.Load),
 			m.Metrics.RegisterCounterFunc(monitor.MetricBodyTimeouts, "Request bodies not read within BODY_READ_TIMEOUT (answered 408, connection closed).", a.bodyTimeouts.Load),
+			m.Metrics.RegisterCounterFunc(monitor.MetricResponseWriteTimeouts, "HTTP responses their client did not take within RESPONSE_WRITE_TIMEOUT (connection closed).", a.writeTimeouts.Load),
 		)
 		if err != nil {
 			s.log.Warn("register the admission metrics", "err", err)

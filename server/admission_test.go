@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,4 +202,101 @@ func TestSlowClientsMemory(t *testing.T) {
 	if int64(after)-int64(before) > clients*16<<10 {
 		t.Errorf("heap %d MiB after the slow clients were closed, %d MiB before", after>>20, before>>20)
 	}
+}
+
+// TestSlowReaderIsCutOff: a client that asks for a large answer and stops
+// reading is cut off after RESPONSE_WRITE_TIMEOUT, counted, and frees its
+// MAX_INFLIGHT slot; a client that reads gets the whole answer, and a
+// kept-alive connection is not cut by the deadline of the response before.
+func TestSlowReaderIsCutOff(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	withMon, _ := testsupport.WithMonitor(t, db, monitor.Config{})
+	const timeout = 300 * time.Millisecond
+	// Small socket buffers on both sides: on loopback (64 KiB segments)
+	// the kernel would otherwise take in several MiB before a write blocks.
+	srv := testsupport.MustStartServerOn(t, db, smallSendBuffers, withMon,
+		func(c *server.Config, _ *resolvers.Config) { c.ResponseWriteTimeout = timeout })
+
+	// 25 pages of 100 employees: about 540 KB of JSON, far more than
+	// the sockets' buffers hold.
+	var q strings.Builder
+	q.WriteString("{")
+	for p := 1; p <= 25; p++ {
+		fmt.Fprintf(&q, " p%d: allEmployees(page: %d, pageSize: 100) { id name email department title salary hiredAt isActive }", p, p)
+	}
+	q.WriteString(" }")
+	payload, _ := json.Marshal(map[string]string{"query": q.String()})
+
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return errors.Join(err, serr)
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	head := fmt.Sprintf("POST /graphql HTTP/1.1\r\nHost: orgpulse\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n",
+		testsupport.APIToken, len(payload))
+	if _, err := conn.Write(append([]byte(head), payload...)); err != nil {
+		t.Fatal(err)
+	}
+	// The reader takes nothing: the server gives up on it.
+	waitFor(t, "the slow reader cut off", func() bool {
+		m := scrapeMetrics(t, srv)
+		return single(t, m, monitor.MetricResponseWriteTimeouts) == 1 && single(t, m, monitor.MetricInflight) == 0
+	})
+
+	// A reader gets the whole answer. Its kept-alive connection then
+	// answers a request written by other code than the GraphQL path
+	// (/healthz), after more than the timeout: the response's deadline
+	// does not stay on the connection (net/http clears it).
+	reader, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := reader.Write(append([]byte(head), payload...)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(reader)
+	_ = reader.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Data map[string][]struct{ ID string }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+		t.Fatalf("read the answer: %v", err)
+	}
+	if got := len(out.Data["p25"]); got != 100 {
+		t.Fatalf("page 25 has %d employees, want 100", got)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	time.Sleep(2 * timeout)
+	if _, err := io.WriteString(reader, "GET /healthz HTTP/1.1\r\nHost: orgpulse\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the next request on the kept-alive connection: %v %v", res, err)
+	}
+	if got := single(t, scrapeMetrics(t, srv), monitor.MetricResponseWriteTimeouts); got != 1 {
+		t.Errorf("%s after a reader: got %v, want 1", monitor.MetricResponseWriteTimeouts, got)
+	}
+}
+
+// smallSendBuffers gives every accepted connection a 4 KiB send buffer.
+func smallSendBuffers(ln net.Listener) net.Listener { return smallBufListener{ln} }
+
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		err = errors.Join(err, tc.SetWriteBuffer(4096))
+	}
+	return c, err
 }

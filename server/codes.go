@@ -18,6 +18,10 @@ const (
 	CodeVariablesTooBig  = "VARIABLES_TOO_LARGE"
 	CodeIntrospectionOff = "INTROSPECTION_DISABLED"
 
+	// Persisted operations (persisted.go).
+	CodePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND" // APQ: unknown hash; HTTP 200, message PersistedQueryNotFound
+	CodePersistedQueryRequired = "PERSISTED_QUERY_REQUIRED"  // TRUSTED_DOCUMENTS_ONLY: not a trusted document
+
 	// The HTTP request itself (server.go, decode.go, admission.go).
 	CodeBadRequest       = "BAD_REQUEST"
 	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"

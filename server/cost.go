@@ -159,6 +159,10 @@ type opStats struct {
 	// Restricted are the fields selected that auth.Rules does not open to
 	// every role ("Employee.salary"), fragments included.
 	Restricted []string
+	// varDependent: a page size came from a variable, so the numbers hold
+	// for this request's variables only (the document cache keeps the
+	// others, docCache).
+	varDependent bool
 }
 
 // limits are the server's limits on one operation.
@@ -329,6 +333,7 @@ func (w *walker) pageSize(f *gqlast.Field, fi *fieldInfo) int64 {
 				n = i
 			}
 		case gqlast.Variable:
+			w.st.varDependent = true
 			if v, ok := w.vars[a.Value.Raw]; ok {
 				if i, ok := intOf(v); ok {
 					n = i

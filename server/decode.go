@@ -26,6 +26,7 @@ func decodeBody(body []byte, maxVars int, req *request) (int, error) {
 		OperationName *string         `json:"operationName"`
 		Variables     json.RawMessage `json:"variables"`
 		Extensions    json.RawMessage `json:"extensions"`
+		DocumentID    *string         `json:"documentId"`
 	}
 	if err := json.Unmarshal(body, &wire); err != nil {
 		var te *json.UnmarshalTypeError
@@ -43,19 +44,29 @@ func decodeBody(body []byte, maxVars int, req *request) (int, error) {
 	if wire.OperationName != nil {
 		req.OperationName = *wire.OperationName
 	}
+	if wire.DocumentID != nil {
+		req.DocumentID = *wire.DocumentID
+	}
 	if err := decodeVariables(wire.Variables, maxVars, req); err != nil {
 		return errStatus(err), err
 	}
-	if len(wire.Extensions) > 0 && !isNull(wire.Extensions) {
-		if err := json.Unmarshal(wire.Extensions, &req.Extensions); err != nil {
-			return http.StatusBadRequest, errors.New("extensions must be a JSON object")
-		}
+	if err := decodeExtensions(wire.Extensions, req); err != nil {
+		return http.StatusBadRequest, err
 	}
 	return 0, nil
 }
 
+func decodeExtensions(raw []byte, req *request) error {
+	if len(raw) > 0 && !isNull(raw) {
+		if err := json.Unmarshal(raw, &req.Extensions); err != nil {
+			return errors.New("extensions must be a JSON object")
+		}
+	}
+	return nil
+}
+
 func wantType(field string) string {
-	if field == "query" || field == "operationName" {
+	if field == "query" || field == "operationName" || field == "documentId" {
 		return "string"
 	}
 	return "JSON object"
@@ -97,10 +108,28 @@ func decodeVariables(raw []byte, maxVars int, req *request) error {
 func decodeGet(q url.Values, maxVars int, req *request) error {
 	req.Query = q.Get("query")
 	req.OperationName = q.Get("operationName")
+	req.DocumentID = q.Get("documentId")
+	// Apollo's persisted-query link sends extensions as JSON in the URL.
+	if err := decodeExtensions([]byte(q.Get("extensions")), req); err != nil {
+		return err
+	}
 	if v := q.Get("variables"); v != "" {
 		return decodeVariables([]byte(v), maxVars, req) // limits.go
 	}
 	return nil
+}
+
+// hasDocument reports whether GET parameters name a document (else a
+// browser's GET is shown GraphiQL).
+func hasDocument(q url.Values) bool {
+	return q.Get("query") != "" || q.Get("extensions") != "" || q.Get("documentId") != ""
+}
+
+// persisted reports whether the request names its document by hash or id
+// (persisted.go), and so may come without query.
+func (r *request) persisted() bool {
+	_, ok := r.Extensions["persistedQuery"]
+	return ok || r.DocumentID != ""
 }
 
 // normalizeNumbers turns json.Number into the int32/float64 values

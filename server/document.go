@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	gqlast "github.com/vektah/gqlparser/v2/ast"
@@ -36,21 +37,32 @@ type document struct {
 	name    string // the operation's name; "" for an anonymous one
 	stats   opStats
 	refused *refusal
+	// register: sent with its APQ hash, to be stored once admitted
+	// (persisted.go).
+	register bool
 }
 
-// analyse parses query and picks the operation opName names (or the only
-// one). Every transport calls it, once per operation.
-func (s *Server) analyse(query, opName string, vars map[string]any) *document {
+// analyse parses query (whose SHA-256 is sum) and picks the operation
+// opName names (or the only one). Every transport calls it, once per
+// operation (resolveDocument, persisted.go, finds the text and its sum).
+func (s *Server) analyse(sum [32]byte, query, opName string, vars map[string]any) *document {
 	if len(query) > s.cfg.MaxQueryLength {
 		return &document{refused: &refusal{Code: CodeQueryTooLong,
 			Message: fmt.Sprintf("the query is %d bytes long; the limit is %d", len(query), s.cfg.MaxQueryLength),
 			Ext:     map[string]any{"length": len(query), "limit": s.cfg.MaxQueryLength}}}
 	}
-	d := s.docs.parse(query).pick(opName)
+	p := s.docs.parse(sum, query)
+	if d := p.checked(opName); d != nil {
+		return d
+	}
+	d := p.pick(opName)
 	if d.refused != nil {
 		return d
 	}
 	d.stats, d.refused = s.info.check(d, vars, s.limits())
+	if !d.stats.varDependent {
+		p.remember(opName, d)
+	}
 	return d
 }
 
@@ -60,29 +72,63 @@ func parseDocument(doc, opName string) *document {
 }
 
 // parsed is a document's text parsed, or refused. It is shared by every
-// request that sends the same text (docCache), so it is never modified.
+// request that sends the same text (docCache), so it is never modified,
+// but for ops.
 type parsed struct {
+	text    string
 	doc     *gqlast.QueryDocument
 	refused *refusal
+	// ops are the analyses of its operations whose limits and cost do not
+	// depend on the variables (no page size given by a variable), by
+	// operation name: a request that repeats one skips the walk too.
+	mu  sync.Mutex
+	ops map[string]*document
+	// persisted: registered by APQ (or read from Redis), so its hash
+	// names it (docCache.markPersisted).
+	persisted atomic.Bool
+}
+
+// checked is a copy of the analysis of opName kept by remember, or nil.
+func (p *parsed) checked(opName string) *document {
+	p.mu.Lock()
+	d := p.ops[opName]
+	p.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	c := *d // the caller's own: the pipeline may set fields on it
+	return &c
+}
+
+// remember keeps d, the analysis of opName, which picked an operation of
+// p: the names kept are bounded by the document's operations.
+func (p *parsed) remember(opName string, d *document) {
+	c := *d
+	p.mu.Lock()
+	if p.ops == nil {
+		p.ops = make(map[string]*document, 1)
+	}
+	p.ops[opName] = &c
+	p.mu.Unlock()
 }
 
 // parseText parses doc, refusing what the two parsers may read
 // differently.
 func parseText(doc string) *parsed {
 	if why := divergence(doc); why != "" {
-		return &parsed{refused: &refusal{Code: CodeParseFailed, Message: "syntax error: " + why}}
+		return &parsed{text: doc, refused: &refusal{Code: CodeParseFailed, Message: "syntax error: " + why}}
 	}
 	qd, err := parser.ParseQuery(&gqlast.Source{Input: doc})
 	if err != nil {
-		return &parsed{refused: &refusal{Code: CodeParseFailed, Message: "syntax error: " + err.Error()}}
+		return &parsed{text: doc, refused: &refusal{Code: CodeParseFailed, Message: "syntax error: " + err.Error()}}
 	}
 	if lit := badLiteral(qd); lit != "" {
 		// graphql-go deserializes integer literals with strconv.ParseInt
 		// and panics on one that does not fit.
-		return &parsed{refused: &refusal{Code: resolvers.CodeBadUserInput,
+		return &parsed{text: doc, refused: &refusal{Code: resolvers.CodeBadUserInput,
 			Message: fmt.Sprintf("the integer %s is not a 64-bit decimal integer", lit)}}
 	}
-	return &parsed{doc: qd}
+	return &parsed{text: doc, doc: qd}
 }
 
 // pick is the analysis of the operation opName names in p.
@@ -96,40 +142,6 @@ func (p *parsed) pick(opName string) *document {
 		d.kind, d.name = string(d.op.Operation), d.op.Name
 	}
 	return d
-}
-
-// docCache keeps the parses of recent documents by their text: clients
-// send the same few documents again and again, and the parse is most of
-// the server's own work on a request (BenchmarkAnalyse). It is bounded in
-// entries and in the size of a document kept; it starts over when full.
-type docCache struct {
-	mu sync.Mutex
-	m  map[string]*parsed
-}
-
-const (
-	maxCachedDocs   = 512
-	maxCachedDocLen = 4 << 10
-)
-
-func (c *docCache) parse(doc string) *parsed {
-	if len(doc) > maxCachedDocLen {
-		return parseText(doc)
-	}
-	c.mu.Lock()
-	p := c.m[doc]
-	c.mu.Unlock()
-	if p != nil {
-		return p
-	}
-	p = parseText(doc)
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxCachedDocs {
-		c.m = make(map[string]*parsed, maxCachedDocs)
-	}
-	c.m[doc] = p
-	c.mu.Unlock()
-	return p
 }
 
 // pickOperation is the operation graphql-go would run: the one named

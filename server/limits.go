@@ -52,3 +52,17 @@ func limitOptions(cfg *Config) []graphql.SchemaOpt {
 		graphql.RestrictIntrospection(func(context.Context) bool { return allow }),
 	}
 }
+
+// applyPersistedDefaults fills in the persisted-operation settings left
+// zero.
+func applyPersistedDefaults(cfg *Config) {
+	if cfg.DocumentCacheSize == 0 {
+		cfg.DocumentCacheSize = DefaultDocumentCacheSize
+	}
+	if cfg.Persisted.TTL <= 0 {
+		cfg.Persisted.TTL = DefaultPersistedTTL
+	}
+	if cfg.CacheControl == "" {
+		cfg.CacheControl = DefaultCacheControl
+	}
+}

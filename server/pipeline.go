@@ -45,6 +45,9 @@ type call struct {
 	// respond frames the answer. It is called once per operation that is
 	// not a subscription.
 	respond func(o *outcome)
+	// ifNoneMatch is a GET's If-None-Match: the ETags the client holds
+	// (httpcache.go).
+	ifNoneMatch string
 }
 
 // outcome is an operation's answer.
@@ -61,11 +64,12 @@ type outcome struct {
 // serveOperation admits and executes one operation. Only a subscription
 // leaves it early, admitted, for c.subscribe.
 func (s *Server) serveOperation(ctx context.Context, c *call) {
-	d := s.analyse(c.req.Query, c.req.OperationName, c.req.Variables)
+	d := s.resolveDocument(ctx, c) // persisted.go: the text, or the document its hash names
 	if ref := s.admit(c, d); ref != nil {
 		s.refuse(c, d, ref)
 		return
 	}
+	s.register(ctx, c, d) // persisted.go: an APQ document is stored once admitted
 	if d.kind == "subscription" {
 		c.subscribe(d, c.principal)
 		return
@@ -138,6 +142,7 @@ func (s *Server) execute(ctx context.Context, c *call, d *document) {
 		entry = s.cfg.ResponseCache.Lookup(ctx, key)
 		if entry.Value != nil {
 			o.status, o.body, o.cache = http.StatusOK, entry.Value, "hit"
+			revalidate(c, o, entry) // httpcache.go: its ETag, or 304
 			s.record(c, d, o, stats)
 			c.respond(o)
 			return
@@ -167,6 +172,7 @@ func (s *Server) execute(ctx context.Context, c *call, d *document) {
 	case !cached || o.status != http.StatusOK || len(o.resp.Errors) > 0:
 	case s.resolver.ResponseCacheable(ctx):
 		o.store = &entry
+		revalidate(c, o, entry)
 	default:
 		s.uncacheable.add(key.Name)
 	}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -164,6 +165,12 @@ func TestResponseCacheAcrossReplicas(t *testing.T) {
 	orgID := db.MustQueryInt64(t, "SELECT min(id) FROM organizations")
 	q := fmt.Sprintf(`{ organization(id: %d) { name } }`, orgID)
 	cachedRead(t, b, q, nil, "miss")
+	// b stores the response once it is sent: wait for it, or a's read
+	// may run first (and store one of its own).
+	waitFor(t, "b's stored response", func() bool {
+		keys, err := rdb.Keys(context.Background(), prefix+"*resp:*").Result()
+		return err == nil && len(keys) > 0
+	})
 	cachedRead(t, a, q, nil, "hit") // shared
 	if res := a.Mutate(t, `mutation($id: ID!) { updateOrganization(id: $id, input: {name: "Moved On"}) { id } }`, map[string]any{"id": orgID}); len(res.Errors) > 0 {
 		t.Fatal(string(res.Raw))

@@ -14,7 +14,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -90,7 +92,21 @@ type Config struct {
 	// BODY_READ_TIMEOUT), and one more than MaxInflight
 	// (DefaultMaxInflight) in flight is answered 503 SERVICE_UNAVAILABLE.
 	BodyReadTimeout time.Duration
-	MaxInflight     int
+	// ResponseWriteTimeout bounds sending one HTTP response
+	// (DefaultResponseWriteTimeout): a client that stops reading is cut
+	// off and counted, instead of holding its handler, its buffers and
+	// a MaxInflight slot for ever. WebSockets have WSConfig.WriteTimeout.
+	ResponseWriteTimeout time.Duration
+	MaxInflight          int
+
+	// Persisted operations (persisted.go) and the document cache
+	// (doccache.go): DocumentCacheSize documents are kept parsed; 0:
+	// DefaultDocumentCacheSize, negative: none (DOCUMENT_CACHE_SIZE=0).
+	Persisted         PersistedConfig
+	DocumentCacheSize int
+	// CacheControl is the Cache-Control of answers to GET (httpcache.go);
+	// default DefaultCacheControl.
+	CacheControl string
 }
 
 // Server serves GraphQL over HTTP.
@@ -103,7 +119,8 @@ type Server struct {
 	log      *slog.Logger
 	draining atomic.Bool
 	info     *schemaInfo // field types and page sizes for the limits (cost.go)
-	docs     docCache    // recent documents, parsed (document.go)
+	docs     docCache    // recent documents, parsed (doccache.go)
+	apq      apqStore    // APQ documents in Redis (persisted.go)
 	wss      *wsState    // open sockets and their counters (ws.go)
 	health   *health     // what /readyz last saw (health.go)
 	shares   shares      // subscriptions shared by identical operations (wsshare.go)
@@ -142,7 +159,10 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 		cfg.SlowRequest = DefaultSlowRequest
 	}
 	applyLimitDefaults(&cfg)
-	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState()}
+	applyPersistedDefaults(&cfg)
+	s := &Server{cfg: cfg, pool: pool, resolver: res, log: cfg.Logger, wss: newWSState(),
+		docs: newDocCache(cfg.DocumentCacheSize)}
+	s.apq.s = s
 	s.health = s.newHealth()
 	s.slow = s.newSlowLog() // slowlog.go
 	s.adm = s.newAdmission()
@@ -215,6 +235,7 @@ type request struct {
 	OperationName string         `json:"operationName"`
 	Variables     map[string]any `json:"variables"`
 	Extensions    map[string]any `json:"extensions"`
+	DocumentID    string         `json:"documentId"` // a persisted document's id (persisted.go)
 }
 
 // response is a GraphQL response.
@@ -237,7 +258,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
-	if r.Method == http.MethodGet && r.URL.Query().Get("query") == "" && acceptsHTML(r) {
+	if r.Method == http.MethodGet && !hasDocument(r.URL.Query()) && acceptsHTML(r) {
 		s.graphiql.ServePage(w, r)
 		return
 	}
@@ -253,6 +274,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case http.MethodGet:
+		s.getHeaders(w.Header()) // httpcache.go
 		if err := decodeGet(r.URL.Query(), s.cfg.MaxVariablesBytes, &req); err != nil {
 			s.writeError(w, media, errStatus(err), errorCode(err, CodeBadRequest), err.Error())
 			return
@@ -262,7 +284,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, media, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use POST (or GET for queries)")
 		return
 	}
-	if strings.TrimSpace(req.Query) == "" {
+	if strings.TrimSpace(req.Query) == "" && !req.persisted() {
 		s.writeError(w, media, http.StatusBadRequest, CodeBadRequest, "the request has no query")
 		return
 	}
@@ -270,7 +292,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 		reqID: reqID, transport: transportHTTP, req: &req, media: media,
 		credential: r.Header.Get("Authorization"), queryToken: hasQueryToken(r.URL.Query()),
 		debug: s.cfg.Debug && r.Header.Get("X-Debug") == "1",
-		get:   r.Method == http.MethodGet, cache: true, start: start,
+		get:   r.Method == http.MethodGet, cache: true, start: start, ifNoneMatch: r.Header.Get("If-None-Match"),
 		respond: func(o *outcome) { s.writeOutcome(r.Context(), w, media, o) },
 	})
 }
@@ -284,7 +306,7 @@ func (s *Server) writeOutcome(ctx context.Context, w http.ResponseWriter, media 
 	if o.cache != "" {
 		w.Header().Set(headerCache, o.cache)
 	}
-	writeBody(w, media, o.status, o.body)
+	s.writeBody(w, media, o.status, o.body)
 	if o.store != nil {
 		s.storeResponse(ctx, w, *o.store, o.body)
 	}
@@ -417,7 +439,7 @@ func (s *Server) writeError(w http.ResponseWriter, media string, status int, cod
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, media string, status int, v any) {
-	writeBody(w, media, status, s.encodeJSON(v))
+	s.writeBody(w, media, status, s.encodeJSON(v))
 }
 
 // encodeResponse writes an executed response. graphql-go has already
@@ -457,10 +479,30 @@ func (s *Server) encodeJSON(v any) []byte {
 	return b.Bytes()
 }
 
-func writeBody(w http.ResponseWriter, media string, status int, body []byte) {
-	w.Header().Set("Content-Type", media+"; charset=utf-8")
+// writeBody sends a response within ResponseWriteTimeout. Nothing else
+// bounds a client that stops reading: once the kernel's buffers are full,
+// Write blocks, and the handler, its buffers and a MaxInflight slot with
+// it (256 such clients would take every slot). The deadline is the
+// connection's, so the body goes out whole within it: an explicit
+// Content-Length (no chunk left in net/http's buffer), then a flush, whose
+// error tells a cut-off client from one that went away. net/http clears a
+// write deadline after each response, so a kept-alive connection does not
+// carry it into its next request (an http.Server WriteTimeout instead
+// would also cut WebSockets).
+func (s *Server) writeBody(w http.ResponseWriter, media string, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", media+"; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.ResponseWriteTimeout))
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, err := w.Write(body)
+	if err == nil {
+		err = rc.Flush()
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.adm.writeTimeouts.Add(1) // the connection is closed: net/http cannot finish the response
+	}
 }
 
 // requestID keeps a sane client-supplied X-Request-Id (so logs correlate

@@ -827,7 +827,7 @@ func (wc *wsConn) operation(m *wsMessage) (string, *opPayload, bool) {
 	var p opPayload
 	dec := json.NewDecoder(bytes.NewReader(m.Payload))
 	dec.UseNumber()
-	if len(m.Payload) == 0 || dec.Decode(&p) != nil || p.Query == nil {
+	if len(m.Payload) == 0 || dec.Decode(&p) != nil || p.Query == nil && p.Extensions["persistedQuery"] == nil {
 		wc.fail(closeBadRequest, "Invalid message received: "+m.Type+" payload needs a query string")
 		return "", nil, false
 	}
@@ -868,7 +868,10 @@ func (wc *wsConn) start(id string, p *opPayload) bool {
 	if p.OperationName != nil {
 		opName = *p.OperationName
 	}
-	req := &request{Query: *p.Query, OperationName: opName, Variables: p.Variables}
+	req := &request{OperationName: opName, Variables: p.Variables, Extensions: p.Extensions}
+	if p.Query != nil {
+		req.Query = *p.Query
+	}
 	wc.s.serveOperation(ctx, &call{
 		reqID: wc.id + ":" + id, transport: transportWS, req: req, media: mediaJSON,
 		credential: wc.credential, debug: wc.debug, async: true, start: time.Now(),

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -82,10 +83,22 @@ func WithResponseCache(s *server.Config, r *resolvers.Config) { s.ResponseCache 
 // it on) and no recorded samples of its own traffic.
 func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
 	tb.Helper()
+	return MustStartServerOn(tb, db, nil, tweaks...)
+}
+
+// MustStartServerOn is MustStartServer with its listener wrapped by wrap
+// (nil: as it is), for tests that change the accepted connections, such
+// as their socket buffers.
+func MustStartServerOn(tb testing.TB, db *DB, wrap func(net.Listener) net.Listener, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
+	tb.Helper()
 	logs := &lockedWriter{w: &bytes.Buffer{}}
 	rdb, prefix := MustRedisClient(tb)
 	svc := mustBuild(tb, db, rdb, prefix, "test", slog.New(slog.NewJSONHandler(logs, nil)), tweaks)
-	hs := httptest.NewServer(svc.Server.Handler())
+	hs := httptest.NewUnstartedServer(svc.Server.Handler())
+	if wrap != nil {
+		hs.Listener = wrap(hs.Listener)
+	}
+	hs.Start()
 	s := &Server{URL: hs.URL, DB: db, HTTP: hs, Relay: svc.Relay, logs: logs, close: func() {
 		hs.Close()
 		svc.Close()

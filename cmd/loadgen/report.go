@@ -437,6 +437,7 @@ func (r *report) scenario2() {
 		r.printf("| %s | %s%s | %s | %s%s | %s | %s |\n", op.title, frps(u.RPS), errNote(u), fms(u.P99), frps(c.RPS), errNote(c), fms(c.P99), fx(ratio(c.RPS, u.RPS)))
 	}
 	r.printf("\n")
+	r.docCacheTable() // report_doccache.go
 }
 
 func errNote(res *Result) string {
@@ -714,38 +715,9 @@ func (r *report) hopTable() {
 // ticks of its process group (scripts/bench.sh's cpu, from /proc) spent
 // during a measured run, over the requests of that run, warm-up included.
 func (r *report) cpuTable() {
-	ticks, err := r.readCPU()
-	if err != nil {
-		r.errs = append(r.errs, err.Error())
+	perRequest, ok := r.cpuPerRequest()
+	if !ok {
 		return
-	}
-	hz, _ := strconv.ParseFloat(r.meta["clk_tck"], 64)
-	if hz <= 0 {
-		r.errs = append(r.errs, "meta.txt: no clk_tck")
-		return
-	}
-	// perRequest is the CPU milliseconds per request of the runs named
-	// prefix (one run, or its rounds .r1, .r2, ... summed), or "n/a".
-	perRequest := func(name string) (float64, string) {
-		var t, n float64
-		names := []string{name}
-		if files, _ := filepath.Glob(filepath.Join(r.dir, name+".r*.json")); len(files) > 0 {
-			names = names[:0]
-			for _, f := range files {
-				names = append(names, strings.TrimSuffix(filepath.Base(f), ".json"))
-			}
-		}
-		for _, nm := range names {
-			tk, ok := ticks[nm]
-			res := loadResult[Result](r, nm)
-			if !ok || res == nil {
-				return math.NaN(), "n/a"
-			}
-			t += tk
-			n += float64(res.Count + res.Errors + res.Warmup)
-		}
-		v := ratio(t/hz*1000, n)
-		return v, fms(v)
 	}
 	r.printf("\n### CPU time per request\n\n")
 	r.printf("User + system CPU time of each server's own processes (its process group: PostGraphile's cluster workers included; PostgreSQL's and Redis's work is not counted), ")
@@ -765,6 +737,43 @@ func (r *report) cpuTable() {
 		_, c1p5 := perRequest("c1.pg5." + op.key)
 		r.printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", op.title, us, cs, p4, p5s, fx(ratio(p5, u)), c1u, c1c, c1p4, c1p5)
 	}
+}
+
+// cpuPerRequest reads cpu.txt and returns what gives the CPU milliseconds
+// per request of the runs named name (one run, or its rounds .r1, .r2, ...
+// summed), or "n/a"; ok is false (the error recorded) without cpu.txt.
+func (r *report) cpuPerRequest() (perRequest func(name string) (float64, string), ok bool) {
+	ticks, err := r.readCPU()
+	if err != nil {
+		r.errs = append(r.errs, err.Error())
+		return nil, false
+	}
+	hz, _ := strconv.ParseFloat(r.meta["clk_tck"], 64)
+	if hz <= 0 {
+		r.errs = append(r.errs, "meta.txt: no clk_tck")
+		return nil, false
+	}
+	return func(name string) (float64, string) {
+		var t, n float64
+		names := []string{name}
+		if files, _ := filepath.Glob(filepath.Join(r.dir, name+".r*.json")); len(files) > 0 {
+			names = names[:0]
+			for _, f := range files {
+				names = append(names, strings.TrimSuffix(filepath.Base(f), ".json"))
+			}
+		}
+		for _, nm := range names {
+			tk, ok := ticks[nm]
+			res := loadResult[Result](r, nm)
+			if !ok || res == nil {
+				return math.NaN(), "n/a"
+			}
+			t += tk
+			n += float64(res.Count + res.Errors + res.Warmup)
+		}
+		v := ratio(t/hz*1000, n)
+		return v, fms(v)
+	}, true
 }
 
 // readCPU reads cpu.txt: one line per measured run, its name and the clock
