@@ -102,6 +102,10 @@ type Querier interface {
 	GetProjectWithOrganization(ctx context.Context, arg GetProjectWithOrganizationParams) (GetProjectWithOrganizationRow, error)
 	// GetRelayPosition is the position the relay delivered last.
 	GetRelayPosition(ctx context.Context) (int64, error)
+	// GetReplayBounds is what a resuming subscription checks its cursor
+	// against: the first position the log still holds (0: none) and the last
+	// position ever numbered (0: none yet), which no genuine cursor exceeds.
+	GetReplayBounds(ctx context.Context) (GetReplayBoundsRow, error)
 	// ListActiveOrganizations returns every active organization of the
 	// caller's scope (NULL: every organization) in id order.
 	ListActiveOrganizations(ctx context.Context, scope []int64) ([]Organization, error)
@@ -162,6 +166,14 @@ type Querier interface {
 	ListProjectsByOrganizationIDs(ctx context.Context, arg ListProjectsByOrganizationIDsParams) ([]ListProjectsByOrganizationIDsRow, error)
 	// ListProjectsWithOrganization is ListProjects with each owner JOINed.
 	ListProjectsWithOrganization(ctx context.Context, arg ListProjectsWithOrganizationParams) ([]ListProjectsWithOrganizationRow, error)
+	// ListReplayChanges is a resuming subscription's read (after: cursor): the
+	// next limit_count changes after a position of the tables its topic is
+	// made of, and every RESET (a bulk change the log holds no rows of), in
+	// commit order, one keyset page at a time on the position index. oldest
+	// is the first position the log still holds, read in the same snapshot:
+	// the relay prunes the oldest rows first, so oldest above the position
+	// read last plus one means rows this reader still needed may be gone.
+	ListReplayChanges(ctx context.Context, arg ListReplayChangesParams) ([]ListReplayChangesRow, error)
 	// ListSlowestMetrics returns the highest values of one metric type since a
 	// point in time; it walks (metric_type, value DESC) and stops at the limit.
 	ListSlowestMetrics(ctx context.Context, arg ListSlowestMetricsParams) ([]PerformanceMetric, error)

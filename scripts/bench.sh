@@ -67,14 +67,14 @@ if ((QUICK)); then
 	C1_N=300 C1_D=1s C32_D=2s WARM_D=0 ROUNDS=1 PGB_T=1 NAIVE_N=30 HOP_N=30 HOP_NAIVE_N=30 HOP_ROUNDS=1
 	LARGE_ORGS=250 LARGE_METRICS=100000
 	FANOUT_SUBS=1000 FANOUT_EVENTS=3
-	GB_OPS=20x GB_FANOUT=2x GB_REC=300x GB_LOADER=100x
+	GB_OPS=20x GB_FANOUT=2x GB_REC=300x GB_LOADER=100x GB_LAG=200x GB_REPLAY=1x
 else
 	RES="$BENCH_DIR/results"
 	OUT="${OUT:-$ROOT/docs/BENCHMARKS.md}"
 	C1_N=3000 C1_D=8s C32_D=5s WARM_D=5s ROUNDS=3 PGB_T=8 NAIVE_N=3000 HOP_N=1000 HOP_NAIVE_N=150 HOP_ROUNDS=3
 	LARGE_ORGS=1000 LARGE_METRICS=1000000
 	FANOUT_SUBS=1000 FANOUT_EVENTS=20
-	GB_OPS=300x GB_FANOUT=10x GB_REC=3000x GB_LOADER=1000x
+	GB_OPS=300x GB_FANOUT=10x GB_REC=3000x GB_LOADER=1000x GB_LAG=1000x GB_REPLAY=3x
 fi
 OPS=(org employees50 project projects20 nested summary)
 HOP_OPS=(employees50 projects20) # the two rows with the original design's claims
@@ -541,6 +541,8 @@ note_load "6. micro-benchmarks"
 	gb -run '^$' -bench '^BenchmarkFanOut$' -benchtime "$GB_FANOUT" ./server/
 	gb -run '^$' -bench '^BenchmarkRecorder$' -benchtime "$GB_REC" ./server/
 	gb -run '^$' -bench '^BenchmarkObserveRequest$' -benchmem ./monitor/
+	gb -run '^$' -bench '^BenchmarkRelayLag$' -benchtime "$GB_LAG" ./changefeed/
+	gb -run '^$' -bench '^BenchmarkReplayCatchUp$' -benchtime "$GB_REPLAY" ./changefeed/
 } >"$RES/gobench.txt"
 grep -q '^FAIL' "$RES/gobench.txt" && {
 	cat "$RES/gobench.txt" >&2

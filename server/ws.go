@@ -892,8 +892,8 @@ func (wc *wsConn) start(id string, p *opPayload) bool {
 	wc.s.serveOperation(ctx, &call{
 		reqID: wc.id + ":" + id, transport: transportWS, req: req, media: mediaJSON,
 		credential: wc.credential, debug: wc.debug, async: true, start: time.Now(),
-		subscribe: func(_ *document, p auth.Principal) {
-			wc.subscribeShared(ctx, op, req.Query, opName, req.Variables, p) // wsshare.go
+		subscribe: func(doc *document, p auth.Principal) {
+			wc.subscribeShared(ctx, op, req.Query, opName, req.Variables, p, resumes(doc)) // wsshare.go
 		},
 		respond: func(o *outcome) { wc.respond(ctx, op, o) },
 	})

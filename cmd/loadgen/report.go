@@ -648,7 +648,9 @@ func (r *report) scenario6() {
 	r.printf("- `BenchmarkOperations` (resolvers): each operation end to end through HTTP against an in-process server: uncached, with the aggregate cache, and with whole responses cached, with p50/p99.\n")
 	r.printf("- `BenchmarkLoaderBatching` (resolvers): the per-request loaders alone, with an in-memory fetch: look-ahead prefetch, batched after `LoaderWait`, and naive; `fetches/op` is the statements the shape would run.\n")
 	r.printf("- `BenchmarkFanOut` (server): 1,000 subscribers, one event from another replica per iteration; both ends of each socket live in the test process, so its memory figures are upper bounds (section 5 has the server alone).\n")
-	r.printf("- `BenchmarkRecorder` (server) and `BenchmarkObserveRequest` (monitor): the cost of the self-monitoring per request.\n\n")
+	r.printf("- `BenchmarkRecorder` (server) and `BenchmarkObserveRequest` (monitor): the cost of the self-monitoring per request.\n")
+	r.printf("- `BenchmarkRelayLag` (changefeed): COMMIT returned to the event on Redis, at 100 and 1,000 commits/s (the rate kept is `commits/s`).\n")
+	r.printf("- `BenchmarkReplayCatchUp` (changefeed): a subscriber resuming 10,000 events behind (`after:`), over a WebSocket, in `events/s`, while a live subscriber receives 100 changes/s (`live-p50-ms`, `live-p99-ms`: COMMIT to the event read).\n\n")
 	b, err := os.ReadFile(filepath.Join(r.dir, "gobench.txt"))
 	if err != nil {
 		r.errs = append(r.errs, err.Error())
