@@ -31,6 +31,30 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// startSubscribe starts `orgpulse subscribe doc` against url and waits for
+// "subscribed" on its stderr; it returns the command and its output lines.
+func startSubscribe(ctx context.Context, t *testing.T, bin, url, doc string) (cmd *exec.Cmd, stdout, stderr *bufio.Scanner) {
+	t.Helper()
+	cmd = exec.CommandContext(ctx, bin, "subscribe", "--token", testsupport.APIToken, "--url", url, doc)
+	cmd.Env = append(os.Environ(), "ORGPULSE_URL=")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOut, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr = bufio.NewScanner(out), bufio.NewScanner(errOut)
+	if !stderr.Scan() || stderr.Text() != "subscribed" {
+		t.Fatalf("first stderr line %q, want subscribed", stderr.Text())
+	}
+	return cmd, stdout, stderr
+}
+
 // `orgpulse subscribe` says "subscribed" on stderr once the subscription
 // is live, so a script can cause the first event then; it prints each
 // event as a JSON line, reconnects when the server goes away (saying so,
@@ -43,25 +67,8 @@ func TestSubscribeCommand(t *testing.T) {
 	t.Run("subscribed, then events", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, bin, "subscribe", "--token", testsupport.APIToken, "--url", srv.URL, `subscription { metricRecorded { value } }`)
-		cmd.Env = append(os.Environ(), "ORGPULSE_URL=")
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		errLines := bufio.NewScanner(stderr)
-		if !errLines.Scan() || errLines.Text() != "subscribed" {
-			t.Fatalf("first stderr line %q, want subscribed", errLines.Text())
-		}
+		cmd, lines, errLines := startSubscribe(ctx, t, bin, srv.URL, `subscription { metricRecorded { value } }`)
 		// An event published at once must arrive.
-		lines := bufio.NewScanner(stdout)
 		publishAndExpect := func(v int) {
 			t.Helper()
 			ev, err := resolvers.EncodeEvent(resolvers.Event{Action: resolvers.ActionCreated, Metric: &dbq.PerformanceMetric{Value: float64(v)}})
@@ -94,6 +101,54 @@ func TestSubscribeCommand(t *testing.T) {
 		}
 		if err := cmd.Wait(); err != nil {
 			t.Errorf("after Ctrl-C: %v", err)
+		}
+	})
+
+	// The socket drops (1001) and changes commit before the command has a
+	// new one: it resumes after the cursor of the last event it printed,
+	// so it prints them all, in order, each once.
+	t.Run("resumes after a dropped socket", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		emp := db.MustQueryInt64(t, "SELECT min(id) FROM employees")
+		cmd, lines, errLines := startSubscribe(ctx, t, bin, srv.URL, `subscription { employeeChanged { employee { id name } } }`)
+		rename := func(i int) {
+			db.MustExec(t, "UPDATE employees SET name = $1 WHERE id = $2", fmt.Sprintf("Dropped %d", i), emp)
+		}
+		expect := func(i int) {
+			t.Helper()
+			if !lines.Scan() {
+				t.Fatalf("no event printed: %v", lines.Err())
+			}
+			if want := fmt.Sprintf(`{"id":"%d","name":"Dropped %d"}`, emp, i); !strings.Contains(lines.Text(), want) || !strings.Contains(lines.Text(), `"cursor":"`) {
+				t.Fatalf("printed %s, want %s and its cursor", lines.Text(), want)
+			}
+		}
+		rename(0)
+		expect(0)
+		srv.App.CloseWebSockets(ctx)
+		for i := 1; i <= 3; i++ { // while the command waits to reconnect
+			rename(i)
+		}
+		if !errLines.Scan() || !strings.HasPrefix(errLines.Text(), "reconnecting (attempt 1): ") {
+			t.Fatalf("stderr %q, want the reconnect", errLines.Text())
+		}
+		if !errLines.Scan() || errLines.Text() != "subscribed" {
+			t.Fatalf("stderr %q after the reconnect, want subscribed", errLines.Text())
+		}
+		for i := 1; i <= 3; i++ {
+			expect(i)
+		}
+		rename(4)
+		expect(4)
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("after Ctrl-C: %v", err)
+		}
+		if lines.Scan() {
+			t.Errorf("printed more: %s", lines.Text())
 		}
 	})
 

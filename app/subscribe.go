@@ -25,11 +25,26 @@ func Subscribe(ctx context.Context, url, token, doc string, vars map[string]any,
 	if token != "" {
 		c = c.WithHeader("Authorization", "Bearer "+token)
 	}
-	return c.Subscribe(ctx, client.Request{Query: doc, Variables: vars}, client.Handler{
+	first := client.Request{Query: doc, Variables: vars}
+	// cursor is the extensions.cursor of the last result printed: a new
+	// socket resumes after it (after:), so the events committed while no
+	// socket was open arrive then, in order, each once. Only Next and
+	// Resume touch it, on Subscribe's goroutine.
+	var cursor string
+	return c.Subscribe(ctx, first, client.Handler{
 		// Scripts wait for this line before they cause the first event.
 		Live: func() { fmt.Fprintln(stderr, "subscribed") },
-		// Events published while no socket is open are missed until
-		// issue #18 gives results a cursor; Resume is where to send it.
+		Resume: func(last client.Request) client.Request {
+			if cursor == "" {
+				return last // no result yet, or one without a cursor (performanceSummaryUpdated)
+			}
+			req, err := client.WithAfter(first, cursor)
+			if err != nil {
+				fmt.Fprintf(stderr, "cannot resume after %s, subscribing afresh: %v\n", cursor, err)
+				return first
+			}
+			return req
+		},
 		Reconnect: func(attempt int, cause error) error {
 			if attempt > subscribeAttempts {
 				return fmt.Errorf("gave up after %d attempts to reconnect: %w", subscribeAttempts, cause)
@@ -43,8 +58,13 @@ func Subscribe(ctx context.Context, url, token, doc string, vars map[string]any,
 				return fmt.Errorf("the server sent a result that is not JSON: %w", err)
 			}
 			line.WriteByte('\n')
-			_, err := stdout.Write(line.Bytes())
-			return err
+			if _, err := stdout.Write(line.Bytes()); err != nil {
+				return err
+			}
+			if c := r.Cursor(); c != "" {
+				cursor = c
+			}
+			return nil
 		},
 	})
 }

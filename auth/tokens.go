@@ -2,9 +2,11 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -18,8 +20,9 @@ import (
 // Bearer tokens are JWTs (github.com/golang-jwt/jwt/v5): HS256 signed with
 // JWT_SECRET (`orgpulse token` issues them), and RS256/ES256 signed by an
 // identity provider whose public keys are in the JWKS file JWT_JWKS_FILE
-// (read once at start by github.com/MicahParks/keyfunc/v3, which picks
-// the key by kid and checks it is meant for the token's alg). exp is
+// (parsed by github.com/MicahParks/keyfunc/v3, which picks the key by kid
+// and checks it is meant for the token's alg; read again when it changes,
+// jwksfile.go). exp is
 // required and checked with nbf at every request, within Leeway; only the
 // configured algorithms are accepted (never "none").
 
@@ -37,14 +40,20 @@ type VerifierConfig struct {
 	Issuer   string // required iss when set
 	Audience string // required in aud when set
 	Now      func() time.Time
+	// JWKSRecheck is how often, at most, the JWKS file is looked at again
+	// for a token its keys cannot verify (default DefaultJWKSRecheck).
+	JWKSRecheck time.Duration
+	// Log gets what happens to the JWKS file (default slog.Default()).
+	Log *slog.Logger
 }
 
 // Verifier checks bearer tokens.
 type Verifier struct {
 	cfg     VerifierConfig
-	jwks    jwt.Keyfunc
+	jwks    *jwksFile
 	methods []string
 	parser  *jwt.Parser
+	seen    verifiedCache
 }
 
 // NewVerifier reads the JWKS file, if any. With neither a secret nor a
@@ -54,15 +63,21 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Now == nil {
 		v.cfg.Now = time.Now
 	}
+	if cfg.JWKSRecheck <= 0 {
+		v.cfg.JWKSRecheck = DefaultJWKSRecheck
+	}
+	if cfg.Log == nil {
+		v.cfg.Log = slog.Default()
+	}
 	if cfg.Secret != "" {
 		v.methods = append(v.methods, jwt.SigningMethodHS256.Alg())
 	}
 	if cfg.JWKSFile != "" {
-		kf, err := LoadJWKS(cfg.JWKSFile)
+		j, err := newJWKSFile(cfg.JWKSFile, v.cfg.JWKSRecheck, v.cfg.Now, v.cfg.Log)
 		if err != nil {
 			return nil, err
 		}
-		v.jwks = kf
+		v.jwks = j
 		v.methods = append(v.methods, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
 	}
 	opts := []jwt.ParserOption{jwt.WithValidMethods(v.methods), jwt.WithLeeway(Leeway),
@@ -121,27 +136,42 @@ type claims struct {
 	OrgIDs json.RawMessage `json:"org_ids,omitempty"`
 }
 
-// Verify checks token and returns its principal, or an *Error.
+// Verify checks token and returns its principal, or an *Error. A token
+// verified before is not verified again while it holds (verified.go).
 func (v *Verifier) Verify(token string) (Principal, error) {
 	if len(v.methods) == 0 {
 		return Principal{}, &Error{Reason: ReasonSignature + " (no JWT_SECRET or JWT_JWKS_FILE is set)"}
 	}
+	key := sha256.Sum256([]byte(token))
+	if p, ok := v.seen.get(key, v.cfg.Now()); ok {
+		return p, nil
+	}
+	p, nbf, err := v.verify(token)
+	if err == nil {
+		v.seen.put(key, verifiedToken{p: p, notBefore: nbf})
+	}
+	return p, err
+}
+
+// verify checks token in full: its principal, and when it becomes valid
+// (nbf minus the leeway; zero without nbf).
+func (v *Verifier) verify(token string) (Principal, time.Time, error) {
 	var c claims
 	tok, err := v.parser.ParseWithClaims(token, &c, v.key)
 	if err != nil {
-		return Principal{}, classify(tok, v.methods, err)
+		return Principal{}, time.Time{}, classify(tok, v.methods, err)
 	}
 	if c.Role == nil {
-		return Principal{}, &Error{Reason: ReasonClaims + ": role is missing"}
+		return Principal{}, time.Time{}, &Error{Reason: ReasonClaims + ": role is missing"}
 	}
 	role, err := ParseRole(*c.Role, false)
 	if err != nil {
-		return Principal{}, &Error{Reason: ReasonClaims + ": role: " + err.Error()}
+		return Principal{}, time.Time{}, &Error{Reason: ReasonClaims + ": role: " + err.Error()}
 	}
 	var ids []int64
 	if role != RoleAdmin {
 		if ids, err = parseOrgIDs(c.OrgIDs); err != nil {
-			return Principal{}, &Error{Reason: ReasonClaims + ": org_ids: " + err.Error()}
+			return Principal{}, time.Time{}, &Error{Reason: ReasonClaims + ": org_ids: " + err.Error()}
 		}
 	}
 	p := NewPrincipal(role, ids)
@@ -149,7 +179,11 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	if c.ExpiresAt != nil {
 		p.Expires = c.ExpiresAt.Add(Leeway)
 	}
-	return p, nil
+	var nbf time.Time
+	if c.NotBefore != nil {
+		nbf = c.NotBefore.Add(-Leeway)
+	}
+	return p, nbf, nil
 }
 
 // key is the key of a token whose alg the parser already accepted.
@@ -157,7 +191,7 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 	if t.Method.Alg() == jwt.SigningMethodHS256.Alg() {
 		return []byte(v.cfg.Secret), nil
 	}
-	return v.jwks(t)
+	return v.jwks.key(t)
 }
 
 func classify(tok *jwt.Token, methods []string, err error) *Error {

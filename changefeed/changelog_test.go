@@ -62,7 +62,10 @@ func TestChangeLogRecordsEveryCommittedChange(t *testing.T) {
 	member := d.MustQueryInt64(t, "SELECT min(employee_id) FROM project_members WHERE project_id = $1", proj)
 	team := int32(d.MustQueryInt64(t, "SELECT count(*) FROM project_members WHERE project_id = $1", proj))
 	projOrg := d.MustQueryInt64(t, "SELECT organization_id FROM projects WHERE id = $1", proj)
-	emp := d.MustQueryInt64(t, "SELECT min(id) FROM employees WHERE organization_id = $1 AND id <> $2", orgA, member)
+	// An employee on no team: one on a team cannot move to another
+	// organization without leaving it (migrations/00006).
+	emp := d.MustQueryInt64(t, `INSERT INTO employees (organization_id, name, email, department, salary)
+		VALUES ($1, 'Mover', 'mover@changelog.example', 'sales', 1) RETURNING id`, orgA)
 
 	start := lastLogID(t, d)
 	d.MustExec(t, "UPDATE organizations SET industry = 'x' WHERE id = $1", orgA)

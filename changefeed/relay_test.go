@@ -36,7 +36,7 @@ const renameDoc = `mutation($id: ID!, $name: String) { updateEmployee(id: $id, i
 // replicas starts n cached replicas over one seeded database and one
 // Redis, in order: the first one's relay is the active one. tweak, when
 // set, adjusts replica i.
-func replicas(t *testing.T, n int, rdb redis.UniversalClient, prefix string,
+func replicas(t testing.TB, n int, rdb redis.UniversalClient, prefix string,
 	tweak func(i int, r *resolvers.Config)) []*testsupport.LiveServer {
 	t.Helper()
 	d := testsupport.MustOpenSeededDB(t)
@@ -70,7 +70,7 @@ func activeRelays(servers ...*testsupport.LiveServer) int {
 
 // anOrganization returns an organization with employees and its first
 // employee.
-func anOrganization(t *testing.T, s *testsupport.LiveServer) (org, emp int64) {
+func anOrganization(t testing.TB, s *testsupport.LiveServer) (org, emp int64) {
 	t.Helper()
 	org = s.DB.MustQueryInt64(t, "SELECT min(organization_id) FROM employees")
 	emp = s.DB.MustQueryInt64(t, "SELECT min(id) FROM employees WHERE organization_id = $1", org)

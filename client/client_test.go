@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -232,14 +233,15 @@ func TestSubscribe(t *testing.T) {
 		if !errors.As(err, &ge) || ge[0].Code() != "GRAPHQL_VALIDATION_FAILED" {
 			t.Errorf("invalid document: %v", err)
 		}
-		// The server refuses a mutation without the token before it
-		// reads the ping: Live is not called.
+		// The server refuses a socket without the token at
+		// connection_init (4403), before any operation: Live is not
+		// called.
 		var live atomic.Bool
 		bare, _ := client.New(c.URL(), client.Options{}) // no token
 		err = bare.Subscribe(context.Background(), client.Request{Query: `mutation { recordMetric(input: {metricType: "database", value: 1}) { id } }`},
 			client.Handler{Live: func() { live.Store(true) }})
-		if !errors.As(err, &ge) || ge[0].Code() != "UNAUTHENTICATED" {
-			t.Errorf("a mutation without the token: %v", err)
+		if ce, ok := client.CloseError(err); !ok || ce.Code != 4403 {
+			t.Errorf("a socket without the token: %v, want closed with 4403", err)
 		}
 		if live.Load() {
 			t.Error("Live was called for a refused operation")
@@ -317,11 +319,19 @@ func TestConn(t *testing.T) {
 }
 
 // proxy forwards TCP connections to target until cut breaks them all
-// without a close frame, as a network failure does.
+// without a close frame, as a network failure does; retarget sends the
+// next connections elsewhere, as a balancer does.
 type proxy struct {
-	addr  string
-	mu    sync.Mutex
-	conns []net.Conn
+	addr   string
+	mu     sync.Mutex
+	target string
+	conns  []net.Conn
+}
+
+func (p *proxy) retarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
 }
 
 func startProxy(t *testing.T, target string) *proxy {
@@ -331,13 +341,16 @@ func startProxy(t *testing.T, target string) *proxy {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	p := &proxy{addr: l.Addr().String()}
+	p := &proxy{addr: l.Addr().String(), target: target}
 	go func() {
 		for {
 			in, err := l.Accept()
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			target := p.target
+			p.mu.Unlock()
 			out, err := net.Dial("tcp", target)
 			if err != nil {
 				in.Close()
@@ -454,6 +467,90 @@ func TestSubscribeReconnects(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("after ctx ended: %v", err)
+	}
+}
+
+// When the server ends a live subscription with SERVICE_UNAVAILABLE (here
+// its replica's event bus closed), Subscribe reconnects as after a drop
+// (through the balancer, to another replica) and Resume continues after
+// the last cursor: the changes committed meanwhile arrive, in order.
+func TestSubscribeResumesAfterInterruption(t *testing.T) {
+	db := testsupport.MustOpenSeededDB(t)
+	rdb, prefix := testsupport.MustRedisClient(t)
+	opts := testsupport.LiveOptions{Redis: rdb, Prefix: prefix}
+	b := testsupport.MustStartLiveServer(t, db, opts) // first: its relay is the active one
+	testsupport.Eventually(t, 5*time.Second, "b's relay is active", func() bool { return b.Relay.Stats().Active })
+	a := testsupport.MustStartLiveServer(t, db, opts)
+	p := startProxy(t, strings.TrimPrefix(a.URL, "http://"))
+	emp := db.MustQueryInt64(t, "SELECT min(id) FROM employees")
+	rename := func(i int) {
+		db.MustExec(t, "UPDATE employees SET name = $1 WHERE id = $2", fmt.Sprintf("Interrupted %d", i), emp)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := client.Request{Query: `subscription { employeeChanged { employee { name } } }`}
+	lives, names, causes := make(chan struct{}, 10), make(chan string, 10), make(chan error, 10)
+	var cursor string // Next and Resume run on Subscribe's goroutine
+	done := make(chan error, 1)
+	go func() {
+		done <- mustNew(t, "http://"+p.addr).Subscribe(ctx, first, client.Handler{
+			Live: func() { lives <- struct{}{} },
+			Next: func(r *client.Response) error {
+				var d struct {
+					EmployeeChanged struct{ Employee struct{ Name string } }
+				}
+				_ = json.Unmarshal(r.Data, &d)
+				cursor = r.Cursor()
+				names <- d.EmployeeChanged.Employee.Name
+				return nil
+			},
+			Reconnect: func(_ int, cause error) error { causes <- cause; return nil },
+			Resume: func(client.Request) client.Request {
+				req, err := client.WithAfter(first, cursor)
+				if err != nil {
+					t.Error(err)
+				}
+				return req
+			},
+		})
+	}()
+	expect := func(i int) {
+		t.Helper()
+		select {
+		case got := <-names:
+			if want := fmt.Sprintf("Interrupted %d", i); got != want {
+				t.Fatalf("event %q, want %q", got, want)
+			}
+		case err := <-done:
+			t.Fatalf("Subscribe returned: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event %d", i)
+		}
+	}
+	<-lives
+	rename(0)
+	expect(0)
+	p.retarget(strings.TrimPrefix(b.URL, "http://"))
+	a.Hub.Close()
+	for i := 1; i <= 3; i++ {
+		rename(i)
+	}
+	select {
+	case cause := <-causes:
+		if !client.Dropped(cause) || !strings.Contains(cause.Error(), "SERVICE_UNAVAILABLE") {
+			t.Errorf("cause %v", cause)
+		}
+	case err := <-done:
+		t.Fatalf("Subscribe returned: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Reconnect was not called")
+	}
+	for i := 1; i <= 4; i++ {
+		if i == 4 {
+			rename(4)
+		}
+		expect(i)
 	}
 }
 

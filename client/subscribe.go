@@ -89,8 +89,11 @@ func Backoff(n int) time.Duration {
 
 // Dropped reports whether err ended a socket in a way worth a new one:
 // the server going away or restarting (1001, 1012, 1013), failing
-// (1011, 1014), or the connection breaking without a close frame; and,
-// while reconnecting, any failure to set the operation up again.
+// (1011, 1014), or the connection breaking without a close frame; the
+// server ending an operation it had confirmed with SERVICE_UNAVAILABLE
+// only (it fell behind, or its event stream broke: subscribe again, with
+// Resume's cursor); and, while reconnecting, any failure to set the
+// operation up again.
 func Dropped(err error) bool {
 	var drop *droppedError
 	return errors.As(err, &drop)
@@ -123,7 +126,7 @@ func dropped(err error, afterLive bool) error {
 // session runs the operation over one socket; live says whether the
 // server confirmed it.
 func (c *Client) session(ctx context.Context, req Request, h Handler) (live bool, _ error) {
-	conn, err := c.setUp(ctx, req, h)
+	conn, confirmed, err := c.setUp(ctx, req, h)
 	if err != nil {
 		return false, dropped(err, false)
 	}
@@ -137,17 +140,18 @@ func (c *Client) session(ctx context.Context, req Request, h Handler) (live bool
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 	})
 	defer stop()
-	return true, conn.deliver(h)
+	return true, conn.deliver(h, confirmed)
 }
 
 // setUp dials, initialises, starts the operation and confirms it with a
-// ping round trip, then calls h.Live.
-func (c *Client) setUp(ctx context.Context, req Request, h Handler) (*Conn, error) {
+// ping round trip, then calls h.Live; confirmed is false when the server
+// ended the operation before the pong.
+func (c *Client) setUp(ctx context.Context, req Request, h Handler) (_ *Conn, confirmed bool, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
 	conn, _, err := c.Dial(ctx, DialOptions{})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	err = conn.Init(ctx, nil)
 	if err == nil {
@@ -158,7 +162,7 @@ func (c *Client) setUp(ctx context.Context, req Request, h Handler) (*Conn, erro
 	}
 	if err != nil {
 		_ = conn.CloseNow()
-		return nil, closedError(err)
+		return nil, false, closedError(err)
 	}
 	ended := conn.pendingHas(func(m Message) bool {
 		return m.ID == opID && (m.Type == TypeError || m.Type == TypeComplete)
@@ -166,11 +170,12 @@ func (c *Client) setUp(ctx context.Context, req Request, h Handler) (*Conn, erro
 	if h.Live != nil && !ended {
 		h.Live()
 	}
-	return conn, nil
+	return conn, !ended, nil
 }
 
-// deliver reads the operation's results until it ends.
-func (conn *Conn) deliver(h Handler) error {
+// deliver reads the operation's results until it ends; confirmed says
+// the server had set it up (see Dropped).
+func (conn *Conn) deliver(h Handler, confirmed bool) error {
 	for {
 		m, err := conn.Read(context.Background())
 		var de *DecodeError
@@ -197,7 +202,12 @@ func (conn *Conn) deliver(h Handler) error {
 			}
 		case TypeError:
 			_ = conn.Close(websocket.StatusNormalClosure, "")
-			return fmt.Errorf("the operation failed: %w", m.Errors())
+			errs := m.Errors()
+			err := fmt.Errorf("the operation failed: %w", errs)
+			if confirmed && onlyUnavailable(errs) {
+				return &droppedError{err: err}
+			}
+			return err
 		case TypeComplete:
 			_ = conn.Close(websocket.StatusNormalClosure, "")
 			return nil
@@ -205,6 +215,17 @@ func (conn *Conn) deliver(h Handler) error {
 			return fmt.Errorf("unexpected %q message from the server", m.Type)
 		}
 	}
+}
+
+// onlyUnavailable reports whether every error is SERVICE_UNAVAILABLE: the
+// server ended the operation for a reason of its own, worth a new one.
+func onlyUnavailable(errs Errors) bool {
+	for _, e := range errs {
+		if e.Code() != "SERVICE_UNAVAILABLE" {
+			return false
+		}
+	}
+	return len(errs) > 0
 }
 
 // closedError words a read error, keeping the close frame in the chain.

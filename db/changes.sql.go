@@ -62,6 +62,26 @@ func (q *Queries) GetRelayPosition(ctx context.Context) (int64, error) {
 	return position, err
 }
 
+const getReplayBounds = `-- name: GetReplayBounds :one
+SELECT (SELECT COALESCE(min(position), 0) FROM change_log)::bigint AS oldest,
+       COALESCE(pg_sequence_last_value('change_log_position_seq'::regclass), 0)::bigint AS latest
+`
+
+type GetReplayBoundsRow struct {
+	Oldest int64
+	Latest int64
+}
+
+// GetReplayBounds is what a resuming subscription checks its cursor
+// against: the first position the log still holds (0: none) and the last
+// position ever numbered (0: none yet), which no genuine cursor exceeds.
+func (q *Queries) GetReplayBounds(ctx context.Context) (GetReplayBoundsRow, error) {
+	row := q.db.QueryRow(ctx, getReplayBounds)
+	var i GetReplayBoundsRow
+	err := row.Scan(&i.Oldest, &i.Latest)
+	return i, err
+}
+
 const listChangesAfter = `-- name: ListChangesAfter :many
 SELECT position::bigint AS position, committed_at::timestamptz AS committed_at, table_name, op,
        row_id, employee_id, organization_id, old_organization_id, team_size, new_row, old_row
@@ -114,6 +134,78 @@ func (q *Queries) ListChangesAfter(ctx context.Context, arg ListChangesAfterPara
 			&i.TeamSize,
 			&i.NewRow,
 			&i.OldRow,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listReplayChanges = `-- name: ListReplayChanges :many
+SELECT position::bigint AS position, committed_at::timestamptz AS committed_at, table_name, op,
+       row_id, employee_id, organization_id, old_organization_id, team_size, new_row, old_row,
+       (SELECT COALESCE(min(o.position), 0) FROM change_log o)::bigint AS oldest
+FROM change_log
+WHERE position > $1::bigint
+  AND (table_name = ANY($2::text[]) OR op = 'RESET')
+ORDER BY position
+LIMIT $3::int
+`
+
+type ListReplayChangesParams struct {
+	AfterPosition int64
+	Tables        []string
+	LimitCount    int32
+}
+
+type ListReplayChangesRow struct {
+	Position          int64
+	CommittedAt       time.Time
+	TableName         string
+	Op                string
+	RowID             int64
+	EmployeeID        int64
+	OrganizationID    int64
+	OldOrganizationID int64
+	TeamSize          int32
+	NewRow            []byte
+	OldRow            []byte
+	Oldest            int64
+}
+
+// ListReplayChanges is a resuming subscription's read (after: cursor): the
+// next limit_count changes after a position of the tables its topic is
+// made of, and every RESET (a bulk change the log holds no rows of), in
+// commit order, one keyset page at a time on the position index. oldest
+// is the first position the log still holds, read in the same snapshot:
+// the relay prunes the oldest rows first, so oldest above the position
+// read last plus one means rows this reader still needed may be gone.
+func (q *Queries) ListReplayChanges(ctx context.Context, arg ListReplayChangesParams) ([]ListReplayChangesRow, error) {
+	rows, err := q.db.Query(ctx, listReplayChanges, arg.AfterPosition, arg.Tables, arg.LimitCount)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListReplayChangesRow{}
+	for rows.Next() {
+		var i ListReplayChangesRow
+		if err := rows.Scan(
+			&i.Position,
+			&i.CommittedAt,
+			&i.TableName,
+			&i.Op,
+			&i.RowID,
+			&i.EmployeeID,
+			&i.OrganizationID,
+			&i.OldOrganizationID,
+			&i.TeamSize,
+			&i.NewRow,
+			&i.OldRow,
+			&i.Oldest,
 		); err != nil {
 			return nil, err
 		}

@@ -151,6 +151,7 @@ func (r iteratorForCopyProjectMembers) Values() ([]interface{}, error) {
 		r.rows[0].EmployeeID,
 		r.rows[0].Role,
 		r.rows[0].JoinedAt,
+		r.rows[0].OrganizationID,
 	}, nil
 }
 
@@ -160,7 +161,7 @@ func (r iteratorForCopyProjectMembers) Err() error {
 
 // CopyProjectMembers bulk-loads sample teams with COPY.
 func (q *Queries) CopyProjectMembers(ctx context.Context, arg []CopyProjectMembersParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"project_members"}, []string{"project_id", "employee_id", "role", "joined_at"}, &iteratorForCopyProjectMembers{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"project_members"}, []string{"project_id", "employee_id", "role", "joined_at", "organization_id"}, &iteratorForCopyProjectMembers{rows: arg})
 }
 
 // iteratorForCopyProjects implements pgx.CopyFromSource.

@@ -712,8 +712,14 @@ SELECT pm.project_id, e.id, e.organization_id, e.name, e.email, e.department, e.
 FROM project_members pm
 JOIN employees e ON e.id = pm.employee_id
 WHERE pm.project_id = ANY($1::bigint[])
+  AND ($2::bigint[] IS NULL OR e.organization_id = ANY($2))
 ORDER BY pm.project_id, e.id
 `
+
+type ListTeamMembersByProjectIDsParams struct {
+	ProjectIds []int64
+	Scope      []int64
+}
 
 type ListTeamMembersByProjectIDsRow struct {
 	ProjectID int64
@@ -721,9 +727,11 @@ type ListTeamMembersByProjectIDsRow struct {
 }
 
 // ListTeamMembersByProjectIDs loads the teams of many projects through the
-// project_members join table in one statement.
-func (q *Queries) ListTeamMembersByProjectIDs(ctx context.Context, projectIds []int64) ([]ListTeamMembersByProjectIDsRow, error) {
-	rows, err := q.db.Query(ctx, listTeamMembersByProjectIDs, projectIds)
+// project_members join table in one statement, the members of the
+// caller's scope only (NULL: all). A team is of its project's organization
+// (migrations/00006); the scope binds it here all the same.
+func (q *Queries) ListTeamMembersByProjectIDs(ctx context.Context, arg ListTeamMembersByProjectIDsParams) ([]ListTeamMembersByProjectIDsRow, error) {
+	rows, err := q.db.Query(ctx, listTeamMembersByProjectIDs, arg.ProjectIds, arg.Scope)
 	if err != nil {
 		return nil, err
 	}
@@ -768,6 +776,10 @@ WHERE pm.project_id = ANY(ARRAY(
       AND ($4::bigint[] IS NULL OR p.organization_id = ANY($4))
     ORDER BY p.id
     LIMIT $6::int OFFSET $5::int))
+  -- Cast, so that postgres.Planned leaves this ANY as it is for a scope of
+  -- one organization (it folds the page's into an equality): an equality
+  -- here made PostgreSQL hash the organization's employees and sort.
+  AND ($4::bigint[] IS NULL OR e.organization_id = ANY($4::bigint[]))
 ORDER BY pm.project_id, e.id
 `
 

@@ -73,8 +73,9 @@ type Project struct {
 }
 
 type ProjectMember struct {
-	ProjectID  int64
-	EmployeeID int64
-	Role       string
-	JoinedAt   time.Time
+	ProjectID      int64
+	EmployeeID     int64
+	Role           string
+	JoinedAt       time.Time
+	OrganizationID int64
 }

@@ -181,12 +181,19 @@ func (q *Queries) ListOrganizations(ctx context.Context, arg ListOrganizationsPa
 const listOrganizationsByIDs = `-- name: ListOrganizationsByIDs :many
 SELECT id, name, industry, is_active, created_at, updated_at FROM organizations
 WHERE id = ANY($1::bigint[])
+  AND ($2::bigint[] IS NULL OR id = ANY($2))
 `
 
+type ListOrganizationsByIDsParams struct {
+	Ids   []int64
+	Scope []int64
+}
+
 // ListOrganizationsByIDs backs the per-request organization loader: one
-// statement for every organization a request reaches through a foreign key.
-func (q *Queries) ListOrganizationsByIDs(ctx context.Context, ids []int64) ([]Organization, error) {
-	rows, err := q.db.Query(ctx, listOrganizationsByIDs, ids)
+// statement for every organization a request reaches through a foreign key,
+// within the caller's scope (NULL: every organization) like a root lookup.
+func (q *Queries) ListOrganizationsByIDs(ctx context.Context, arg ListOrganizationsByIDsParams) ([]Organization, error) {
+	rows, err := q.db.Query(ctx, listOrganizationsByIDs, arg.Ids, arg.Scope)
 	if err != nil {
 		return nil, err
 	}

@@ -11,28 +11,36 @@ import (
 )
 
 const addTeamMember = `-- name: AddTeamMember :exec
-INSERT INTO project_members (project_id, employee_id, role)
-VALUES ($1, $2, $3)
+INSERT INTO project_members (project_id, employee_id, role, organization_id)
+VALUES ($1, $2, $3, $4)
 `
 
 type AddTeamMemberParams struct {
-	ProjectID  int64
-	EmployeeID int64
-	Role       string
+	ProjectID      int64
+	EmployeeID     int64
+	Role           string
+	OrganizationID int64
 }
 
 // AddTeamMember puts an employee on a project's team; the primary key
-// reports one already there.
+// reports one already there. organization_id is the project's: the
+// foreign keys refuse an employee of another (migrations/00006).
 func (q *Queries) AddTeamMember(ctx context.Context, arg AddTeamMemberParams) error {
-	_, err := q.db.Exec(ctx, addTeamMember, arg.ProjectID, arg.EmployeeID, arg.Role)
+	_, err := q.db.Exec(ctx, addTeamMember,
+		arg.ProjectID,
+		arg.EmployeeID,
+		arg.Role,
+		arg.OrganizationID,
+	)
 	return err
 }
 
 type CopyProjectMembersParams struct {
-	ProjectID  int64
-	EmployeeID int64
-	Role       string
-	JoinedAt   time.Time
+	ProjectID      int64
+	EmployeeID     int64
+	Role           string
+	JoinedAt       time.Time
+	OrganizationID int64
 }
 
 type CopyProjectsParams struct {
@@ -283,8 +291,14 @@ SELECT pm.employee_id, p.id, p.organization_id, p.name, p.description, p.status,
 FROM project_members pm
 JOIN projects p ON p.id = pm.project_id
 WHERE pm.employee_id = ANY($1::bigint[])
+  AND ($2::bigint[] IS NULL OR p.organization_id = ANY($2))
 ORDER BY pm.employee_id, p.id
 `
+
+type ListProjectsByEmployeeIDsParams struct {
+	EmployeeIds []int64
+	Scope       []int64
+}
 
 type ListProjectsByEmployeeIDsRow struct {
 	EmployeeID int64
@@ -293,9 +307,11 @@ type ListProjectsByEmployeeIDsRow struct {
 }
 
 // ListProjectsByEmployeeIDs loads the projects of many employees through
-// the project_members join table in one statement.
-func (q *Queries) ListProjectsByEmployeeIDs(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsRow, error) {
-	rows, err := q.db.Query(ctx, listProjectsByEmployeeIDs, employeeIds)
+// the project_members join table in one statement, those of the caller's
+// scope only (NULL: all). A team is of its project's organization
+// (migrations/00006); the scope binds it here all the same.
+func (q *Queries) ListProjectsByEmployeeIDs(ctx context.Context, arg ListProjectsByEmployeeIDsParams) ([]ListProjectsByEmployeeIDsRow, error) {
+	rows, err := q.db.Query(ctx, listProjectsByEmployeeIDs, arg.EmployeeIds, arg.Scope)
 	if err != nil {
 		return nil, err
 	}
@@ -330,8 +346,14 @@ SELECT pm.employee_id, p.id, p.organization_id, p.name, p.description, p.status,
 FROM project_members pm
 JOIN projects p ON p.id = pm.project_id
 WHERE pm.employee_id = ANY($1::bigint[])
+  AND ($2::bigint[] IS NULL OR p.organization_id = ANY($2))
 ORDER BY pm.employee_id, p.id
 `
+
+type ListProjectsByEmployeeIDsWithoutTeamSizeParams struct {
+	EmployeeIds []int64
+	Scope       []int64
+}
 
 type ListProjectsByEmployeeIDsWithoutTeamSizeRow struct {
 	EmployeeID int64
@@ -343,8 +365,8 @@ type ListProjectsByEmployeeIDsWithoutTeamSizeRow struct {
 // memberships (50 organizations x 50 employees: 8,000 rows), and counting
 // each project's team once per membership row was most of the statement's
 // time (docs/BENCHMARKS.md).
-func (q *Queries) ListProjectsByEmployeeIDsWithoutTeamSize(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsWithoutTeamSizeRow, error) {
-	rows, err := q.db.Query(ctx, listProjectsByEmployeeIDsWithoutTeamSize, employeeIds)
+func (q *Queries) ListProjectsByEmployeeIDsWithoutTeamSize(ctx context.Context, arg ListProjectsByEmployeeIDsWithoutTeamSizeParams) ([]ListProjectsByEmployeeIDsWithoutTeamSizeRow, error) {
+	rows, err := q.db.Query(ctx, listProjectsByEmployeeIDsWithoutTeamSize, arg.EmployeeIds, arg.Scope)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,8 @@ import (
 
 type Querier interface {
 	// AddTeamMember puts an employee on a project's team; the primary key
-	// reports one already there.
+	// reports one already there. organization_id is the project's: the
+	// foreign keys refuse an employee of another (migrations/00006).
 	AddTeamMember(ctx context.Context, arg AddTeamMemberParams) error
 	// CopyEmployees bulk-loads sample data with COPY.
 	CopyEmployees(ctx context.Context, arg []CopyEmployeesParams) (int64, error)
@@ -101,6 +102,10 @@ type Querier interface {
 	GetProjectWithOrganization(ctx context.Context, arg GetProjectWithOrganizationParams) (GetProjectWithOrganizationRow, error)
 	// GetRelayPosition is the position the relay delivered last.
 	GetRelayPosition(ctx context.Context) (int64, error)
+	// GetReplayBounds is what a resuming subscription checks its cursor
+	// against: the first position the log still holds (0: none) and the last
+	// position ever numbered (0: none yet), which no genuine cursor exceeds.
+	GetReplayBounds(ctx context.Context) (GetReplayBoundsRow, error)
 	// ListActiveOrganizations returns every active organization of the
 	// caller's scope (NULL: every organization) in id order.
 	ListActiveOrganizations(ctx context.Context, scope []int64) ([]Organization, error)
@@ -140,30 +145,43 @@ type Querier interface {
 	// ListOrganizations is a keyset page: rows after after_id in id order.
 	ListOrganizations(ctx context.Context, arg ListOrganizationsParams) ([]Organization, error)
 	// ListOrganizationsByIDs backs the per-request organization loader: one
-	// statement for every organization a request reaches through a foreign key.
-	ListOrganizationsByIDs(ctx context.Context, ids []int64) ([]Organization, error)
+	// statement for every organization a request reaches through a foreign key,
+	// within the caller's scope (NULL: every organization) like a root lookup.
+	ListOrganizationsByIDs(ctx context.Context, arg ListOrganizationsByIDsParams) ([]Organization, error)
 	// ListProjects serves keyset and numbered pages of projects with filters.
 	ListProjects(ctx context.Context, arg ListProjectsParams) ([]ListProjectsRow, error)
 	// ListProjectsByEmployeeIDs loads the projects of many employees through
-	// the project_members join table in one statement.
-	ListProjectsByEmployeeIDs(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsRow, error)
+	// the project_members join table in one statement, those of the caller's
+	// scope only (NULL: all). A team is of its project's organization
+	// (migrations/00006); the scope binds it here all the same.
+	ListProjectsByEmployeeIDs(ctx context.Context, arg ListProjectsByEmployeeIDsParams) ([]ListProjectsByEmployeeIDsRow, error)
 	// ListProjectsByEmployeeIDsWithoutTeamSize is ListProjectsByEmployeeIDs for
 	// requests that do not select teamSize. A nested page reaches thousands of
 	// memberships (50 organizations x 50 employees: 8,000 rows), and counting
 	// each project's team once per membership row was most of the statement's
 	// time (docs/BENCHMARKS.md).
-	ListProjectsByEmployeeIDsWithoutTeamSize(ctx context.Context, employeeIds []int64) ([]ListProjectsByEmployeeIDsWithoutTeamSizeRow, error)
+	ListProjectsByEmployeeIDsWithoutTeamSize(ctx context.Context, arg ListProjectsByEmployeeIDsWithoutTeamSizeParams) ([]ListProjectsByEmployeeIDsWithoutTeamSizeRow, error)
 	// ListProjectsByOrganizationIDs loads the projects of many organizations in
 	// one statement.
 	ListProjectsByOrganizationIDs(ctx context.Context, arg ListProjectsByOrganizationIDsParams) ([]ListProjectsByOrganizationIDsRow, error)
 	// ListProjectsWithOrganization is ListProjects with each owner JOINed.
 	ListProjectsWithOrganization(ctx context.Context, arg ListProjectsWithOrganizationParams) ([]ListProjectsWithOrganizationRow, error)
+	// ListReplayChanges is a resuming subscription's read (after: cursor): the
+	// next limit_count changes after a position of the tables its topic is
+	// made of, and every RESET (a bulk change the log holds no rows of), in
+	// commit order, one keyset page at a time on the position index. oldest
+	// is the first position the log still holds, read in the same snapshot:
+	// the relay prunes the oldest rows first, so oldest above the position
+	// read last plus one means rows this reader still needed may be gone.
+	ListReplayChanges(ctx context.Context, arg ListReplayChangesParams) ([]ListReplayChangesRow, error)
 	// ListSlowestMetrics returns the highest values of one metric type since a
 	// point in time; it walks (metric_type, value DESC) and stops at the limit.
 	ListSlowestMetrics(ctx context.Context, arg ListSlowestMetricsParams) ([]PerformanceMetric, error)
 	// ListTeamMembersByProjectIDs loads the teams of many projects through the
-	// project_members join table in one statement.
-	ListTeamMembersByProjectIDs(ctx context.Context, projectIds []int64) ([]ListTeamMembersByProjectIDsRow, error)
+	// project_members join table in one statement, the members of the
+	// caller's scope only (NULL: all). A team is of its project's organization
+	// (migrations/00006); the scope binds it here all the same.
+	ListTeamMembersByProjectIDs(ctx context.Context, arg ListTeamMembersByProjectIDsParams) ([]ListTeamMembersByProjectIDsRow, error)
 	// ListTeamMembersByProjectPage loads the teams of the page of projects that
 	// ListProjects returns for the same arguments: it finds the page's ids
 	// itself, so a page's teams go to the database with the page, in one

@@ -275,8 +275,14 @@ func TestSchemaConstraints(t *testing.T) {
 		orgID).Scan(&projectID); err != nil {
 		t.Fatal(err)
 	}
-	db.MustExec(t, `INSERT INTO project_members (project_id, employee_id) VALUES ($1, $2)`, projectID, empID)
+	db.MustExec(t, `INSERT INTO project_members (project_id, employee_id, organization_id) VALUES ($1, $2, $3)`, projectID, empID, orgID)
 	db.MustExec(t, `INSERT INTO performance_metrics (metric_type, value) VALUES ('api_response', 12.5)`)
+	// Another organization with an employee: no team may mix the two
+	// (migrations/00006).
+	otherOrgID := db.MustQueryInt64(t, `INSERT INTO organizations (name) VALUES ('Globex') RETURNING id`)
+	otherEmpID := db.MustQueryInt64(t, `
+		INSERT INTO employees (organization_id, name, email, department, salary)
+		VALUES ($1, 'Gus', 'g@y.example', 'sales', 1000) RETURNING id`, otherOrgID)
 
 	tests := []struct {
 		name           string
@@ -348,10 +354,38 @@ func TestSchemaConstraints(t *testing.T) {
 		},
 		{
 			name:           "duplicate team member",
-			sql:            `INSERT INTO project_members (project_id, employee_id, role) VALUES ($1, $2, 'lead')`,
-			args:           []any{projectID, empID},
+			sql:            `INSERT INTO project_members (project_id, employee_id, role, organization_id) VALUES ($1, $2, 'lead', $3)`,
+			args:           []any{projectID, empID, orgID},
 			wantCode:       "23505",
 			wantConstraint: "project_members_pkey",
+		},
+		{
+			name:           "team member of another organization",
+			sql:            `INSERT INTO project_members (project_id, employee_id, organization_id) VALUES ($1, $2, $3)`,
+			args:           []any{projectID, otherEmpID, orgID},
+			wantCode:       "23503",
+			wantConstraint: "project_members_employee_same_organization_fkey",
+		},
+		{
+			name:           "team member claiming the employee's organization",
+			sql:            `INSERT INTO project_members (project_id, employee_id, organization_id) VALUES ($1, $2, $3)`,
+			args:           []any{projectID, otherEmpID, otherOrgID},
+			wantCode:       "23503",
+			wantConstraint: "project_members_project_same_organization_fkey",
+		},
+		{
+			name:           "employee moved with their team memberships",
+			sql:            `UPDATE employees SET organization_id = $2 WHERE id = $1`,
+			args:           []any{empID, otherOrgID},
+			wantCode:       "23503",
+			wantConstraint: "project_members_employee_same_organization_fkey",
+		},
+		{
+			name:           "project moved with its team",
+			sql:            `UPDATE projects SET organization_id = $2 WHERE id = $1`,
+			args:           []any{projectID, otherOrgID},
+			wantCode:       "23503",
+			wantConstraint: "project_members_project_same_organization_fkey",
 		},
 		{
 			name:           "employee of unknown organization",
@@ -382,12 +416,14 @@ func TestSchemaConstraints(t *testing.T) {
 		sql  string
 		want int64
 	}{
-		{`SELECT count(*) FROM organizations`, 1},
-		{`SELECT count(*) FROM employees`, 1},
+		{`SELECT count(*) FROM organizations`, 2},
+		{`SELECT count(*) FROM employees`, 2},
 		{`SELECT count(*) FROM projects`, 1},
 		{`SELECT count(*) FROM project_members`, 1},
 		{`SELECT count(*) FROM performance_metrics`, 1},
-		{`SELECT count(*) FROM employees WHERE salary = 1000`, 1},
+		{`SELECT count(*) FROM employees WHERE salary = 1000`, 2},
+		{`SELECT count(*) FROM project_members m JOIN employees e ON e.id = m.employee_id JOIN projects p ON p.id = m.project_id
+			WHERE e.organization_id = p.organization_id`, 1},
 	} {
 		if got := db.MustQueryInt64(t, c.sql); got != c.want {
 			t.Errorf("%s = %d, want %d", c.sql, got, c.want)

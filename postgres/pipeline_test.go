@@ -77,7 +77,7 @@ func TestPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantTeam, err := direct.ListTeamMembersByProjectIDs(ctx, []int64{projectID})
+	wantTeam, err := direct.ListTeamMembersByProjectIDs(ctx, db.ListTeamMembersByProjectIDsParams{ProjectIds: []int64{projectID}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestPipeline(t *testing.T) {
 		}
 	}
 	getTeam := func(q *db.Queries) (err error) {
-		team, err = q.ListTeamMembersByProjectIDs(ctx, []int64{projectID})
+		team, err = q.ListTeamMembersByProjectIDs(ctx, db.ListTeamMembersByProjectIDsParams{ProjectIds: []int64{projectID}})
 		return err
 	}
 	slowest := func(q *db.Queries) error {

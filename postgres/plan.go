@@ -46,6 +46,18 @@ import (
 //     Nor is a window that a covering index answers whatever its size: such
 //     a statement says so with the comment "/* plan: generic */" in its
 //     text (GetPerformanceSummary).
+//   - a page (LIMIT) under an optional array filter that is given, the
+//     caller's scope "organization_id = ANY($5)" (issue #19): how many
+//     organizations the array holds, and where their rows lie in id order,
+//     decide between walking the primary key and reading the organizations'
+//     rows by their index, and a generic plan knows neither (it walked the
+//     primary key past every other organization's rows: queries/
+//     explain_test.go). With one element (a member of one organization,
+//     the usual token) the filter is folded into an equality,
+//     "organization_id = ($5::bigint[])[1]", whose generic plan reads the
+//     organization's rows by the (organization_id, id) index, already in id
+//     order; with several, the call is sent like a range, planned for its
+//     values. An admin's scope is NULL: its statements stay as they were.
 //
 // queries/explain_test.go checks the generic plans of the hot statements,
 // folded, use their indexes on a large dataset.
@@ -77,16 +89,22 @@ func (p planned) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 // parameter.
 func Statement(sql string, args []any) (string, []any) {
 	st := shapeOf(sql)
+	custom := st.custom
 	if len(st.params) > 0 {
-		mask := 0
+		mask, single := 0, st.paged && st.arrays != 0
 		for i, n := range st.params {
-			if n < len(args) && isNull(args[n]) {
+			switch {
+			case n < len(args) && isNull(args[n]):
 				mask |= 1 << i
+			case st.arrays&(1<<i) != 0 && (n >= len(args) || arrayLen(args[n]) != 1):
+				single = false
 			}
 		}
-		sql = st.variant(sql, mask)
+		single = single && st.arrays&^mask != 0 // some array is given, each with one element
+		sql = st.variant(sql, mask, single)
+		custom = custom || (st.paged && st.arrays&^mask != 0 && !single)
 	}
-	if st.custom {
+	if custom {
 		args = append([]any{pgx.QueryExecModeSimpleProtocol}, args...)
 	}
 	return sql, args
@@ -97,9 +115,19 @@ func Statement(sql string, args []any) (string, []any) {
 // every call.
 func NeedsCustomPlan(sql string) bool { return shapeOf(sql).custom }
 
+// PlannedPerCall reports whether Planned sends sql with args to be planned
+// for these values (the simple protocol): a range over a parameter, or a
+// page under a given array filter.
+func PlannedPerCall(sql string, args []any) bool {
+	_, args = Statement(sql, args)
+	return len(args) > 0 && args[0] == pgx.QueryExecModeSimpleProtocol
+}
+
 var (
 	// nullTest matches the test of an optional filter, "$2::bigint IS NULL".
-	nullTest = regexp.MustCompile(`\$([0-9]+)::[a-z_0-9]+(\[\])? IS NULL\b`)
+	nullTest = regexp.MustCompile(`\$([0-9]+)::([a-z_0-9]+)(\[\])? IS NULL\b`)
+	// anyParam matches an array parameter's use, "= ANY($5)".
+	anyParam = regexp.MustCompile(`= ANY\(\$([0-9]+)\)`)
 	// rangeOverParameter matches <, <=, > or >= before a parameter, not <>.
 	rangeOverParameter = regexp.MustCompile(`(^|[^<>])(<=?|>=?)\s*\$[0-9]`)
 	// keysetCursor matches "id > $1" or "e.id > $1", not "organization_id > $1".
@@ -118,8 +146,12 @@ const maxFolded = 5
 type shape struct {
 	custom bool
 	params []int                    // argument index of each distinct "$n ... IS NULL", in order
+	arrays int                      // bits of the params tested as arrays ("$n::bigint[] IS NULL")
+	paged  bool                     // the text has a LIMIT
 	tests  []nullTestAt             // where the text tests them
-	texts  []atomic.Pointer[string] // by mask of null params, built on first use
+	anys   []nullTestAt             // where it uses an array param as "= ANY($n)" (paged only)
+	types  map[int]string           // element type of each array param, by bit
+	texts  []atomic.Pointer[string] // by mask of null params (and single), built on first use
 }
 
 // nullTestAt is one "$n::type IS NULL" in a statement's text: its bytes, and
@@ -146,13 +178,29 @@ func shapeOf(sql string) *shape {
 			bit = len(st.params)
 			st.params = append(st.params, n-1)
 		}
+		if m[6] >= 0 { // "[]"
+			st.arrays |= 1 << bit
+			if st.types == nil {
+				st.types = map[int]string{}
+			}
+			st.types[bit] = sql[m[4]:m[5]]
+		}
 		st.tests = append(st.tests, nullTestAt{start: m[0], end: m[1], bit: bit})
 	}
 	st.custom = !strings.Contains(sql, genericMarker) && rangeOverParameter.MatchString(keysetCursor.ReplaceAllString(sql, ""))
-	if len(st.params) > maxFolded {
-		st.params, st.tests, st.custom = nil, nil, true
+	st.paged = strings.Contains(sql, "LIMIT")
+	if st.paged && st.arrays != 0 {
+		for _, m := range anyParam.FindAllStringSubmatchIndex(sql, -1) {
+			n, _ := strconv.Atoi(sql[m[2]:m[3]])
+			if bit := slices.Index(st.params, n-1); bit >= 0 && st.arrays&(1<<bit) != 0 {
+				st.anys = append(st.anys, nullTestAt{start: m[0], end: m[1], bit: bit})
+			}
+		}
 	}
-	st.texts = make([]atomic.Pointer[string], 1<<len(st.params))
+	if len(st.params) > maxFolded {
+		st.params, st.tests, st.anys, st.arrays, st.custom = nil, nil, nil, 0, true
+	}
+	st.texts = make([]atomic.Pointer[string], 2<<len(st.params))
 	if remembered.Add(1) <= maxRemembered {
 		if v, loaded := shapes.LoadOrStore(sql, st); loaded {
 			return v.(*shape)
@@ -162,26 +210,55 @@ func shapeOf(sql string) *shape {
 }
 
 // variant is sql with each "$n::type IS NULL" replaced by TRUE when bit i
-// of mask (i the index of n in params) says the argument is NULL, else FALSE.
-func (st *shape) variant(sql string, mask int) string {
-	if p := st.texts[mask].Load(); p != nil {
+// of mask (i the index of n in params) says the argument is NULL, else FALSE;
+// with single, each given array's "= ANY($n)" by "= ($n::type[])[1]".
+func (st *shape) variant(sql string, mask int, single bool) string {
+	key := mask
+	if single {
+		key |= 1 << len(st.params)
+	}
+	if p := st.texts[key].Load(); p != nil {
 		return *p
+	}
+	edits := slices.Clone(st.tests)
+	if single {
+		for _, a := range st.anys {
+			if mask&(1<<a.bit) == 0 {
+				edits = append(edits, a)
+			}
+		}
+		slices.SortFunc(edits, func(a, b nullTestAt) int { return a.start - b.start })
 	}
 	var b strings.Builder
 	last := 0
-	for _, t := range st.tests {
+	for _, t := range edits {
 		b.WriteString(sql[last:t.start])
-		if mask&(1<<t.bit) != 0 {
+		switch {
+		case strings.HasPrefix(sql[t.start:t.end], "= ANY("):
+			n := sql[t.start+len("= ANY(") : t.end-1]
+			b.WriteString("= (" + n + "::" + st.types[t.bit] + "[])[1]")
+		case mask&(1<<t.bit) != 0:
 			b.WriteString("TRUE")
-		} else {
+		default:
 			b.WriteString("FALSE")
 		}
 		last = t.end
 	}
 	b.WriteString(sql[last:])
 	text := b.String()
-	st.texts[mask].Store(&text)
+	st.texts[key].Store(&text)
 	return text
+}
+
+// arrayLen is the length of a slice argument, -1 for anything else.
+func arrayLen(v any) int {
+	if ids, ok := v.([]int64); ok {
+		return len(ids)
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return rv.Len()
+	}
+	return -1
 }
 
 // isNull reports whether pgx sends v as NULL: nil, a nil pointer (sqlc's

@@ -36,6 +36,44 @@ func TestNeedsCustomPlan(t *testing.T) {
 	}
 }
 
+// A page under a given scope array of several organizations is planned
+// per call (the generic plan cannot know how many it holds); one of a
+// single organization is folded into an equality that a generic plan
+// serves by the organization index; an admin's NULL scope and a statement
+// without LIMIT stay as they were.
+func TestPlannedPerCallForScopedPages(t *testing.T) {
+	const page = "SELECT * FROM employees WHERE id > $1 AND ($2::bigint[] IS NULL OR organization_id = ANY($2)) ORDER BY id LIMIT $3"
+	const count = "SELECT count(*) FROM employees WHERE ($1::bigint[] IS NULL OR organization_id = ANY($1))"
+	const filtered = "SELECT * FROM employees WHERE id > $1 AND ($2::bigint IS NULL OR organization_id = $2) ORDER BY id LIMIT $3"
+	var none []int64
+	tests := []struct {
+		sql  string
+		args []any
+		want bool
+	}{
+		{page, []any{int64(0), []int64{3, 4}, 20}, true},
+		{page, []any{int64(0), []int64{}, 20}, true},
+		{page, []any{int64(0), []int64{3}, 20}, false},
+		{page, []any{int64(0), none, 20}, false},
+		{count, []any{[]int64{3}}, false},
+		{filtered, []any{int64(0), ptr(int64(3)), 20}, false},
+	}
+	for _, tt := range tests {
+		if got := postgres.PlannedPerCall(tt.sql, tt.args); got != tt.want {
+			t.Errorf("PlannedPerCall(%q, %v) = %v, want %v", tt.sql, tt.args, got, tt.want)
+		}
+	}
+	got, _ := postgres.Statement(page, []any{int64(0), []int64{3}, 20})
+	if want := "WHERE id > $1 AND (FALSE OR organization_id = ($2::bigint[])[1]) ORDER BY id LIMIT $3"; !strings.HasSuffix(got, want) {
+		t.Errorf("one organization's page: %q, want it to end %q", got, want)
+	}
+	if got, _ := postgres.Statement(count, []any{[]int64{3}}); got != "SELECT count(*) FROM employees WHERE (FALSE OR organization_id = ANY($1))" {
+		t.Errorf("one organization's count: %q", got)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestStatementFoldsOptionalFilters(t *testing.T) {
 	const sql = "SELECT * FROM employees WHERE id > $1" +
 		" AND ($2::bigint IS NULL OR organization_id = $2)" +

@@ -74,11 +74,14 @@ GROUP BY organization_id;
 
 -- name: ListTeamMembersByProjectIDs :many
 -- ListTeamMembersByProjectIDs loads the teams of many projects through the
--- project_members join table in one statement.
+-- project_members join table in one statement, the members of the
+-- caller's scope only (NULL: all). A team is of its project's organization
+-- (migrations/00006); the scope binds it here all the same.
 SELECT pm.project_id, sqlc.embed(e)
 FROM project_members pm
 JOIN employees e ON e.id = pm.employee_id
 WHERE pm.project_id = ANY(@project_ids::bigint[])
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR e.organization_id = ANY(sqlc.narg(scope)))
 ORDER BY pm.project_id, e.id;
 
 -- name: ListTeamMembersByProjectPage :many
@@ -102,6 +105,10 @@ WHERE pm.project_id = ANY(ARRAY(
       AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)))
     ORDER BY p.id
     LIMIT @limit_count::int OFFSET @offset_count::int))
+  -- Cast, so that postgres.Planned leaves this ANY as it is for a scope of
+  -- one organization (it folds the page's into an equality): an equality
+  -- here made PostgreSQL hash the organization's employees and sort.
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR e.organization_id = ANY(sqlc.narg(scope)::bigint[]))
 ORDER BY pm.project_id, e.id;
 
 -- name: GetEmployeeStats :one

@@ -187,6 +187,7 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	lastHour, lastDay := latest.Add(-time.Hour), latest.Add(-24*time.Hour)
+	scope := orgIDs[:3] // a member's org_ids
 
 	tests := []struct {
 		name      string // a generated method; the captured SQL must be its statement
@@ -243,11 +244,11 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 			return err
 		}, "organizations_pkey", ""},
 		{"ListOrganizationsByIDs", "one id", func() error {
-			_, err := q.ListOrganizationsByIDs(ctx, orgIDs[:1])
+			_, err := q.ListOrganizationsByIDs(ctx, db.ListOrganizationsByIDsParams{Ids: orgIDs[:1]})
 			return err
 		}, "organizations_pkey", ""},
 		{"ListOrganizationsByIDs", "ten ids", func() error {
-			_, err := q.ListOrganizationsByIDs(ctx, orgIDs)
+			_, err := q.ListOrganizationsByIDs(ctx, db.ListOrganizationsByIDsParams{Ids: orgIDs})
 			return err
 		}, "organizations_pkey", "organizations"},
 		{"ListEmployeesByOrganizationIDs", "", func() error {
@@ -305,11 +306,11 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 			return err
 		}, "project_members_pkey", ""},
 		{"ListProjectsByEmployeeIDs", "", func() error {
-			_, err := q.ListProjectsByEmployeeIDs(ctx, employeeIDs)
+			_, err := q.ListProjectsByEmployeeIDs(ctx, db.ListProjectsByEmployeeIDsParams{EmployeeIds: employeeIDs})
 			return err
 		}, "project_members_employee_id_project_id_idx", ""},
 		{"ListTeamMembersByProjectIDs", "", func() error {
-			_, err := q.ListTeamMembersByProjectIDs(ctx, projectIDs)
+			_, err := q.ListTeamMembersByProjectIDs(ctx, db.ListTeamMembersByProjectIDsParams{ProjectIds: projectIDs})
 			return err
 		}, "project_members_pkey", ""},
 		{"GetProject", "team size", func() error {
@@ -344,6 +345,85 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 			_, err := q.GetPerformanceSummary(ctx, db.GetPerformanceSummaryParams{MetricType: metricType, Since: latest.Add(-7 * 24 * time.Hour), Endpoint: &endpoint})
 			return err
 		}, "performance_metrics_metric_type_endpoint_recorded_at_idx", ""},
+		// A member's statements: the scope (three organizations, as a
+		// token's org_ids, or one) is bound, not folded away as an
+		// admin's NULL.
+		{"GetEmployee", "member scope", func() error {
+			_, err := q.GetEmployee(ctx, db.GetEmployeeParams{ID: employeeIDs[3], Scope: scope})
+			return err
+		}, "employees_pkey", ""},
+		{"ListEmployeesWithOrganization", "member scope, first page", func() error {
+			_, err := q.ListEmployeesWithOrganization(ctx, db.ListEmployeesWithOrganizationParams{Scope: scope, LimitCount: 50})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"ListEmployees", "member scope, page 3", func() error {
+			_, err := q.ListEmployees(ctx, db.ListEmployeesParams{Scope: scope, OffsetCount: 2 * 50, LimitCount: 50})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"ListEmployeesWithOrganization", "member of one organization", func() error {
+			_, err := q.ListEmployeesWithOrganization(ctx, db.ListEmployeesWithOrganizationParams{Scope: scope[1:2], LimitCount: 50})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"ListEmployees", "member of one organization, page 2", func() error {
+			_, err := q.ListEmployees(ctx, db.ListEmployeesParams{Scope: scope[1:2], OffsetCount: 20, LimitCount: 20})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"ListProjectsWithOrganization", "member of one organization", func() error {
+			_, err := q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{Scope: scope[1:2], LimitCount: 20})
+			return err
+		}, "projects_organization_id_idx", ""},
+		{"ListTeamMembersByProjectPage", "member of one organization", func() error {
+			_, err := q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{Scope: scope[1:2], LimitCount: 20})
+			return err
+		}, "projects_organization_id_idx", ""},
+		{"CountEmployees", "member scope", func() error {
+			_, err := q.CountEmployees(ctx, db.CountEmployeesParams{Scope: scope})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"GetProject", "member scope", func() error {
+			_, err := q.GetProject(ctx, db.GetProjectParams{ID: projectIDs[0], Scope: scope})
+			return err
+		}, "projects_pkey", ""},
+		{"ListProjectsWithOrganization", "member scope", func() error {
+			_, err := q.ListProjectsWithOrganization(ctx, db.ListProjectsWithOrganizationParams{Scope: scope, LimitCount: 20})
+			return err
+		}, "projects_organization_id_idx", ""},
+		{"CountProjects", "member scope", func() error {
+			_, err := q.CountProjects(ctx, db.CountProjectsParams{Scope: scope})
+			return err
+		}, "projects_organization_id_idx", ""},
+		{"ListTeamMembersByProjectPage", "member scope", func() error {
+			_, err := q.ListTeamMembersByProjectPage(ctx, db.ListTeamMembersByProjectPageParams{Scope: scope, LimitCount: 20})
+			return err
+		}, "projects_organization_id_idx", ""},
+		{"ListOrganizations", "member scope", func() error {
+			_, err := q.ListOrganizations(ctx, db.ListOrganizationsParams{Scope: scope, LimitCount: 50})
+			return err
+		}, "organizations_pkey", "organizations"},
+		{"CountOrganizations", "member scope", func() error {
+			_, err := q.CountOrganizations(ctx, db.CountOrganizationsParams{Scope: scope})
+			return err
+		}, "organizations_pkey", "organizations"},
+		{"GetEmployeeStats", "member scope", func() error {
+			_, err := q.GetEmployeeStats(ctx, db.GetEmployeeStatsParams{Scope: scope})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"ListDepartmentStats", "member scope", func() error {
+			_, err := q.ListDepartmentStats(ctx, db.ListDepartmentStatsParams{Scope: scope})
+			return err
+		}, "employees_organization_id_id_idx", ""},
+		{"ListOrganizationsByIDs", "member scope", func() error {
+			_, err := q.ListOrganizationsByIDs(ctx, db.ListOrganizationsByIDsParams{Ids: orgIDs, Scope: scope})
+			return err
+		}, "organizations_pkey", "organizations"},
+		{"ListProjectsByEmployeeIDs", "member scope", func() error {
+			_, err := q.ListProjectsByEmployeeIDs(ctx, db.ListProjectsByEmployeeIDsParams{EmployeeIds: employeeIDs, Scope: scope})
+			return err
+		}, "project_members_employee_id_project_id_idx", ""},
+		{"ListTeamMembersByProjectIDs", "member scope", func() error {
+			_, err := q.ListTeamMembersByProjectIDs(ctx, db.ListTeamMembersByProjectIDsParams{ProjectIds: projectIDs, Scope: scope})
+			return err
+		}, "project_members_pkey", ""},
 	}
 	// sortFree are statements whose own ORDER BY an index order must give:
 	// a Sort node outside their subqueries is a regression (the page of
@@ -377,7 +457,12 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 				plan := explain(ctx, t, conn, sql, call.Args, generic)
 				t.Logf("generic %v, args %s\n%s", generic, fmtArgs(call.Args), plan.outline())
 				assertPlan(ctx, t, tdb, plan, tt.wantIndex, tt.tinyTable)
-				if sortFree[tt.name] {
+				// A page of one organization's projects runs its generic
+				// plan (the pool forces generic plans; postgres.Planned
+				// folds the scope into an equality): that one must not
+				// sort. Its custom plan, which never runs, hashes the
+				// organization's employees and sorts the teams.
+				if sortFree[tt.name] && (generic || tt.variant != "member of one organization") {
 					var outer func(planNode)
 					outer = func(n planNode) {
 						if n.Parent == "InitPlan" || n.Parent == "SubPlan" {
@@ -394,7 +479,7 @@ func TestExplainHotQueriesUseIndexes(t *testing.T) {
 				}
 			}
 			check(false)
-			if !postgres.NeedsCustomPlan(call.SQL) {
+			if !postgres.PlannedPerCall(call.SQL, call.Args) {
 				check(true)
 			}
 		})

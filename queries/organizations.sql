@@ -7,9 +7,11 @@ WHERE id = @id
 
 -- name: ListOrganizationsByIDs :many
 -- ListOrganizationsByIDs backs the per-request organization loader: one
--- statement for every organization a request reaches through a foreign key.
+-- statement for every organization a request reaches through a foreign key,
+-- within the caller's scope (NULL: every organization) like a root lookup.
 SELECT * FROM organizations
-WHERE id = ANY(@ids::bigint[]);
+WHERE id = ANY(@ids::bigint[])
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR id = ANY(sqlc.narg(scope)));
 
 -- name: ListActiveOrganizations :many
 -- ListActiveOrganizations returns every active organization of the

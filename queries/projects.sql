@@ -63,12 +63,15 @@ ORDER BY p.organization_id, p.id;
 
 -- name: ListProjectsByEmployeeIDs :many
 -- ListProjectsByEmployeeIDs loads the projects of many employees through
--- the project_members join table in one statement.
+-- the project_members join table in one statement, those of the caller's
+-- scope only (NULL: all). A team is of its project's organization
+-- (migrations/00006); the scope binds it here all the same.
 SELECT pm.employee_id, sqlc.embed(p),
        (SELECT count(*) FROM project_members m WHERE m.project_id = p.id)::int AS team_size
 FROM project_members pm
 JOIN projects p ON p.id = pm.project_id
 WHERE pm.employee_id = ANY(@employee_ids::bigint[])
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)))
 ORDER BY pm.employee_id, p.id;
 
 -- name: ListProjectsByEmployeeIDsWithoutTeamSize :many
@@ -81,6 +84,7 @@ SELECT pm.employee_id, sqlc.embed(p)
 FROM project_members pm
 JOIN projects p ON p.id = pm.project_id
 WHERE pm.employee_id = ANY(@employee_ids::bigint[])
+  AND (sqlc.narg(scope)::bigint[] IS NULL OR p.organization_id = ANY(sqlc.narg(scope)))
 ORDER BY pm.employee_id, p.id;
 
 -- name: CopyProjects :copyfrom
@@ -90,8 +94,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- name: CopyProjectMembers :copyfrom
 -- CopyProjectMembers bulk-loads sample teams with COPY.
-INSERT INTO project_members (project_id, employee_id, role, joined_at)
-VALUES ($1, $2, $3, $4);
+INSERT INTO project_members (project_id, employee_id, role, joined_at, organization_id)
+VALUES ($1, $2, $3, $4, $5);
 
 -- name: CreateProject :one
 -- CreateProject inserts a project; the foreign key reports an unknown
@@ -120,9 +124,10 @@ RETURNING *;
 
 -- name: AddTeamMember :exec
 -- AddTeamMember puts an employee on a project's team; the primary key
--- reports one already there.
-INSERT INTO project_members (project_id, employee_id, role)
-VALUES (@project_id, @employee_id, @role);
+-- reports one already there. organization_id is the project's: the
+-- foreign keys refuse an employee of another (migrations/00006).
+INSERT INTO project_members (project_id, employee_id, role, organization_id)
+VALUES (@project_id, @employee_id, @role, @organization_id);
 
 -- name: RemoveTeamMember :execrows
 -- RemoveTeamMember takes an employee off a project's team.

@@ -73,7 +73,7 @@ func setup(t *testing.T) *fixture {
 
 	f.teamSize = map[int64]int32{}
 	for _, m := range collect(t, tdb, pgx.RowToStructByPos[db.ProjectMember],
-		`SELECT project_id, employee_id, role, joined_at FROM project_members`) {
+		`SELECT project_id, employee_id, role, joined_at, organization_id FROM project_members`) {
 		f.teamSize[m.ProjectID]++
 	}
 	return f
@@ -198,7 +198,7 @@ func TestListOrganizationsByIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := f.q.ListOrganizationsByIDs(f.ctx, tt.ids)
+			got, err := f.q.ListOrganizationsByIDs(f.ctx, db.ListOrganizationsByIDsParams{Ids: tt.ids})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -703,7 +703,7 @@ func TestListTeamMembersByProjectIDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := f.q.ListTeamMembersByProjectIDs(f.ctx, tt.ids)
+			got, err := f.q.ListTeamMembersByProjectIDs(f.ctx, db.ListTeamMembersByProjectIDsParams{ProjectIds: tt.ids})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1309,7 +1309,7 @@ func TestListProjectsByEmployeeIDs(t *testing.T) {
 		{"empty", []int64{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := f.q.ListProjectsByEmployeeIDs(f.ctx, tt.ids)
+			got, err := f.q.ListProjectsByEmployeeIDs(f.ctx, db.ListProjectsByEmployeeIDsParams{EmployeeIds: tt.ids})
 			if err != nil {
 				t.Fatal(err)
 			}

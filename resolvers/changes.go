@@ -44,6 +44,15 @@ type Change struct {
 	NewRow, OldRow    []byte
 }
 
+// topicTables are the tables whose changes bring events on each topic:
+// what a resuming subscription reads of the log (ListReplayChanges).
+var topicTables = map[string][]string{
+	TopicOrganization: {TableOrganizations, TableEmployees},
+	TopicEmployee:     {TableEmployees},
+	TopicProject:      {TableProjects, TableProjectMembers},
+	TopicMetric:       {TableMetrics},
+}
+
 // ChangeFromLog is the Change of a change log row.
 func ChangeFromLog(r db.ListChangesAfterRow) Change {
 	return Change{Position: r.Position, CommittedAt: r.CommittedAt, Table: r.TableName, Op: r.Op, RowID: r.RowID,
@@ -65,6 +74,16 @@ type TopicEvent struct {
 // organization whose head count changed travels by id and is loaded once
 // per event by the replicas that have its subscribers.
 func EventsOf(c Change) ([]TopicEvent, error) {
+	evs, err := eventsOf(c)
+	numbered := map[string]int32{}
+	for i := range evs {
+		numbered[evs[i].Topic]++
+		evs[i].Event.Index = numbered[evs[i].Topic]
+	}
+	return evs, err
+}
+
+func eventsOf(c Change) ([]TopicEvent, error) {
 	action := map[string]string{OpInsert: ActionCreated, OpUpdate: ActionUpdated, OpDelete: ActionDeleted}[c.Op]
 	if action == "" {
 		return nil, nil // a RESET announces nothing row by row

@@ -112,7 +112,7 @@ func (r *Resolver) Employee(ctx context.Context, args struct{ ID graphql.ID }) (
 		teamSize := sel.has("projects.teamSize")
 		var projects map[int64][]projectRow
 		err = postgres.Pipeline(ctx, r.pool, get, func(q *db.Queries) (err error) {
-			projects, err = projectsByEmployeeIDs(ctx, q, []int64{id}, teamSize)
+			projects, err = projectsByEmployeeIDs(ctx, q, []int64{id}, scopeOf(ctx), teamSize)
 			return err
 		})
 		if err == nil && found {
@@ -451,7 +451,9 @@ func (r *Resolver) UpdateEmployee(ctx context.Context, args struct {
 				return err
 			}
 		}
-		orgs, err = q.ListOrganizationsByIDs(ctx, uniqueIDs([]int64{before.OrganizationID, e.OrganizationID}))
+		orgs, err = q.ListOrganizationsByIDs(ctx, db.ListOrganizationsByIDsParams{
+			Ids: uniqueIDs([]int64{before.OrganizationID, e.OrganizationID}), Scope: scopeOf(ctx),
+		})
 		return err
 	})
 	if err != nil {
@@ -553,9 +555,9 @@ func (l *loaders) prefetchEmployees(ctx context.Context, sel selection, emps []d
 
 // projectsByEmployeeIDs loads the projects of employees ids, each in id
 // order, with each project's team size only when teamSize.
-func projectsByEmployeeIDs(ctx context.Context, q *db.Queries, ids []int64, teamSize bool) (map[int64][]projectRow, error) {
+func projectsByEmployeeIDs(ctx context.Context, q *db.Queries, ids, scope []int64, teamSize bool) (map[int64][]projectRow, error) {
 	if !teamSize {
-		rows, err := q.ListProjectsByEmployeeIDsWithoutTeamSize(ctx, ids)
+		rows, err := q.ListProjectsByEmployeeIDsWithoutTeamSize(ctx, db.ListProjectsByEmployeeIDsWithoutTeamSizeParams{EmployeeIds: ids, Scope: scope})
 		if err != nil {
 			return nil, fmt.Errorf("list projects by employee ids: %w", err)
 		}
@@ -563,7 +565,7 @@ func projectsByEmployeeIDs(ctx context.Context, q *db.Queries, ids []int64, team
 			return r.EmployeeID, projectRow{project: r.Project}
 		}), nil
 	}
-	rows, err := q.ListProjectsByEmployeeIDs(ctx, ids)
+	rows, err := q.ListProjectsByEmployeeIDs(ctx, db.ListProjectsByEmployeeIDsParams{EmployeeIds: ids, Scope: scope})
 	if err != nil {
 		return nil, fmt.Errorf("list projects by employee ids: %w", err)
 	}

@@ -22,6 +22,10 @@ const (
 	// CodeCommitted: a mutation committed, but its answer could not be read
 	// before the request's context ended (see RequestContext).
 	CodeCommitted = "COMMITTED"
+	// CodeCursorExpired: a subscription's after: cursor is older than the
+	// change log keeps (REPLAY_WINDOW), or a bulk change followed it: the
+	// client refetches and subscribes again without after.
+	CodeCursorExpired = "CURSOR_EXPIRED"
 )
 
 // Error is the one error type a resolver hands to clients. Anything else a

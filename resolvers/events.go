@@ -37,9 +37,12 @@ const (
 // itself. On the bus it travels in its own versioned format (eventV1,
 // wire.go), never as the row structs. Position is the change's position in
 // the change log (EventsOf builds events from it); several events of one
-// change share it.
+// change share it; Index tells apart the events of one change on one
+// topic (1, 2, ...; 0 from a release before cursors), so that Cursor
+// names each.
 type Event struct {
 	Position       int64
+	Index          int32
 	Action         string
 	OrganizationID int64
 	EmployeeID     int64

@@ -306,6 +306,8 @@ type loaders struct {
 	// could foresee (see value). Like eventDB, it lives exactly as long as
 	// the event, which is what these loaders serve.
 	eventCtx context.Context
+	// eventScope is the scope of an event's loaders (see scope).
+	eventScope []int64
 
 	orgByID          *batch[*db.Organization]
 	employeeCount    *batch[int64]
@@ -337,7 +339,7 @@ func newLoaders(r *Resolver) *loaders {
 		orgEmployeeTotals: map[string]*batch[int64]{},
 	}
 	l.orgByID = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64]*db.Organization, error) {
-		rows, err := q.ListOrganizationsByIDs(ctx, ids)
+		rows, err := q.ListOrganizationsByIDs(ctx, db.ListOrganizationsByIDsParams{Ids: ids, Scope: l.scope(ctx)})
 		if err != nil {
 			return nil, fmt.Errorf("list organizations by ids: %w", err)
 		}
@@ -371,15 +373,27 @@ func newLoaders(r *Resolver) *loaders {
 		}), nil
 	}))
 	l.teamMembers = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]db.Employee, error) {
-		return teamsByProjectIDs(ctx, q, ids)
+		return teamsByProjectIDs(ctx, q, ids, l.scope(ctx))
 	})
 	l.employeeProjects = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]projectRow, error) {
-		return projectsByEmployeeIDs(ctx, q, ids, true)
+		return projectsByEmployeeIDs(ctx, q, ids, l.scope(ctx), true)
 	})
 	l.employeeProjectsBare = newBatch(wait, func(ctx context.Context, ids []int64) (map[int64][]projectRow, error) {
-		return projectsByEmployeeIDs(ctx, q, ids, false)
+		return projectsByEmployeeIDs(ctx, q, ids, l.scope(ctx), false)
 	})
 	return l
+}
+
+// scope is the scope parameter of the child statements the loaders run
+// ("...ByIDs"): the caller's, as for root fields. An event's loaders are
+// shared by every subscriber the event goes to, each of whom sees the
+// event's organization (subscription.go filters by it): they are scoped
+// to that organization, whichever subscriber's field starts a load.
+func (l *loaders) scope(ctx context.Context) []int64 {
+	if l.eventCtx != nil {
+		return l.eventScope
+	}
+	return scopeOf(ctx)
 }
 
 // cachedByOrg puts the shared cache in front of a per-organization

@@ -76,7 +76,7 @@ func (r *Resolver) Project(ctx context.Context, args struct{ ID graphql.ID }) (*
 		// round trip).
 		var team map[int64][]db.Employee
 		err = postgres.Pipeline(ctx, r.pool, get, func(q *db.Queries) (err error) {
-			team, err = teamsByProjectIDs(ctx, q, []int64{id})
+			team, err = teamsByProjectIDs(ctx, q, []int64{id}, scopeOf(ctx))
 			return err
 		})
 		if err == nil && found {
@@ -426,7 +426,7 @@ func (r *Resolver) AddTeamMember(ctx context.Context, args struct {
 			return Errorf(CodeBadUserInput, "employeeId",
 				"employee %d works for organization %d; project %d belongs to organization %d", e.ID, e.OrganizationID, p.ID, p.OrganizationID)
 		}
-		return q.AddTeamMember(ctx, db.AddTeamMemberParams{ProjectID: projectID, EmployeeID: employeeID, Role: role})
+		return q.AddTeamMember(ctx, db.AddTeamMemberParams{ProjectID: projectID, EmployeeID: employeeID, Role: role, OrganizationID: p.OrganizationID})
 	})
 }
 
@@ -497,9 +497,10 @@ func (l *loaders) prefetchProjects(ctx context.Context, sel selection, projects 
 	return nil
 }
 
-// teamsByProjectIDs loads the teams of projects ids, each in id order.
-func teamsByProjectIDs(ctx context.Context, q *db.Queries, ids []int64) (map[int64][]db.Employee, error) {
-	rows, err := q.ListTeamMembersByProjectIDs(ctx, ids)
+// teamsByProjectIDs loads the teams of projects ids, each in id order,
+// their members of scope only.
+func teamsByProjectIDs(ctx context.Context, q *db.Queries, ids, scope []int64) (map[int64][]db.Employee, error) {
+	rows, err := q.ListTeamMembersByProjectIDs(ctx, db.ListTeamMembersByProjectIDsParams{ProjectIds: ids, Scope: scope})
 	if err != nil {
 		return nil, fmt.Errorf("list team members by project ids: %w", err)
 	}

@@ -68,8 +68,8 @@ func TestProjectByID(t *testing.T) {
 	lonely := db.MustQueryInt64(t, `INSERT INTO projects (organization_id, name, description, status, budget, created_at, updated_at)
 		VALUES ($1, 'Lonely', 'No team yet', 'on_hold', 0.01, '2025-06-30T23:59:59.999999Z', '2025-07-01T00:00:00Z') RETURNING id`, orgID)
 	crowded := db.MustQueryInt64(t, "SELECT min(id) FROM projects WHERE organization_id = $1", orgID)
-	db.MustExec(t, `INSERT INTO project_members (project_id, employee_id)
-		SELECT $1, e.id FROM employees e WHERE e.organization_id = $2
+	db.MustExec(t, `INSERT INTO project_members (project_id, employee_id, organization_id)
+		SELECT $1, e.id, e.organization_id FROM employees e WHERE e.organization_id = $2
 		  AND NOT EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = $1 AND m.employee_id = e.id)
 		ORDER BY e.id DESC LIMIT 5`, crowded, orgID)
 

@@ -60,9 +60,9 @@ var (
 	errBusDown = Errorf(CodeServiceUnavailable, "",
 		"subscriptions are unavailable right now: the event bus (Redis) did not answer; try again")
 	errBehind = Errorf(CodeServiceUnavailable, "",
-		"this replica fell more than %d events behind executing this subscription and ended it; events may have been lost; subscribe again", subscriptionBuffer)
+		"this replica fell more than %d events behind executing this subscription and ended it; subscribe again with after: the last extensions.cursor to get every event since", subscriptionBuffer)
 	errInterrupted = Errorf(CodeServiceUnavailable, "",
-		"the event stream of this replica was interrupted and events may have been lost; subscribe again")
+		"the event stream of this replica was interrupted; subscribe again with after: the last extensions.cursor to get every event since")
 )
 
 // SubscriptionStatus tells the transport how a subscription went. Pass the
@@ -71,6 +71,8 @@ type SubscriptionStatus struct {
 	mu      sync.Mutex
 	started bool
 	err     error
+	paced   bool          // the transport calls Took for each result
+	took    func() Cursor // the sink's; nil for a subscription without cursors
 }
 
 type subscriptionStatusKey struct{}
@@ -101,6 +103,49 @@ func (s *SubscriptionStatus) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.err
+}
+
+// Pace tells the subscription, before graphql.Schema.Subscribe, that the
+// transport calls Took for each result it receives. The subscription then
+// hands graphql-go one event at a time, each only after the result of the
+// one before was taken, so that Took can name the event each result is of:
+// graphql-go's results carry no trace of the value they were executed
+// from.
+func (s *SubscriptionStatus) Pace() {
+	s.mu.Lock()
+	s.paced = true
+	s.mu.Unlock()
+}
+
+// Took is called by a paced transport with each result it receives, in
+// order, before it waits for the next: it returns the cursor of the event
+// the result is of ("" for none: performanceSummaryUpdated, an error) and
+// lets the next event in.
+func (s *SubscriptionStatus) Took() string {
+	s.mu.Lock()
+	took := s.took
+	s.mu.Unlock()
+	if took == nil {
+		return ""
+	}
+	return took().String()
+}
+
+func (s *SubscriptionStatus) isPaced() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paced
+}
+
+func (s *SubscriptionStatus) setTook(fn func() Cursor) {
+	if s != nil {
+		s.mu.Lock()
+		s.took = fn
+		s.mu.Unlock()
+	}
 }
 
 func (s *SubscriptionStatus) start() {
@@ -182,60 +227,6 @@ type sink interface {
 	detach()
 	setDetach(fn func())
 }
-
-type chanSink[T any] struct {
-	l        *live
-	pick     func(*liveEvent) (T, bool)
-	status   *SubscriptionStatus
-	detachFn func()
-
-	mu    sync.Mutex
-	ch    chan T
-	ended bool
-}
-
-func newSink[T any](ctx context.Context, l *live, pick func(*liveEvent) (T, bool)) *chanSink[T] {
-	return &chanSink[T]{l: l, pick: pick, status: statusFrom(ctx), ch: make(chan T, subscriptionBuffer)}
-}
-
-func (s *chanSink[T]) offer(ev *liveEvent) bool {
-	v, ok := s.pick(ev)
-	if !ok {
-		return true
-	}
-	return s.push(v)
-}
-
-func (s *chanSink[T]) push(v T) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return true
-	}
-	select {
-	case s.ch <- v:
-		s.l.deliveries.Add(1)
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *chanSink[T]) end(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended {
-		return
-	}
-	s.ended = true
-	if err != nil {
-		s.status.fail(err)
-	}
-	close(s.ch)
-}
-
-func (s *chanSink[T]) detach()             { s.detachFn() }
-func (s *chanSink[T]) setDetach(fn func()) { s.detachFn = fn }
 
 // drop ends a sink whose execution fell behind.
 func (l *live) drop(s sink) {
@@ -401,14 +392,24 @@ type liveEvent struct {
 // statements run on the event's context and whose loaders are the event's.
 func (e *liveEvent) resolver() *Resolver {
 	if e.res == nil {
-		ctx, cancel := context.WithTimeout(e.l.base, eventTimeout)
-		cp := *e.l.r
-		cp.q = db.New(postgres.Planned(eventDB{pool: cp.pool, ctx: ctx}))
-		cp.eventLoaders = newLoaders(&cp)
-		cp.eventLoaders.eventCtx = ctx
-		e.res, e.ctx, e.cancel = &cp, ctx, cancel
+		// Shared by every subscriber the event goes to, each of whom sees
+		// its organization: scoped to that organization.
+		e.res, e.ctx, e.cancel = e.l.eventResolver([]int64{e.organizationID()})
 	}
 	return e.res
+}
+
+// eventResolver returns a copy of the root resolver whose statements run
+// on a context of their own, bounded by eventTimeout, and whose loaders
+// are its own: one per live event, one per page of a replay.
+func (l *live) eventResolver(scope []int64) (*Resolver, context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(l.base, eventTimeout)
+	cp := *l.r
+	cp.q = db.New(postgres.Planned(eventDB{pool: cp.pool, ctx: ctx}))
+	cp.eventLoaders = newLoaders(&cp)
+	cp.eventLoaders.eventCtx = ctx
+	cp.eventLoaders.eventScope = scope // see loaders.scope
+	return &cp, ctx, cancel
 }
 
 func (e *liveEvent) once(name string) bool {
@@ -545,25 +546,48 @@ func (d eventDB) CopyFrom(_ context.Context, table pgx.Identifier, columns []str
 
 // subscribe starts a subscription fed by topic: pick turns each event of
 // the topic into the subscriber's value, or skips it.
-func subscribe[T any](ctx context.Context, r *Resolver, topic string, pick func(*liveEvent) (T, bool)) (<-chan T, error) {
+// With after (a cursor), it first replays from the change log every
+// matching event after it (replay.go).
+func subscribe[T any](ctx context.Context, r *Resolver, topic string, after *string, pick func(*liveEvent) (T, bool)) (<-chan T, error) {
 	l := r.live()
+	var from Cursor
+	if after != nil {
+		c, err := l.checkCursor(ctx, *after)
+		if err != nil {
+			return nil, err
+		}
+		from = c
+	}
 	s := newSink(ctx, l, pick)
+	if after != nil {
+		s.catchUp(from)
+	}
 	if err := l.attach(ctx, s, topic); err != nil {
 		return nil, err
 	}
-	return s.ch, nil
+	if after != nil {
+		go replay(ctx, l, s, topic, from)
+	}
+	return s.out, nil
 }
 
 func matches(want *int64, got int64) bool { return want == nil || *want == got }
 
+// OrganizationUpdatedArgs are the arguments of
+// Subscription.organizationUpdated.
+type OrganizationUpdatedArgs struct {
+	ID    *graphql.ID
+	After *string
+}
+
 // OrganizationUpdated is Subscription.organizationUpdated.
-func (r *Resolver) OrganizationUpdated(ctx context.Context, args struct{ ID *graphql.ID }) (<-chan *OrganizationResolver, error) {
+func (r *Resolver) OrganizationUpdated(ctx context.Context, args OrganizationUpdatedArgs) (<-chan *OrganizationResolver, error) {
 	id, err := parseOptionalID("id", args.ID)
 	if err != nil {
 		return nil, err
 	}
 	p := principalOf(ctx) // events outside its scope are not its to see
-	return subscribe(ctx, r, TopicOrganization, func(e *liveEvent) (*OrganizationResolver, bool) {
+	return subscribe(ctx, r, TopicOrganization, args.After, func(e *liveEvent) (*OrganizationResolver, bool) {
 		if e.ev.Action == ActionDeleted || !matches(id, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
@@ -585,14 +609,20 @@ func (e *EmployeeEventResolver) EmployeeID() graphql.ID      { return gqlID(e.em
 func (e *EmployeeEventResolver) OrganizationID() graphql.ID  { return gqlID(e.organizationID) }
 func (e *EmployeeEventResolver) Employee() *EmployeeResolver { return e.employee }
 
+// EmployeeChangedArgs are the arguments of Subscription.employeeChanged.
+type EmployeeChangedArgs struct {
+	OrganizationID *graphql.ID
+	After          *string
+}
+
 // EmployeeChanged is Subscription.employeeChanged.
-func (r *Resolver) EmployeeChanged(ctx context.Context, args struct{ OrganizationID *graphql.ID }) (<-chan *EmployeeEventResolver, error) {
+func (r *Resolver) EmployeeChanged(ctx context.Context, args EmployeeChangedArgs) (<-chan *EmployeeEventResolver, error) {
 	orgID, err := parseOptionalID("organizationId", args.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
 	p := principalOf(ctx)
-	return subscribe(ctx, r, TopicEmployee, func(e *liveEvent) (*EmployeeEventResolver, bool) {
+	return subscribe(ctx, r, TopicEmployee, args.After, func(e *liveEvent) (*EmployeeEventResolver, bool) {
 		if !matches(orgID, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
@@ -605,11 +635,15 @@ func (r *Resolver) EmployeeChanged(ctx context.Context, args struct{ Organizatio
 	})
 }
 
-// ProjectUpdated is Subscription.projectUpdated.
-func (r *Resolver) ProjectUpdated(ctx context.Context, args struct {
+// ProjectUpdatedArgs are the arguments of Subscription.projectUpdated.
+type ProjectUpdatedArgs struct {
 	ID             *graphql.ID
 	OrganizationID *graphql.ID
-}) (<-chan *ProjectResolver, error) {
+	After          *string
+}
+
+// ProjectUpdated is Subscription.projectUpdated.
+func (r *Resolver) ProjectUpdated(ctx context.Context, args ProjectUpdatedArgs) (<-chan *ProjectResolver, error) {
 	id, err := parseOptionalID("id", args.ID)
 	if err != nil {
 		return nil, err
@@ -619,7 +653,7 @@ func (r *Resolver) ProjectUpdated(ctx context.Context, args struct {
 		return nil, err
 	}
 	p := principalOf(ctx)
-	return subscribe(ctx, r, TopicProject, func(e *liveEvent) (*ProjectResolver, bool) {
+	return subscribe(ctx, r, TopicProject, args.After, func(e *liveEvent) (*ProjectResolver, bool) {
 		if e.ev.Action == ActionDeleted || !matches(id, e.projectID()) || !matches(orgID, e.organizationID()) || !p.Sees(e.organizationID()) {
 			return nil, false
 		}
@@ -628,18 +662,22 @@ func (r *Resolver) ProjectUpdated(ctx context.Context, args struct {
 	})
 }
 
-// MetricRecorded is Subscription.metricRecorded.
-func (r *Resolver) MetricRecorded(ctx context.Context, args struct {
+// MetricRecordedArgs are the arguments of Subscription.metricRecorded.
+type MetricRecordedArgs struct {
 	MetricType *string
 	Endpoint   *string
-}) (<-chan *MetricResolver, error) {
+	After      *string
+}
+
+// MetricRecorded is Subscription.metricRecorded.
+func (r *Resolver) MetricRecorded(ctx context.Context, args MetricRecordedArgs) (<-chan *MetricResolver, error) {
 	if err := requireAdmin(ctx); err != nil { // performance data: admin only
 		return nil, err
 	}
 	if err := checkOptionalOneOf("metricType", args.MetricType, MetricTypes); err != nil {
 		return nil, err
 	}
-	return subscribe(ctx, r, TopicMetric, func(e *liveEvent) (*MetricResolver, bool) {
+	return subscribe(ctx, r, TopicMetric, args.After, func(e *liveEvent) (*MetricResolver, bool) {
 		m := e.ev.Metric
 		if m == nil || (args.MetricType != nil && m.MetricType != *args.MetricType) ||
 			(args.Endpoint != nil && m.Endpoint != *args.Endpoint) {
@@ -674,6 +712,9 @@ const maxSummaryInterval = 3600
 type PerformanceSummaryUpdatedArgs struct {
 	MetricType      string
 	IntervalSeconds int32
+	// After is accepted and ignored: a summary is computed, not logged,
+	// and its results carry no cursor.
+	After *string
 }
 
 // PerformanceSummaryUpdated is Subscription.performanceSummaryUpdated:
@@ -711,7 +752,7 @@ func (r *Resolver) PerformanceSummaryUpdated(ctx context.Context, args Performan
 
 	context.AfterFunc(ctx, s.detachFn)
 	statusFrom(ctx).start()
-	return s.ch, nil
+	return s.out, nil
 }
 
 func (l *live) leaveSummary(f *summaryFeed, s *chanSink[*SummaryResolver]) {

@@ -113,12 +113,12 @@ func TestEveryMatchingSubscriberGetsTheEventsOneResolver(t *testing.T) {
 	r := New(nil, Config{Events: bus})
 	ctx, cancel := context.WithCancel(adminCtx())
 	defer cancel()
-	all, err := r.OrganizationUpdated(ctx, struct{ ID *graphql.ID }{})
+	all, err := r.OrganizationUpdated(ctx, OrganizationUpdatedArgs{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	seven := graphql.ID("7")
-	only7, err := r.OrganizationUpdated(ctx, struct{ ID *graphql.ID }{ID: &seven})
+	only7, err := r.OrganizationUpdated(ctx, OrganizationUpdatedArgs{ID: &seven})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,12 +153,12 @@ func TestSubscriptionFallenBehindEndsAlone(t *testing.T) {
 	bus := newMemBus()
 	r := New(nil, Config{Events: bus})
 	fastCtx, fastStatus := WithSubscriptionStatus(adminCtx())
-	fast, err := r.OrganizationUpdated(fastCtx, struct{ ID *graphql.ID }{})
+	fast, err := r.OrganizationUpdated(fastCtx, OrganizationUpdatedArgs{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	slowCtx, slowStatus := WithSubscriptionStatus(adminCtx())
-	if _, err := r.OrganizationUpdated(slowCtx, struct{ ID *graphql.ID }{}); err != nil {
+	if _, err := r.OrganizationUpdated(slowCtx, OrganizationUpdatedArgs{}); err != nil {
 		t.Fatal(err)
 	}
 	if !fastStatus.Started() || !slowStatus.Started() {
@@ -186,7 +186,7 @@ func TestInterruptedStreamEndsItsSubscriptions(t *testing.T) {
 	bus := newMemBus()
 	r := New(nil, Config{Events: bus})
 	ctx, status := WithSubscriptionStatus(adminCtx())
-	ch, err := r.EmployeeChanged(ctx, struct{ OrganizationID *graphql.ID }{})
+	ch, err := r.EmployeeChanged(ctx, EmployeeChangedArgs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestInterruptedStreamEndsItsSubscriptions(t *testing.T) {
 		t.Errorf("interrupted subscriptions: got %d, want %d", got, want)
 	}
 	// A new subscriber gets a new stream.
-	ch, err = r.EmployeeChanged(adminCtx(), struct{ OrganizationID *graphql.ID }{})
+	ch, err = r.EmployeeChanged(adminCtx(), EmployeeChangedArgs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,10 +221,7 @@ func TestInterruptedStreamEndsItsSubscriptions(t *testing.T) {
 func TestNoEventBus(t *testing.T) {
 	r := New(nil, Config{})
 	ctx, status := WithSubscriptionStatus(adminCtx())
-	_, err := r.MetricRecorded(ctx, struct {
-		MetricType *string
-		Endpoint   *string
-	}{})
+	_, err := r.MetricRecorded(ctx, MetricRecordedArgs{})
 	var coded *Error
 	if !errors.As(err, &coded) || coded.Code != CodeServiceUnavailable || status.Started() {
 		t.Errorf("without a bus: %v (started %v)", err, status.Started())

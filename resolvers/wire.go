@@ -27,6 +27,7 @@ var (
 // replicas of the release before it ignore it.
 type eventV1 struct {
 	Position       int64           `json:"position,omitempty"`
+	Index          int32           `json:"index,omitempty"` // came with cursors; older replicas ignore it
 	Action         string          `json:"action"`
 	OrganizationID int64           `json:"organizationId,omitempty"`
 	EmployeeID     int64           `json:"employeeId,omitempty"`
@@ -42,7 +43,7 @@ type eventV1 struct {
 // payload that Publish sends (tests publish events with it too).
 func EncodeEvent(ev Event) ([]byte, error) {
 	return eventFormat.Marshal(eventV1{
-		Position: ev.Position, Action: ev.Action, OrganizationID: ev.OrganizationID, EmployeeID: ev.EmployeeID, ProjectID: ev.ProjectID,
+		Position: ev.Position, Index: ev.Index, Action: ev.Action, OrganizationID: ev.OrganizationID, EmployeeID: ev.EmployeeID, ProjectID: ev.ProjectID,
 		Organization: ptrTo(ev.Organization, organizationToWire), Employee: ptrTo(ev.Employee, employeeToWire),
 		Project: ptrTo(ev.Project, projectToWire), TeamSize: ev.TeamSize, Metric: ptrTo(ev.Metric, metricToWire),
 	})
@@ -56,7 +57,7 @@ func decodeEvent(payload []byte) (Event, error) {
 		return Event{}, err
 	}
 	return Event{
-		Position: w.Position, Action: w.Action, OrganizationID: w.OrganizationID, EmployeeID: w.EmployeeID, ProjectID: w.ProjectID,
+		Position: w.Position, Index: w.Index, Action: w.Action, OrganizationID: w.OrganizationID, EmployeeID: w.EmployeeID, ProjectID: w.ProjectID,
 		Organization: ptrTo(w.Organization, organizationV1.row), Employee: ptrTo(w.Employee, employeeV1.row),
 		Project: ptrTo(w.Project, projectV1.row), TeamSize: w.TeamSize, Metric: ptrTo(w.Metric, metricV1.row),
 	}, nil

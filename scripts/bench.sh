@@ -20,6 +20,8 @@
 #      server's CPU time per request (user + sys of its process group);
 #      the uncached server also without its document cache
 #      (DOCUMENT_CACHE_SIZE=0)
+#   2b. access control: the same at concurrency 32 with an admin and a
+#      member token, next to no token at all (ANONYMOUS_ROLE=admin)
 #   3. PostGraphile 4 and 5 on the same database, and pgbench's single
 #      hand-written statement per operation as the floor
 #   4. the same operations on the large dataset; keyset versus numbered pages
@@ -65,14 +67,14 @@ if ((QUICK)); then
 	C1_N=300 C1_D=1s C32_D=2s WARM_D=0 ROUNDS=1 PGB_T=1 NAIVE_N=30 HOP_N=30 HOP_NAIVE_N=30 HOP_ROUNDS=1
 	LARGE_ORGS=250 LARGE_METRICS=100000
 	FANOUT_SUBS=1000 FANOUT_EVENTS=3
-	GB_OPS=20x GB_FANOUT=2x GB_REC=300x GB_LOADER=100x
+	GB_OPS=20x GB_FANOUT=2x GB_REC=300x GB_LOADER=100x GB_LAG=200x GB_REPLAY=1x
 else
 	RES="$BENCH_DIR/results"
 	OUT="${OUT:-$ROOT/docs/BENCHMARKS.md}"
 	C1_N=3000 C1_D=8s C32_D=5s WARM_D=5s ROUNDS=3 PGB_T=8 NAIVE_N=3000 HOP_N=1000 HOP_NAIVE_N=150 HOP_ROUNDS=3
 	LARGE_ORGS=1000 LARGE_METRICS=1000000
 	FANOUT_SUBS=1000 FANOUT_EVENTS=20
-	GB_OPS=300x GB_FANOUT=10x GB_REC=3000x GB_LOADER=1000x
+	GB_OPS=300x GB_FANOUT=10x GB_REC=3000x GB_LOADER=1000x GB_LAG=1000x GB_REPLAY=3x
 fi
 OPS=(org employees50 project projects20 nested summary)
 HOP_OPS=(employees50 projects20) # the two rows with the original design's claims
@@ -83,6 +85,11 @@ DB_LARGE=orgpulse_bench_large
 PORT_OPT=18081 PORT_NAIVE=18082 PORT_CACHE=18083 PORT_PG=18084 PORT_LARGE=18085 PORT_PROXY=18086 PORT_PG5=18087
 PORT_NODOC=18088 PORT_SINK=18089
 TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+JWT_SECRET="bench-jwt-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+# Section 2b: the operations whose data a member of organization 1 sees
+# whole (organization 1, its first 50 employees, project 1, its 20
+# projects), so every principal gets the same response.
+ACL_OPS=(org employees50 project projects20)
 
 # ---------------------------------------------------------------- stopping
 
@@ -266,14 +273,18 @@ meta pgbench "-T $PGB_T"
 # ---------------------------------------------------------------- servers
 
 op_log "starting the servers"
-# GROUP_*: each server's process group, whose CPU time cpu() reads.
-start_orgpulse optimized "$PORT_OPT" "$DB_SAMPLE"
+# GROUP_*: each server's process group, whose CPU time cpu() reads. The
+# uncached and cached servers also verify JWTs and let a request without a
+# token in as an admin: section 2b compares the two.
+ACL_ENV=(JWT_SECRET="$JWT_SECRET" ANONYMOUS_ROLE=admin)
+start_orgpulse optimized "$PORT_OPT" "$DB_SAMPLE" "${ACL_ENV[@]}"
 GROUP_OPT="${OP_GROUPS[-1]}"
 start_orgpulse naive "$PORT_NAIVE" "$DB_SAMPLE" NAIVE_LOADING=1
-# The uncached server without its parsed-document cache (section 2).
-start_orgpulse nodoc "$PORT_NODOC" "$DB_SAMPLE" DOCUMENT_CACHE_SIZE=0
+# The uncached server without its parsed-document cache (section 2),
+# otherwise configured as the uncached one.
+start_orgpulse nodoc "$PORT_NODOC" "$DB_SAMPLE" DOCUMENT_CACHE_SIZE=0 "${ACL_ENV[@]}"
 GROUP_NODOC="${OP_GROUPS[-1]}"
-start_orgpulse cached "$PORT_CACHE" "$DB_SAMPLE" REDIS_URL="$BENCH_REDIS_URL" REDIS_PREFIX=orgpulse-bench:
+start_orgpulse cached "$PORT_CACHE" "$DB_SAMPLE" REDIS_URL="$BENCH_REDIS_URL" REDIS_PREFIX=orgpulse-bench: "${ACL_ENV[@]}"
 GROUP_CACHE="${OP_GROUPS[-1]}"
 start_postgraphile "$PORT_PG" "$DB_SAMPLE"
 GROUP_PG="${OP_GROUPS[-1]}"
@@ -355,6 +366,42 @@ for op in "${OPS[@]}"; do
 		cpu "c32.cache.$r" "$GROUP_CACHE" c32 "$URL_CACHE" "$f" '{}' "$C32_D" "$RES/c32.cache.$r.json"
 		cpu "c32.pg.$r" "$GROUP_PG" c32 "$URL_PG" "$pf" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg.$r.json"
 		cpu "c32.pg5.$r" "$GROUP_PG5" c32 "$URL_PG5" "$pf5" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg5.$r.json"
+	done
+	op_log "  $op: done"
+done
+
+# ---------------------------------------------------------------- 2b. access control
+
+# Requests per second at concurrency 32 with no token (ANONYMOUS_ROLE=admin:
+# no authorization at all), with an admin JWT and with a member JWT of
+# organization 1, uncached and cached, in rounds that run the three one
+# after the other (as section 2). A member's statements bind its scope;
+# the data is the same for all three, which samedata checks first.
+op_log "2b. access control at concurrency 32: no token, admin and member tokens ($ROUNDS round(s) of $C32_D each)"
+note_load "2b. access control"
+declare -A ACL_TOKEN=([none]="")
+ACL_TOKEN[admin]="$(JWT_SECRET="$JWT_SECRET" "$BIN/orgpulse" token --role admin --ttl 3h --sub bench-admin)"
+ACL_TOKEN[member]="$(JWT_SECRET="$JWT_SECRET" "$BIN/orgpulse" token --role member --org 1 --ttl 3h --sub bench-member)"
+acl() { # URL FILE TOKEN OUT: one run at concurrency 32, TOKEN "" for none
+	local auth=()
+	[[ -n "$3" ]] && auth=(-H "Authorization: Bearer $3")
+	"$BIN/loadgen" http -url "$1" -file "$2" "${auth[@]}" -c 32 -d "$C32_D" -warmup 32 -o "$4"
+}
+for op in "${ACL_OPS[@]}"; do
+	f="bench/ops/$op.graphql"
+	"$BIN/loadgen" samedata -url "$URL_OPT" -file "$f" -H "Authorization: Bearer ${ACL_TOKEN[member]}" -url2 "$URL_OPT" -file2 "$f" >/dev/null ||
+		op_die "a member of organization 1 does not get the data of $f that a request without a token gets (above)"
+	# Each round starts with another of the three: the --quick runs put
+	# the member third every time and could not tell its cost from its
+	# place.
+	whos=(none admin member)
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for mode in "nocache $URL_OPT" "cache $URL_CACHE"; do
+			for ((k = 0; k < 3; k++)); do
+				who="${whos[(round + k + 2) % 3]}"
+				acl "${mode#* }" "$f" "${ACL_TOKEN[$who]}" "$RES/c32.acl.${mode%% *}.$who.$op.r$round.json"
+			done
+		done
 	done
 	op_log "  $op: done"
 done
@@ -531,6 +578,8 @@ note_load "6. micro-benchmarks"
 	gb -run '^$' -bench '^BenchmarkFanOut$' -benchtime "$GB_FANOUT" ./server/
 	gb -run '^$' -bench '^BenchmarkRecorder$' -benchtime "$GB_REC" ./server/
 	gb -run '^$' -bench '^BenchmarkObserveRequest$' -benchmem ./monitor/
+	gb -run '^$' -bench '^BenchmarkRelayLag$' -benchtime "$GB_LAG" ./changefeed/
+	gb -run '^$' -bench '^BenchmarkReplayCatchUp$' -benchtime "$GB_REPLAY" ./changefeed/
 } >"$RES/gobench.txt"
 grep -q '^FAIL' "$RES/gobench.txt" && {
 	cat "$RES/gobench.txt" >&2

@@ -739,10 +739,11 @@ func (g *generator) teamAt(i int64) []teamRow {
 		}
 		joined := later(p.createdAt, e.hiredAt)
 		g.team = append(g.team, teamRow{
-			ProjectID:  p.id,
-			EmployeeID: empIdx + 1,
-			Role:       role,
-			JoinedAt:   between(r, joined, baseTime),
+			ProjectID:      p.id,
+			EmployeeID:     empIdx + 1,
+			Role:           role,
+			JoinedAt:       between(r, joined, baseTime),
+			OrganizationID: o.id, // the project's and the employee's (migrations/00006)
 		})
 	}
 	slices.SortFunc(g.team, func(a, b teamRow) int { return int(a.EmployeeID - b.EmployeeID) })

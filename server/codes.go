@@ -41,4 +41,5 @@ const (
 	CodeServiceUnavailable = resolvers.CodeServiceUnavailable
 	CodeCommitted          = resolvers.CodeCommitted
 	CodeOutcomeUnknown     = resolvers.CodeOutcomeUnknown
+	CodeCursorExpired      = resolvers.CodeCursorExpired // a subscription's after: older than REPLAY_WINDOW
 )

@@ -45,6 +45,8 @@ import (
 //
 //	4400 invalid message (not JSON, unknown type, missing id or query)
 //	4401 subscribe before connection_ack
+//	4403 Forbidden: connection_init's bearer token is missing (under
+//	     ANONYMOUS_ROLE=none) or refused, or the token expired
 //	4406 no supported subprotocol
 //	4408 no connection_init within WSConfig.InitTimeout
 //	4409 an operation id already in use (graphql-transport-ws)
@@ -116,7 +118,7 @@ type WSConfig struct {
 const (
 	closeBadRequest       websocket.StatusCode = 4400
 	closeUnauthorized     websocket.StatusCode = 4401
-	closeForbidden        websocket.StatusCode = 4403 // the bearer token expired
+	closeForbidden        websocket.StatusCode = 4403 // connection_init refused, or the bearer token expired
 	closeSubprotocol      websocket.StatusCode = 4406
 	closeInitTimeout      websocket.StatusCode = 4408
 	closeSubscriberExists websocket.StatusCode = 4409
@@ -275,6 +277,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	wc := &wsConn{s: s, cfg: cfg, st: st, c: c, legacy: proto == protoLegacyWS, id: id}
 	wc.ctx, wc.cancel = context.WithCancel(context.Background())
 	wc.credential = r.Header.Get("Authorization")
+	wc.queryToken = hasQueryToken(r.URL.Query())
 	st.mu.Lock()
 	st.conns[wc] = struct{}{} // before the handler returns, for CloseWebSockets
 	st.mu.Unlock()
@@ -345,6 +348,7 @@ type wsConn struct {
 	initTimer  *time.Timer // until connection_init
 	acked      bool
 	credential string // the upgrade's Authorization, or connection_init's
+	queryToken bool   // the upgrade's URL carried a token (refused at init)
 	debug      bool   // X-Debug: 1 in the init payload
 
 	mu  sync.Mutex
@@ -801,17 +805,30 @@ func (wc *wsConn) init(payload json.RawMessage) bool {
 			wc.debug = wc.s.cfg.Debug && s == "1"
 		}
 	}
-	wc.closeAtExpiry()
+	// A connection_init whose credential is refused (missing under
+	// ANONYMOUS_ROLE=none, malformed, expired, badly signed, or a token
+	// in the upgrade's URL) closes the socket with 4403 Forbidden, as
+	// graphql-transport-ws has a server refuse a connection_init: a
+	// client learns at once, not from each operation's UNAUTHENTICATED,
+	// and a socket that can run nothing holds no connection slot.
+	p, why := wc.s.principal(wc.credential)
+	if wc.queryToken {
+		why = "a token in the query string is refused (it would be logged by proxies)"
+	}
+	if why != "" {
+		wc.fail(closeForbidden, truncate("Forbidden: "+why, 120))
+		return false
+	}
+	wc.closeAtExpiry(p)
 	wc.acked = true
 	return true
 }
 
-// closeAtExpiry closes the socket with 4403 when its bearer token
+// closeAtExpiry closes the socket with 4403 when the bearer token of p
 // expires: its subscriptions were admitted for a principal that no
 // longer holds. Operations are authenticated each in the pipeline.
-func (wc *wsConn) closeAtExpiry() {
-	p, why := wc.s.principal(wc.credential)
-	if why != "" || p.Expires.IsZero() {
+func (wc *wsConn) closeAtExpiry(p auth.Principal) {
+	if p.Expires.IsZero() {
 		return
 	}
 	t := time.AfterFunc(time.Until(p.Expires), func() { wc.fail(closeForbidden, "Forbidden: the bearer token expired") })
@@ -875,8 +892,8 @@ func (wc *wsConn) start(id string, p *opPayload) bool {
 	wc.s.serveOperation(ctx, &call{
 		reqID: wc.id + ":" + id, transport: transportWS, req: req, media: mediaJSON,
 		credential: wc.credential, debug: wc.debug, async: true, start: time.Now(),
-		subscribe: func(_ *document, p auth.Principal) {
-			wc.subscribeShared(ctx, op, req.Query, opName, req.Variables, p) // wsshare.go
+		subscribe: func(doc *document, p auth.Principal) {
+			wc.subscribeShared(ctx, op, req.Query, opName, req.Variables, p, resumes(doc)) // wsshare.go
 		},
 		respond: func(o *outcome) { wc.respond(ctx, op, o) },
 	})

@@ -9,6 +9,7 @@ import (
 
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+	gqlast "github.com/vektah/gqlparser/v2/ast"
 	"go.opentelemetry.io/otel/trace"
 
 	"orgpulse/auth"
@@ -24,6 +25,10 @@ import (
 // the server's CPU of a fan-out (pprof during loadgen fanout). The feed
 // below (resolvers/subscription.go) already shares the event and its
 // statements; this shares the execution.
+//
+// A subscription that resumes (after: a cursor) shares with no one: its
+// first results are the log's events after its own cursor, which a
+// subscriber joining it, or one it joined, would miss or get twice.
 //
 // A shared subscription starts with its first subscriber and ends with its
 // last one, or when its source ends (then every member gets the error or
@@ -81,7 +86,8 @@ type shareMember struct {
 
 // subscribeShared feeds operation op of wc from the shared subscription of
 // its document, starting one when none runs.
-func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName string, vars map[string]any, p auth.Principal) {
+// alone: the operation resumes from a cursor and shares with no one.
+func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName string, vars map[string]any, p auth.Principal, alone bool) {
 	s := wc.s
 	key, ok := newShareKey(query, opName, vars, p)
 	if !ok {
@@ -94,13 +100,15 @@ func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName
 	for {
 		sh.mu.Lock()
 		g := sh.groups[key]
-		if g == nil {
+		if g == nil || alone {
 			ctx, cancel := context.WithCancel(context.Background())
 			g = &shared{key: key, cancel: cancel, members: map[*shareMember]struct{}{m: {}}}
 			if sh.groups == nil {
 				sh.groups = map[shareKey]*shared{}
 			}
-			sh.groups[key] = g
+			if !alone {
+				sh.groups[key] = g
+			}
 			s.wss.subs.Add(1)
 			m.stop = context.AfterFunc(opCtx, func() { s.leaveShared(g, m) })
 			sh.mu.Unlock()
@@ -121,6 +129,38 @@ func (wc *wsConn) subscribeShared(opCtx context.Context, op *wsOp, query, opName
 	}
 }
 
+// resumes reports whether doc's subscription field has an after:
+// argument (directly, or through fragments at the root).
+func resumes(doc *document) bool {
+	if doc == nil || doc.op == nil {
+		return false
+	}
+	return hasAfter(doc, doc.op.SelectionSet, 0)
+}
+
+func hasAfter(doc *document, set gqlast.SelectionSet, depth int) bool {
+	if depth > 8 {
+		return true // fragments this deep at the root: do not share
+	}
+	for _, sel := range set {
+		switch x := sel.(type) {
+		case *gqlast.Field:
+			if x.Arguments.ForName("after") != nil {
+				return true
+			}
+		case *gqlast.InlineFragment:
+			if hasAfter(doc, x.SelectionSet, depth+1) {
+				return true
+			}
+		case *gqlast.FragmentSpread:
+			if f := doc.doc.Fragments.ForName(x.Name); f != nil && hasAfter(doc, f.SelectionSet, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // drop takes g out of the map, unless a newer one took its place.
 func (sh *shares) drop(g *shared) {
 	sh.mu.Lock()
@@ -134,6 +174,7 @@ func (sh *shares) drop(g *shared) {
 // members until the source ends.
 func (s *Server) startShared(ctx context.Context, g *shared, query, opName string, vars map[string]any, p auth.Principal, reqID string) {
 	sctx, status := resolvers.WithSubscriptionStatus(resolvers.WithPrincipal(ctx, p))
+	status.Pace() // pumpShared calls Took for each result: the cursor
 	ch, err := s.subscribe(sctx, query, opName, vars)
 	if err != nil {
 		s.endShared(g, []*gqlerrors.QueryError{{Message: err.Error(), Extensions: map[string]any{"code": resolvers.CodeInternal}}})
@@ -157,7 +198,7 @@ func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.Subscrip
 			refusal = s.translateErrors(context.Background(), reqID, res.Errors)
 			continue
 		}
-		s.deliverShared(g, res, reqID, opName)
+		s.deliverShared(g, res, status, reqID, opName)
 	}
 	if refusal != nil {
 		s.endShared(g, refusal)
@@ -177,15 +218,18 @@ func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.Subscrip
 
 // deliverShared encodes one event's result once and sends it to every
 // member, under the event's span (tracing.go).
-func (s *Server) deliverShared(g *shared, res *graphql.Response, reqID, opName string) {
+func (s *Server) deliverShared(g *shared, res *graphql.Response, status *resolvers.SubscriptionStatus, reqID, opName string) {
 	members := g.snapshot()
 	ctx := context.Background()
 	if span := s.startEvent(opName, len(members)); span != nil {
 		ctx = trace.ContextWithSpan(ctx, span)
 		defer span.End()
 	}
-	errs := s.translateErrors(ctx, reqID, res.Errors)
-	payload := s.encodeResponse(response{Data: res.Data, Errors: errs})
+	out := response{Data: res.Data, Errors: s.translateErrors(ctx, reqID, res.Errors)}
+	if cursor := status.Took(); cursor != "" {
+		out.Extensions = map[string]any{"cursor": cursor}
+	}
+	payload := s.encodeResponse(out)
 	payload = payload[:len(payload)-1] // the newline
 	for _, m := range members {
 		if m.ctx.Err() != nil {

@@ -283,7 +283,7 @@ func (r *report) render() (string, error) {
 	m := r.meta
 	var body strings.Builder
 	// The sections are rendered first: they collect the goals shown on top.
-	sections := []func(){r.scenario1, r.scenario2, r.scenario3, r.scenario4, r.scenario5, r.scenario7, r.scenario6}
+	sections := []func(){r.scenario1, r.scenario2, r.scenario2b, r.scenario3, r.scenario4, r.scenario5, r.scenario7, r.scenario6}
 	for _, s := range sections {
 		s()
 	}
@@ -320,7 +320,7 @@ func (r *report) render() (string, error) {
 	r.printf("the ratios between figures of the same run are what carries over. Latency is what the client sees over loopback HTTP: ")
 	r.printf("request, execution, JSON encoding and transfer.\n\n")
 
-	r.printf("## Goals\n\nEach goal of issues #8 and #22 beside the figure measured for it below.\n\n")
+	r.printf("## Goals\n\nEach goal of issues #8, #19 and #22 beside the figure measured for it below.\n\n")
 	r.printf("| goal | measured | |\n|---|---|---|\n")
 	for _, g := range r.goals {
 		r.printf("| %s | %s | %s |\n", g.goal, g.measured, g.verdict)
@@ -648,7 +648,9 @@ func (r *report) scenario6() {
 	r.printf("- `BenchmarkOperations` (resolvers): each operation end to end through HTTP against an in-process server: uncached, with the aggregate cache, and with whole responses cached, with p50/p99.\n")
 	r.printf("- `BenchmarkLoaderBatching` (resolvers): the per-request loaders alone, with an in-memory fetch: look-ahead prefetch, batched after `LoaderWait`, and naive; `fetches/op` is the statements the shape would run.\n")
 	r.printf("- `BenchmarkFanOut` (server): 1,000 subscribers, one event from another replica per iteration; both ends of each socket live in the test process, so its memory figures are upper bounds (section 5 has the server alone).\n")
-	r.printf("- `BenchmarkRecorder` (server) and `BenchmarkObserveRequest` (monitor): the cost of the self-monitoring per request.\n\n")
+	r.printf("- `BenchmarkRecorder` (server) and `BenchmarkObserveRequest` (monitor): the cost of the self-monitoring per request.\n")
+	r.printf("- `BenchmarkRelayLag` (changefeed): COMMIT returned to the event on Redis, at 100 and 1,000 commits/s (the rate kept is `commits/s`).\n")
+	r.printf("- `BenchmarkReplayCatchUp` (changefeed): a subscriber resuming 10,000 events behind (`after:`), over a WebSocket, in `events/s`, while a live subscriber receives 100 changes/s (`live-p50-ms`, `live-p99-ms`: COMMIT to the event read).\n\n")
 	b, err := os.ReadFile(filepath.Join(r.dir, "gobench.txt"))
 	if err != nil {
 		r.errs = append(r.errs, err.Error())
