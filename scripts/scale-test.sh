@@ -364,6 +364,186 @@ scale_mode_sentinel() {
 	scale_mode_down
 }
 
+scale__psql() { # URL ARGS...
+	local url="$1"
+	shift
+	"$(op__pg_tool psql)" "$url" -X -A -t -q -v ON_ERROR_STOP=1 "$@"
+}
+
+# scale_pgbouncer starts PgBouncer in transaction mode in front of the
+# project-local PostgreSQL: 10 server connections for database
+# orgpulse_scale. The startup parameters pgx sends are ignored and set per
+# role and database instead, as the README says.
+scale_pgbouncer() {
+	local port dir
+	port="$(scale_port 40)"
+	# As root PgBouncer runs as the cluster's OS user, who must reach its files.
+	dir="$(dirname "$OP_PG_DATA")/scale-pgbouncer"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	printf '"orgpulse" ""\n' >"$dir/userlist.txt"
+	cat >"$dir/pgbouncer.ini" <<INI
+; Written by scripts/scale-test.sh on every run.
+[databases]
+$SCALE_DB = host=127.0.0.1 port=$OP_PG_PORT dbname=$SCALE_DB
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = userlist.txt
+admin_users = orgpulse
+pool_mode = transaction
+default_pool_size = 10
+max_db_connections = 10
+reserve_pool_size = 0
+max_client_conn = 200
+ignore_startup_parameters = statement_timeout,random_page_cost,plan_cache_mode
+logfile = pgbouncer.log
+INI
+	if op_is_root; then
+		chown -R "$OP_PG_USER:" "$dir"
+		scale__spawn "$dir" runuser -u "$OP_PG_USER" -- pgbouncer pgbouncer.ini
+	else
+		scale__spawn "$dir" pgbouncer pgbouncer.ini
+	fi
+	scale__psql "$OP_ADMIN_URL" -v db="$SCALE_DB" <<'SQL' >/dev/null || op_die "ALTER ROLE orgpulse IN DATABASE failed"
+SELECT format('ALTER ROLE orgpulse IN DATABASE %I SET statement_timeout = %L', :'db', '10s') \gexec
+SELECT format('ALTER ROLE orgpulse IN DATABASE %I SET random_page_cost = 1.1', :'db') \gexec
+SELECT format('ALTER ROLE orgpulse IN DATABASE %I SET plan_cache_mode = force_generic_plan', :'db') \gexec
+SQL
+	SCALE_PGB_URL="postgres://orgpulse@127.0.0.1:$port/$SCALE_DB?sslmode=disable&default_query_exec_mode=cache_describe"
+	SCALE_PGB_ADMIN="postgres://orgpulse@127.0.0.1:$port/pgbouncer?sslmode=disable"
+	# psql refuses pgx's default_query_exec_mode parameter.
+	scale__wait "pgbouncer on $port" 30 scale__psql "${SCALE_PGB_URL%%&*}" -c 'select 1'
+	op_log "pgbouncer: 127.0.0.1:$port, transaction mode, 10 server connections (log $dir/pgbouncer.log)"
+}
+
+# scale__servers prints how many server connections PgBouncer holds.
+scale__servers() {
+	scale__psql "$SCALE_PGB_ADMIN" -c 'SHOW SERVERS' 2>/dev/null | grep -c . || true
+}
+
+# scale__bench_replica NAME PORT URL: a lone replica without Redis (every
+# read goes to PostgreSQL) for the statement counts, the cancel and rps.
+scale__bench_replica() {
+	local name="$1" port="$2" url="$3"
+	mkdir -p "$CLUSTER_DIR/$name"
+	scale__spawn "$CLUSTER_DIR/$name" env -u REDIS_URL DATABASE_URL="$url" DATABASE_LISTEN_URL="$SCALE_DIRECT_URL" \
+		ADDR="127.0.0.1:$port" REPLICA_ID="$name" DB_MAX_CONNS=20 REQUEST_TIMEOUT=2s LOG_LEVEL=warn \
+		METRICS_SAMPLE_RATE=0 "$SCALE_BIN/orgpulse" serve
+	op_wait_graphql "http://127.0.0.1:$port/graphql" "orgpulse ($name)" -H "Authorization: Bearer $API_TOKEN"
+}
+
+# scale__sqlcount PORT FILE WANT [VARS]: statements of one request (X-Debug).
+scale__sqlcount() {
+	local out n
+	out="$("$SCALE_BIN/loadgen" sqlcount -url "http://127.0.0.1:$1/graphql" -file "$ROOT/$2" ${4:+-vars "$4"} \
+		-H "Authorization: Bearer $API_TOKEN")" || op_die "loadgen sqlcount $2 failed: $out"
+	n="$(grep -o '"sqlCount": *[0-9]*' <<<"$out" | grep -o '[0-9]*$')"
+	if [[ "$n" != "$3" ]]; then
+		op_warn "N+1 check: $2 ran ${n:-?} statements through PgBouncer, want $3"
+		return 1
+	fi
+	op_log "N+1 check: $2 ran $n statement(s) through PgBouncer"
+}
+
+scale__sleeping() { # URL: does a statement of this test sleep in PostgreSQL?
+	[[ "$(scale__psql "$1" -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND datname = current_database()")" != 0 ]]
+}
+
+# scale__cancel PORT: a mutation stuck in pg_sleep (a trigger of this test)
+# must answer TIMEOUT after REQUEST_TIMEOUT=2s, and its statement must be
+# cancelled in PostgreSQL through PgBouncer, long before the 30s sleep or
+# statement_timeout (10s) end it. Sets SCALE_CANCEL_S: seconds from the
+# request until the statement was gone.
+scale__cancel() {
+	local port="$1" db="$SCALE_DIRECT_URL" id body pid t0 gone="" rc=0
+	scale__psql "$db" <<'SQL' >/dev/null || op_die "creating the slow trigger failed"
+CREATE OR REPLACE FUNCTION scale_test_slow() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$;
+DROP TRIGGER IF EXISTS scale_test_slow ON employees;
+CREATE TRIGGER scale_test_slow BEFORE UPDATE ON employees FOR EACH ROW
+  WHEN (NEW.title LIKE 'scale-test-slow%') EXECUTE FUNCTION scale_test_slow();
+SQL
+	id="$(scale__psql "$db" -c 'SELECT id FROM employees ORDER BY id LIMIT 1')"
+	body="$(printf '{"query":"mutation { updateEmployee(id: \\"%s\\", input: {title: \\"scale-test-slow\\"}) { id } }"}' "$id")"
+	t0=$EPOCHREALTIME
+	curl -sS -m 30 -H 'Content-Type: application/json' -H "Authorization: Bearer $API_TOKEN" \
+		--data "$body" "http://127.0.0.1:$port/graphql" >"$CLUSTER_DIR/cancel.json" 2>&1 &
+	pid=$!
+	scale__wait "the slow statement in pg_stat_activity" 10 scale__sleeping "$db"
+	wait "$pid" || rc=$?
+	# Within 5s of the answer: statement_timeout (10s) must not be what ends it.
+	local deadline=$((SECONDS + 5))
+	while ((SECONDS < deadline)); do
+		if ! scale__sleeping "$db"; then
+			gone="$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')"
+			break
+		fi
+		sleep 0.1
+	done
+	scale__psql "$db" -c 'DROP TRIGGER IF EXISTS scale_test_slow ON employees' -c 'DROP FUNCTION IF EXISTS scale_test_slow()' >/dev/null
+	if ((rc != 0)) || ! grep -q '"TIMEOUT"' "$CLUSTER_DIR/cancel.json"; then
+		op_warn "cancel check: the slow mutation did not answer TIMEOUT: $(head -c 300 "$CLUSTER_DIR/cancel.json")"
+		return 1
+	fi
+	if [[ -z "$gone" ]]; then
+		op_warn "cancel check: the slow statement still sleeps in PostgreSQL 5s after the TIMEOUT answer: the cancel did not pass PgBouncer"
+		return 1
+	fi
+	op_log "cancel check: TIMEOUT answered; the statement left pg_stat_activity ${gone}s after the request was sent"
+	SCALE_CANCEL_S="$gone"
+}
+
+# scale__rps NAME PORT prints requests per second of a 50-employee JOIN page.
+scale__rps() {
+	local out
+	out="$("$SCALE_BIN/loadgen" http -url "http://127.0.0.1:$2/graphql" \
+		-file "$ROOT/scripts/curl/all-employees-with-organization.graphql" \
+		-H "Authorization: Bearer $API_TOKEN" -c "$SCALE_BENCH_CONC" -d "$SCALE_BENCH_DURATION")" ||
+		op_die "loadgen http ($1) failed: $out"
+	grep -q '"errors": 0,' <<<"$out" || op_die "loadgen http ($1) had errors: $out"
+	grep -o '"rps": *[0-9.]*' <<<"$out" | grep -o '[0-9.]*$' | cut -d. -f1
+}
+
+scale_mode_pgbouncer() {
+	export CLUSTER_DIR="$SCALE_DIR/pgbouncer"
+	mkdir -p "$CLUSTER_DIR"
+	local rport bad=0 a b c d servers
+	rport="$(scale_port 30)"
+	scale__redis_conf "$CLUSTER_DIR/redis-$rport" "$rport"
+	scale__spawn "$CLUSTER_DIR/redis-$rport" redis-server ./redis.conf
+	scale__wait "redis on $rport" 30 scale__ping "$rport"
+	export REDIS_URL="redis://127.0.0.1:$rport/0"
+	scale_pgbouncer
+	export DATABASE_URL="$SCALE_PGB_URL" DB_MAX_CONNS=20
+	scale_replicas_up
+	scale_drive pgbouncer 1,2,3,4
+	servers="$(scale__servers)"
+	cluster_down
+	unset DB_MAX_CONNS
+	scale__bench_replica bench-pgbouncer "$(scale_port 44)" "$SCALE_PGB_URL"
+	scale__bench_replica bench-direct "$(scale_port 45)" "$SCALE_DIRECT_URL"
+	scale__sqlcount "$(scale_port 44)" scripts/curl/all-employees-with-organization.graphql 1 || bad=1
+	scale__sqlcount "$(scale_port 44)" scripts/curl/project.graphql 2 '{"id": "1"}' || bad=1
+	SCALE_CANCEL_S=""
+	scale__cancel "$(scale_port 44)" || bad=1
+	op_log "rps: ${SCALE_BENCH_DURATION} runs at concurrency $SCALE_BENCH_CONC, PgBouncer, direct, direct, PgBouncer"
+	# In the order A B B A, so that a drift of the machine's load evens out.
+	a="$(scale__rps pgbouncer "$(scale_port 44)")"
+	b="$(scale__rps direct "$(scale_port 45)")"
+	d="$(scale__rps direct "$(scale_port 45)")"
+	c="$(scale__rps pgbouncer "$(scale_port 44)")"
+	SCALE_BENCH+=("pgbouncer: $servers server connections (pool 10) for 3 replicas x DB_MAX_CONNS=20; N+1 counts and REQUEST_TIMEOUT cancel: $( ((bad)) && echo FAIL || echo ok) (cancelled statement gone ${SCALE_CANCEL_S:-?}s after the request)")
+	SCALE_BENCH+=("rps: allEmployees(pageSize: 50) with organization, c=$SCALE_BENCH_CONC, $SCALE_BENCH_DURATION each, one replica without Redis: through PgBouncer $a, $c; direct $b, $d")
+	if ((bad)); then
+		SCALE_FAILED=$((SCALE_FAILED + 1))
+		SCALE_ROWS+=("pgbouncer checks (N+1 counts, REQUEST_TIMEOUT cancel): FAIL")
+	fi
+	op_stop_groups
+}
+
 main() {
 	local modes=("$@") m started=$SECONDS
 	((${#modes[@]})) || modes=(cluster sentinel pgbouncer)
