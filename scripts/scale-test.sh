@@ -344,6 +344,27 @@ scale_mode_down() {
 
 # ---------------------------------------------------------------- modes
 
+# scale__census MODE PORT...: connections to PostgreSQL (database
+# orgpulse_scale, by application) and to the Redis servers on PORT..., and
+# Redis commands per mutation, while the replicas are up after the driver.
+scale__census() {
+	local mode="$1" pg p clients=0 n pub=0 total=0 calls muts
+	shift
+	pg="$(scale__psql "$SCALE_DIRECT_URL" -F' ' -c "SELECT coalesce(nullif(application_name, ''), '?') || '=' || count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() GROUP BY application_name ORDER BY 1" | tr '\n' ' ')"
+	for p in "$@"; do
+		# A killed master answers nothing: it counts 0.
+		n="$(scale__cli "$p" info clients 2>/dev/null | tr -d '\r' | sed -n 's/^connected_clients://p')" || true
+		clients=$((clients + ${n:-0}))
+		calls="$(scale__cli "$p" info commandstats 2>/dev/null | tr -d '\r')" || true
+		n="$(sed -n 's/^cmdstat_publish:calls=\([0-9]*\).*/\1/p' <<<"$calls")"
+		pub=$((pub + ${n:-0}))
+		n="$(sed -n 's/^cmdstat_[a-z|]*:calls=\([0-9]*\).*/\1/p' <<<"$calls" | awk '{ s += $1 } END { print s + 0 }')"
+		total=$((total + ${n:-0}))
+	done
+	muts="$(sed -n 's/^mutations_all=//p' "$CLUSTER_DIR/result" 2>/dev/null)"
+	SCALE_BENCH+=("$mode: PostgreSQL backends of 3 replicas: ${pg:-none}; Redis: $clients client connections, PUBLISH $pub and all commands $total (servers' own counts, incl. replication and sentinels) for ${muts:-?} mutations and the reads")
+}
+
 scale_mode_cluster() {
 	export CLUSTER_DIR="$SCALE_DIR/cluster"
 	mkdir -p "$CLUSTER_DIR"
@@ -351,6 +372,7 @@ scale_mode_cluster() {
 	scale_redis_cluster
 	scale_replicas_up
 	scale_drive cluster 1,2,stale,failover -kill-cmd "kill -KILL $SCALE_VICTIM && echo killed the master 127.0.0.1:$SCALE_VICTIM_PORT"
+	scale__census cluster "$(scale_port 10)" "$(scale_port 11)" "$(scale_port 12)" "$(scale_port 13)" "$(scale_port 14)" "$(scale_port 15)"
 	scale_mode_down
 }
 
@@ -520,6 +542,7 @@ scale_mode_pgbouncer() {
 	export DATABASE_URL="$SCALE_PGB_URL" DB_MAX_CONNS=20
 	scale_replicas_up
 	scale_drive pgbouncer 1,2,3,4
+	scale__census pgbouncer "$rport"
 	servers="$(scale__servers)"
 	cluster_down
 	unset DB_MAX_CONNS

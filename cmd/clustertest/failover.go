@@ -355,6 +355,7 @@ func (d *driver) writeResult(total, failed, mut, mutOK int) {
 	for _, kv := range [][2]string{
 		{"requests", fmt.Sprint(total)}, {"failed", fmt.Sprint(failed)},
 		{"mutations", fmt.Sprint(mut)}, {"mutations_ok", fmt.Sprint(mutOK)},
+		{"mutations_all", fmt.Sprint(d.sent["mutation"])},
 		{"stale_reads", fmt.Sprint(d.fo.staleReads)}, {"fresh_reads", fmt.Sprint(d.fo.freshReads)},
 		{"events_expected", fmt.Sprint(events.expected)}, {"events_missed", fmt.Sprint(events.missed)},
 		{"events_dupes", fmt.Sprint(events.dupes)}, {"events_window", fmt.Sprint(events.window)},
