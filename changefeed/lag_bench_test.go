@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,6 +110,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	}
 	run := fmt.Sprintf("Tp%d-", time.Now().UnixNano())
 	seen := map[string]bool{}
+	var nSeen atomic.Int64
 	done := make(chan time.Time, 1)
 	go func() {
 		for m := range sub.Channel() {
@@ -117,6 +119,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 			}
 			if json.Unmarshal([]byte(m.Payload), &ev) == nil && ev.D.Employee != nil && len(ev.D.Employee.Name) > len(run) && ev.D.Employee.Name[:len(run)] == run {
 				seen[ev.D.Employee.Name] = true
+				nSeen.Store(int64(len(seen)))
 				if len(seen) == b.N {
 					done <- time.Now()
 					return
@@ -152,7 +155,7 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	select {
 	case last = <-done:
 	case <-time.After(60 * time.Second):
-		b.Fatalf("%d of %d events arrived", len(seen), b.N)
+		b.Fatalf("%d of %d events arrived", nSeen.Load(), b.N)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/committed.Seconds(), "commits/s")
