@@ -8,10 +8,12 @@ package main
 //     and the event mutations run. Every read must show the new name (no
 //     stale cached read across replicas); the second read of each replica
 //     must be a cache hit (X-Debug), which tells that caching works.
-//   - failover: the same load and loop; then -kill-cmd (SIGKILL of a Redis
-//     master) under it. No request may fail and no read may be stale; the
-//     phase measures how long after the kill every replica serves cache
-//     hits again and subscribers receive events again, and sends a final
+//   - failover: the same load and loop, and a probe that reads an unchanged
+//     organization through every replica every 100ms; then -kill-cmd
+//     (SIGKILL of a Redis master) under it. No request may fail and no read
+//     may be stale; the phase measures how long after the kill every
+//     replica serves cache hits again (the probe) and subscribers receive
+//     events again, and sends a final
 //     marker every subscriber must receive. Events of mutations made
 //     between the kill and the moment events flow again are not expected
 //     (Redis pub/sub keeps nothing for a subscriber whose connection is
@@ -19,6 +21,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +36,7 @@ import (
 type failoverState struct {
 	mu         sync.Mutex
 	rounds     []staleRound
+	probes     []staleRound // probeLoop's rounds: ok and allHit only
 	staleReads int
 	freshReads int
 	windows    []window    // failover windows: events not expected
@@ -154,6 +158,61 @@ func (d *driver) staleLoop(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
+const probeQuery = `query ClusterProbe($id: ID!) { organization(id: $id) { employeeCount } }`
+
+// probeLoop reads, every 100ms, a cached field (employeeCount) of an
+// organization that no phase changes, through every replica's own port
+// (X-Debug), until stop closes: a round without a cache hit on every
+// replica tells that the cache is unavailable, or was just retired as a
+// whole. The rename rounds cannot tell it: a short
+// outage hides inside a rename whose invalidation waits for Redis.
+func (d *driver) probeLoop(ctx context.Context, org string, stop <-chan struct{}) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r := staleRound{start: time.Now(), ok: true, allHit: true}
+		for _, rep := range d.replicas {
+			res, err := d.gql(ctx, "probe read", rep.url, probeQuery, "ClusterProbe", map[string]any{"id": org}, false, true)
+			if err != nil {
+				d.fail("probe", "read through %s: %v", rep.id, err)
+				r.ok, r.allHit = false, false
+				continue
+			}
+			if res.Debug == nil || res.Debug.CacheHits == 0 {
+				r.allHit = false
+			}
+		}
+		d.fo.mu.Lock()
+		d.fo.probes = append(d.fo.probes, r)
+		d.fo.mu.Unlock()
+	}
+}
+
+// probeOrg picks an organization that no phase changes.
+func (d *driver) probeOrg(ctx context.Context) (string, error) {
+	res, err := d.gql(ctx, "setup", d.lb, `{ allOrganizations { id } }`, "", nil, false, false)
+	if err != nil {
+		return "", err
+	}
+	var all struct {
+		List []struct{ ID string } `json:"allOrganizations"`
+	}
+	_ = json.Unmarshal(res.Data, &all)
+	for _, o := range all.List {
+		if o.ID != d.eventsOrg && o.ID != d.cacheOrg {
+			return o.ID, nil
+		}
+	}
+	return "", errors.New("no organization left to probe the cache with")
+}
+
 // background is the load every stale and failover phase runs: GET
 // requests, event mutations and the stale loop.
 type background struct {
@@ -192,6 +251,19 @@ func (d *driver) roundsSince(t time.Time) (n, miss int) {
 	return n, miss
 }
 
+// probeMisses counts the probe rounds after t without hits everywhere.
+func (d *driver) probeMisses(t time.Time) int {
+	d.fo.mu.Lock()
+	defer d.fo.mu.Unlock()
+	n := 0
+	for _, r := range d.fo.probes {
+		if r.start.After(t) && !r.allHit {
+			n++
+		}
+	}
+	return n
+}
+
 func (d *driver) staleCounts() (stale, fresh int) {
 	d.fo.mu.Lock()
 	defer d.fo.mu.Unlock()
@@ -214,17 +286,17 @@ func (d *driver) phaseStale(ctx context.Context) error {
 	return nil
 }
 
-// cacheBack waits until, after at least one round since t without cache
-// hits everywhere, two rounds in a row had them; it returns the start of the
-// first of those two. ok is false when no round missed (the kill did not
-// touch the cache) by the time limit.
+// cacheBack waits until, after at least one probe round since t without
+// cache hits everywhere, two rounds in a row had them; it returns the start
+// of the first of those two. missed is false when no round missed within
+// 5s of t: the kill did not touch the cache.
 func (d *driver) cacheBack(ctx context.Context, t time.Time, limit time.Duration) (at time.Time, missed bool, err error) {
 	deadline := t.Add(limit)
 	for {
 		d.fo.mu.Lock()
 		seenMiss, run := false, 0
 		var first time.Time
-		for _, r := range d.fo.rounds {
+		for _, r := range d.fo.probes {
 			if !r.start.After(t) {
 				continue
 			}
@@ -242,10 +314,10 @@ func (d *driver) cacheBack(ctx context.Context, t time.Time, limit time.Duration
 		if seenMiss && run >= 2 {
 			return first, true, nil
 		}
+		if !seenMiss && time.Since(t) > 5*time.Second {
+			return time.Time{}, false, nil
+		}
 		if time.Now().After(deadline) {
-			if !seenMiss {
-				return time.Time{}, false, nil
-			}
 			return time.Time{}, true, fmt.Errorf("caching did not resume on every replica within %s of the kill", limit)
 		}
 		if err := sleep(ctx, 50*time.Millisecond); err != nil {
@@ -278,11 +350,22 @@ func (d *driver) phaseFailover(ctx context.Context) error {
 	if err := d.waitAllConnected(ctx, 20*time.Second); err != nil {
 		return err
 	}
+	org, err := d.probeOrg(ctx)
+	if err != nil {
+		return err
+	}
 	b := d.startBackground(ctx, "ClusterLoadFailover", d.cfg.failoverMax+time.Minute)
+	b.wg.Go(func() { d.probeLoop(ctx, org, b.stop) })
 	_ = sleep(ctx, 3*time.Second)
 	staleBefore, _ := d.staleCounts()
+	probesBefore := d.probeMisses(time.Time{})
 	killedAt := time.Now()
 	out, err := exec.CommandContext(ctx, "sh", "-c", d.cfg.killCmd).CombinedOutput()
+	if probesBefore > 1 {
+		// One miss per replica is the first read; more mean the probe
+		// cannot tell an outage.
+		d.fail("probe", "%d probe rounds without cache hits everywhere before the kill", probesBefore)
+	}
 	if err != nil {
 		b.finish()
 		return fmt.Errorf("-kill-cmd %q: %w: %s", d.cfg.killCmd, err, out)
@@ -321,8 +404,8 @@ func (d *driver) phaseFailover(ctx context.Context) error {
 		d.result("events_back_s", "%.1f", evAt.Sub(killedAt).Seconds())
 	}
 	n, miss := d.roundsSince(killedAt)
-	d.note("failover: %s; events reach every subscriber again %.1fs after the kill; %d rename rounds since the kill (%d without hits everywhere), stale reads during and after: %d (%d fresh in all); %s; %d event mutations alongside",
-		cacheLine, evAt.Sub(killedAt).Seconds(), n, miss, staleAfter-staleBefore, fresh, st, nMut)
+	d.note("failover: %s (%d probe rounds of 100ms without hits everywhere); events reach every subscriber again %.1fs after the kill; %d rename rounds since the kill (%d without hits everywhere), stale reads during and after: %d (%d fresh in all); %s; %d event mutations alongside",
+		cacheLine, d.probeMisses(killedAt), evAt.Sub(killedAt).Seconds(), n, miss, staleAfter-staleBefore, fresh, st, nMut)
 	d.finalMarker(ctx, "-after-failover")
 	return nil
 }
