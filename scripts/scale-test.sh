@@ -482,6 +482,7 @@ scale__sleeping() { # URL: does a statement of this test sleep in PostgreSQL?
 scale__cancel() {
 	local port="$1" db="$SCALE_DIRECT_URL" id body pid t0 gone="" rc=0
 	scale__psql "$db" <<'SQL' >/dev/null || op_die "creating the slow trigger failed"
+SET client_min_messages = warning;
 CREATE OR REPLACE FUNCTION scale_test_slow() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$;
 DROP TRIGGER IF EXISTS scale_test_slow ON employees;
@@ -505,7 +506,7 @@ SQL
 		fi
 		sleep 0.1
 	done
-	scale__psql "$db" -c 'DROP TRIGGER IF EXISTS scale_test_slow ON employees' -c 'DROP FUNCTION IF EXISTS scale_test_slow()' >/dev/null
+	scale__psql "$db" -c 'DROP TRIGGER scale_test_slow ON employees' -c 'DROP FUNCTION scale_test_slow()' >/dev/null
 	if ((rc != 0)) || ! grep -q '"TIMEOUT"' "$CLUSTER_DIR/cancel.json"; then
 		op_warn "cancel check: the slow mutation did not answer TIMEOUT: $(head -c 300 "$CLUSTER_DIR/cancel.json")"
 		return 1
@@ -516,6 +517,23 @@ SQL
 	fi
 	op_log "cancel check: TIMEOUT answered; the statement left pg_stat_activity ${gone}s after the request was sent"
 	SCALE_CANCEL_S="$gone"
+}
+
+# scale__pgbouncer_crash reports PgBouncer's exit after the cancel check.
+# Debian 12's PgBouncer 1.18 can die on pgx's cancel requests ("FATAL ...
+# disconnect_client(): bad client state: 0", pgbouncer/pgbouncer#801; Go
+# clients' cancels also crash 1.19, #904): seen in about one run of six.
+# It is PgBouncer's bug, fixed in later releases, so it is a warning in the
+# summary, and the README tells operators to use 1.21 or later.
+scale__pgbouncer_crash() {
+	local log
+	log="$(dirname "$OP_PG_DATA")/scale-pgbouncer/pgbouncer.log"
+	sleep 0.5
+	if scale__psql "${SCALE_PGB_URL%%&*}" -c 'select 1' >/dev/null 2>&1; then
+		return 0
+	fi
+	op_warn "PgBouncer exited after the cancel request: $(grep -m1 FATAL "$log" || echo 'no FATAL line')"
+	SCALE_BENCH+=("WARNING: PgBouncer $(pgbouncer --version 2>/dev/null | head -n1 | awk '{print $2}') crashed after forwarding the cancel ($(grep -m1 -o 'FATAL.*' "$log" || echo 'see its log')): pgbouncer/pgbouncer#801, #904; use PgBouncer >= 1.21")
 }
 
 # scale__rps NAME PORT prints requests per second of a 50-employee JOIN page.
@@ -550,14 +568,16 @@ scale_mode_pgbouncer() {
 	scale__bench_replica bench-direct "$(scale_port 45)" "$SCALE_DIRECT_URL"
 	scale__sqlcount "$(scale_port 44)" scripts/curl/all-employees-with-organization.graphql 1 || bad=1
 	scale__sqlcount "$(scale_port 44)" scripts/curl/project.graphql 2 '{"id": "1"}' || bad=1
-	SCALE_CANCEL_S=""
-	scale__cancel "$(scale_port 44)" || bad=1
 	op_log "rps: ${SCALE_BENCH_DURATION} runs at concurrency $SCALE_BENCH_CONC, PgBouncer, direct, direct, PgBouncer"
 	# In the order A B B A, so that a drift of the machine's load evens out.
 	a="$(scale__rps pgbouncer "$(scale_port 44)")"
 	b="$(scale__rps direct "$(scale_port 45)")"
 	d="$(scale__rps direct "$(scale_port 45)")"
 	c="$(scale__rps pgbouncer "$(scale_port 44)")"
+	# Last: PgBouncer 1.18 may crash on the cancel (scale__pgbouncer_crash).
+	SCALE_CANCEL_S=""
+	scale__cancel "$(scale_port 44)" || bad=1
+	scale__pgbouncer_crash
 	SCALE_BENCH+=("pgbouncer: $servers server connections (pool 10) for 3 replicas x DB_MAX_CONNS=20; N+1 counts and REQUEST_TIMEOUT cancel: $( ((bad)) && echo FAIL || echo ok) (cancelled statement gone ${SCALE_CANCEL_S:-?}s after the request)")
 	SCALE_BENCH+=("rps: allEmployees(pageSize: 50) with organization, c=$SCALE_BENCH_CONC, $SCALE_BENCH_DURATION each, one replica without Redis: through PgBouncer $a, $c; direct $b, $d")
 	if ((bad)); then
