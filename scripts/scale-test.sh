@@ -522,7 +522,7 @@ SQL
 # scale__pgbouncer_crash reports PgBouncer's exit after the cancel check.
 # Debian 12's PgBouncer 1.18 can die on pgx's cancel requests ("FATAL ...
 # disconnect_client(): bad client state: 0", pgbouncer/pgbouncer#801; Go
-# clients' cancels also crash 1.19, #904): seen in about one run of six.
+# clients' cancels also crash 1.19, #904): seen in 3 of 7 runs.
 # It is PgBouncer's bug, fixed in later releases, so it is a warning in the
 # summary, and the README tells operators to use 1.21 or later.
 scale__pgbouncer_crash() {
