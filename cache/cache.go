@@ -472,7 +472,7 @@ func (c *Cache) Invalidate(ctx context.Context, versions ...string) {
 	// does, so the invalidation gets its own short deadline.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.OpTimeout)
 	defer cancel()
-	if err := bumpScript.Run(ctx, c.rdb, keys).Err(); err != nil {
+	if err := c.bump(ctx, keys); err != nil {
 		c.fail("cache invalidate", err)
 		c.markLost(ctx)
 		return
@@ -491,13 +491,44 @@ func (c *Cache) Bump(ctx context.Context, versions ...string) error {
 	for i, v := range versions {
 		keys[i] = c.versionKey(v)
 	}
-	if err := bumpScript.Run(ctx, c.rdb, keys).Err(); err != nil {
+	if err := c.bump(ctx, keys); err != nil {
 		c.fail("cache bump", err)
 		return fmt.Errorf("move cache versions on: %w", err)
 	}
 	c.invalidations.Add(int64(len(versions)))
 	return nil
 }
+
+// bump moves the counters in keys on. With Redis Cluster a failed bump is
+// tried again, after a reload of the slot map, until ctx ends: after a
+// failover the replicas learn the new master one by one, and while this one
+// still addresses the dead master, the others already read from the new
+// one, where a version it failed to move on keeps the value from before
+// the change readable (markLost protects only this replica's reads).
+// scripts/scale-test.sh cluster saw four such stale reads.
+func (c *Cache) bump(ctx context.Context, keys []string) error {
+	err := bumpScript.Run(ctx, c.rdb, keys).Err()
+	cc, isCluster := c.rdb.(*redis.ClusterClient)
+	for attempt := 0; err != nil && isCluster && attempt < clusterBumpRetries; attempt++ {
+		cc.ReloadState(ctx) // asynchronous: one CLUSTER SLOTS
+		t := time.NewTimer(clusterBumpPause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = bumpScript.Run(ctx, c.rdb, keys).Err()
+	}
+	return err
+}
+
+// How often, and how far apart, bump tries a Redis Cluster again: within
+// an invalidation's OpTimeout (1s by default).
+const (
+	clusterBumpRetries = 8
+	clusterBumpPause   = 100 * time.Millisecond
+)
 
 // markLost bypasses the cache until the generation has moved on.
 func (c *Cache) markLost(ctx context.Context) {

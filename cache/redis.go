@@ -66,6 +66,10 @@ func NewRedis(rawURL string) (redis.UniversalClient, error) {
 	return redis.NewClient(cfg.Single), nil
 }
 
+// ClusterStateReloadInterval bounds how long a Redis Cluster client keeps
+// the slot map it has: after a failover, the new master is found within it.
+const ClusterStateReloadInterval = 2 * time.Second
+
 // RedisConfig is a parsed REDIS_URL: go-redis's options for the client of
 // its Mode, the only one set.
 type RedisConfig struct {
@@ -168,6 +172,14 @@ func parseClusterURL(u *url.URL, q url.Values, hosts []string) (RedisConfig, err
 		return RedisConfig{}, err
 	}
 	applyCacheTimeouts(&o.ContextTimeoutEnabled, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries)
+	// go-redis reloads the slot map on MOVED or READONLY replies, and
+	// otherwise every ClusterStateReloadInterval (60s by default). A master
+	// that dies sends neither: the client dials the dead address until the
+	// next reload, and the cache and the change feed relay stayed off Redis
+	// for 38s after a failover that Redis itself finished in 4s
+	// (scripts/scale-test.sh cluster). One CLUSTER SLOTS per interval and
+	// replica, on demand, is cheap.
+	o.ClusterStateReloadInterval = ClusterStateReloadInterval
 	return RedisConfig{Mode: RedisCluster, Cluster: o}, nil
 }
 

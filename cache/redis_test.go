@@ -102,6 +102,11 @@ func TestParseRedisURLCluster(t *testing.T) {
 		if o.ReadTimeout != 500*time.Millisecond || !o.ContextTimeoutEnabled || o.MaxRetries != 1 {
 			t.Errorf("%s: read %v ctx %v retries %d, want the cache's defaults", tc.url, o.ReadTimeout, o.ContextTimeoutEnabled, o.MaxRetries)
 		}
+		// go-redis's 60s default kept a dead master's address that long
+		// after a failover (scripts/scale-test.sh cluster).
+		if o.ClusterStateReloadInterval != cache.ClusterStateReloadInterval {
+			t.Errorf("%s: slot map reloaded every %v, want %v", tc.url, o.ClusterStateReloadInterval, cache.ClusterStateReloadInterval)
+		}
 	}
 }
 

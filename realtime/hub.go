@@ -151,8 +151,24 @@ func (h *Hub) Publish(ctx context.Context, topic string, payload []byte) error {
 	if h.ctx.Err() != nil {
 		return ErrClosed
 	}
-	if err := h.rdb.Publish(ctx, h.Channel(topic), payload).Err(); err != nil {
-		return fmt.Errorf("publish to %s: %w", h.Channel(topic), err)
+	channel := h.Channel(topic)
+	var pub redis.Cmdable = h.rdb
+	if cc, ok := h.rdb.(*redis.ClusterClient); ok {
+		// go-redis sends a keyless command such as PUBLISH to the masters
+		// in turn. Each forwards it to the other nodes over its own bus
+		// links, so two events published one after the other could reach a
+		// subscriber in the wrong order, and the feed drops an event whose
+		// position goes back as a repeat (resolvers/repeats.go): 26 events
+		// were lost that way in scripts/scale-test.sh cluster. One node per
+		// channel, the master of its slot, keeps them in order.
+		node, err := cc.MasterForKey(ctx, channel)
+		if err != nil {
+			return fmt.Errorf("publish to %s: find its master: %w", channel, err)
+		}
+		pub = node
+	}
+	if err := pub.Publish(ctx, channel, payload).Err(); err != nil {
+		return fmt.Errorf("publish to %s: %w", channel, err)
 	}
 	h.published.Add(1)
 	return nil

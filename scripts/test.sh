@@ -4,9 +4,10 @@
 # Starts (or reuses) a project-local PostgreSQL and Redis under .data/ unless
 # DATABASE_URL / REDIS_URL are given, then: gofmt, go vet, shellcheck,
 # sqlc diff/vet, go test -race, and on a full run also scripts/lib_test.sh,
-# fuzz targets briefly, every benchmark once, and scripts/cluster-test.sh.
+# fuzz targets briefly, every benchmark once, scripts/cluster-test.sh and
+# scripts/scale-test.sh.
 # Arguments replace ./... for go test and make it a targeted run (no
-# lib_test, fuzzing, benchmarks or cluster test), e.g.:
+# lib_test, fuzzing, benchmarks, cluster or scale test), e.g.:
 #   scripts/test.sh -run TestX ./resolvers/
 # On exit it stops only what it started.
 set -euo pipefail
@@ -107,12 +108,18 @@ fi
 
 # e. further hooks, on a full run
 if (($# > 0)); then
-	op_log "targeted run: lib_test, fuzzing, benchmarks and scripts/cluster-test.sh skipped (run scripts/test.sh without arguments for all)"
+	op_log "targeted run: lib_test, fuzzing, benchmarks, scripts/cluster-test.sh and scale-test.sh skipped (run scripts/test.sh without arguments for all)"
 elif [[ -x scripts/cluster-test.sh ]]; then
 	op_log "scripts/cluster-test.sh"
 	scripts/cluster-test.sh
 elif [[ -e scripts/cluster-test.sh ]]; then
 	op_die "scripts/cluster-test.sh exists but is not executable (chmod +x it)"
+fi
+# Redis Cluster, Sentinel and PgBouncer (a few minutes; its own ports).
+if (($# == 0)); then
+	[[ -x scripts/scale-test.sh ]] || op_die "scripts/scale-test.sh is not executable (chmod +x it)"
+	op_log "scripts/scale-test.sh"
+	scripts/scale-test.sh
 fi
 
 op_log "all checks passed"
