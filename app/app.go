@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"orgpulse/auth"
 	"orgpulse/cache"
@@ -25,6 +26,7 @@ import (
 	"orgpulse/realtime"
 	"orgpulse/resolvers"
 	"orgpulse/server"
+	"orgpulse/tracing"
 )
 
 // Service is orgpulse serve's parts, built in order by Build and closed in
@@ -40,6 +42,9 @@ type Service struct {
 	Resolver *resolvers.Resolver
 	Relay    *changefeed.Relay // nil without REDIS_URL: nothing to deliver to
 	Server   *server.Server
+	// Tracing is the OpenTelemetry tracer provider: tracing.Off() without
+	// an OTLP endpoint.
+	Tracing *tracing.Provider
 
 	closers []func() // in build order; Close runs them backwards
 }
@@ -52,6 +57,7 @@ type build struct {
 	pool   *pgxpool.Pool
 	rdb    redis.UniversalClient
 	log    *slog.Logger
+	tracer *tracing.Provider
 	tweaks []func(*server.Config, *resolvers.Config, *realtime.Config)
 }
 
@@ -65,6 +71,11 @@ func WithRedis(rdb redis.UniversalClient) Option { return func(b *build) { b.rdb
 // LogLevel on standard error.
 func WithLogger(log *slog.Logger) Option { return func(b *build) { b.log = log } }
 
+// WithTracing traces into p instead of the provider the OTEL_* settings
+// describe (tests: an SDK provider over an in-memory exporter); Close
+// leaves it open.
+func WithTracing(p *tracing.Provider) Option { return func(b *build) { b.tracer = p } }
+
 // WithTweak changes the server's and the resolvers' configuration after
 // Build derived them from Config, for what has no setting (a test clock,
 // no cache for statement counts).
@@ -77,7 +88,7 @@ func WithLiveTweak(t func(*server.Config, *resolvers.Config, *realtime.Config)) 
 	return func(b *build) { b.tweaks = append(b.tweaks, t) }
 }
 
-// Build builds the service from cfg: pool, Redis, cache, hub, monitor,
+// Build builds the service from cfg: tracing, pool, Redis, cache, hub, monitor,
 // resolvers, relay, server. On error, what was built is closed again.
 func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err error) {
 	var b build
@@ -95,6 +106,9 @@ func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err e
 	}()
 	if s.Log == nil {
 		s.Log = NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	}
+	if err := s.openTracing(ctx, b.tracer); err != nil {
+		return nil, err
 	}
 	if err := s.openPool(ctx, b.pool); err != nil {
 		return nil, err
@@ -132,6 +146,41 @@ func Build(ctx context.Context, cfg Config, opts ...Option) (svc *Service, err e
 
 func (s *Service) onClose(f func()) { s.closers = append(s.closers, f) }
 
+// openTracing builds the tracer provider first, so that it closes last:
+// the spans of everything else's shutdown are flushed with it. With
+// tracing on, log lines written with a span's context carry its ids.
+func (s *Service) openTracing(ctx context.Context, given *tracing.Provider) error {
+	if given != nil {
+		s.Tracing = given
+	} else {
+		p, err := tracing.New(ctx, s.Config.tracing())
+		if err != nil {
+			return err
+		}
+		s.Tracing = p
+		s.onClose(func() {
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := p.Shutdown(flushCtx); err != nil {
+				s.Log.Warn("flush traces", "err", err)
+			}
+		})
+	}
+	if s.Tracing.Enabled() {
+		s.Log = slog.New(tracing.LogHandler(s.Log.Handler()))
+	}
+	return nil
+}
+
+// tracer is the provider the parts make spans with; nil when tracing is
+// off, so that they skip it altogether.
+func (s *Service) tracer() trace.TracerProvider {
+	if !s.Tracing.Enabled() {
+		return nil
+	}
+	return s.Tracing
+}
+
 // startRelay starts this replica's change feed relay (changefeed/): one
 // of the replicas' relays is active at a time. Without Redis there is
 // neither a cache to retire nor a bus to publish on.
@@ -147,7 +196,7 @@ func (s *Service) startRelay(rcfg resolvers.Config) error {
 		}
 	}
 	s.Relay = changefeed.Start(changefeed.Config{Conn: conn, Cache: rcfg.Cache, Bus: rcfg.Events,
-		Logger: s.Log, Keep: s.Config.ReplayWindow})
+		Logger: s.Log, Keep: s.Config.ReplayWindow, Tracer: s.tracer()})
 	s.onClose(s.Relay.Close)
 	return s.registerRelay()
 }
@@ -243,6 +292,9 @@ func (s *Service) openRedis(ctx context.Context, given redis.UniversalClient) er
 	if err := cache.ValidatePrefix(s.Redis, cfg.RedisPrefix); err != nil {
 		return err
 	}
+	if err := tracing.InstrumentRedis(s.Redis, s.Tracing); err != nil {
+		return err
+	}
 	s.Cache = cache.New(s.Redis, cache.Config{Prefix: cfg.RedisPrefix, TTL: cfg.CacheTTL, Logger: s.Log, OnResult: countCache})
 	return nil
 }
@@ -319,8 +371,8 @@ func (s *Service) serverConfig() (server.Config, error) {
 		Introspection: cfg.Introspection, CORSOrigins: cfg.CORSOrigins,
 		Debug: cfg.Debug, ReplicaID: cfg.ReplicaID, NodeModules: cfg.GraphiQLAssets, Logger: s.Log,
 		APIToken: cfg.APIToken, Verifier: verifier, AnonymousRole: auth.Role(cfg.AnonymousRole), GraphiQLToken: cfg.GraphiQLToken, Redis: s.Redis, Monitor: s.Monitor, SlowRequest: cfg.SlowRequest,
-		ResponseCacheTTL: cfg.CacheTTL,
-		BodyReadTimeout:  cfg.BodyReadTimeout, ResponseWriteTimeout: cfg.ResponseWriteTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
+		ResponseCacheTTL: cfg.CacheTTL, Tracer: s.tracer(),
+		BodyReadTimeout: cfg.BodyReadTimeout, ResponseWriteTimeout: cfg.ResponseWriteTimeout, MaxInflight: cfg.MaxInflight, ReadyRequiresRedis: cfg.ReadyRequiresRedis,
 		WS: server.WSConfig{InitTimeout: cfg.WSInitTimeout, MaxConnections: cfg.WSMaxConnections,
 			MaxSubscriptionsPerConn: cfg.WSMaxSubscriptions, AllowedOrigins: cfg.CORSOrigins},
 	}

@@ -1,5 +1,5 @@
 // Package app is orgpulse's composition root: the typed configuration of
-// every command, and the one place that builds the service from it (pool,
+// every command, and the one place that builds the service from it (tracing, pool,
 // Redis, cache, hub, monitor, resolvers, server) and tears it down in
 // reverse. main.go parses the command line into a Config and calls it;
 // testsupport builds its servers with it too.
@@ -23,6 +23,7 @@ import (
 	"orgpulse/postgres"
 	"orgpulse/resolvers"
 	"orgpulse/server"
+	"orgpulse/tracing"
 )
 
 // Config is every setting of `orgpulse serve` (and the subset `migrate`
@@ -107,6 +108,16 @@ type Config struct {
 	RetentionInterval    time.Duration
 	SlowRequest          time.Duration
 
+	// OpenTelemetry tracing: the standard OTEL_* variables (tracing
+	// package); no endpoint, no tracing.
+	OTelEndpoint           string
+	OTelTracesEndpoint     string
+	OTelProtocol           string
+	OTelServiceName        string
+	OTelSampler            string
+	OTelSamplerArg         float64
+	OTelResourceAttributes string
+
 	// Go runtime (read by the runtime itself; checked here because it
 	// ignores a bad value silently).
 	GOGC       string
@@ -171,6 +182,11 @@ func DefaultConfig() Config {
 		MetricsRetention:     monitor.DefaultRetention,
 		RetentionInterval:    monitor.DefaultRetentionInterval,
 		SlowRequest:          server.DefaultSlowRequest,
+
+		OTelProtocol:    tracing.ProtocolHTTP,
+		OTelServiceName: "orgpulse",
+		OTelSampler:     "parentbased_always_on",
+		OTelSamplerArg:  1,
 	}
 }
 
@@ -318,6 +334,28 @@ var serveSettings = []setting{
 		func(c *Config) flag.Value { return durationValue{&c.RetentionInterval, time.Second, 30 * day} }},
 	{"slow-request-ms", "SLOW_REQUEST_MS", "a request at least this slow (milliseconds) is logged at WARN with its SQL",
 		func(c *Config) flag.Value { return millisValue{&c.SlowRequest, 1, 3_600_000} }},
+	{"", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP collector base URL for traces, e.g. http://localhost:4318 (empty: no tracing)",
+		func(c *Config) flag.Value { return emptyIsUnset{stringValue{&c.OTelEndpoint, tracing.CheckEndpoint}} }},
+	{"", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTLP URL for traces, used as given (wins over OTEL_EXPORTER_OTLP_ENDPOINT)",
+		func(c *Config) flag.Value {
+			return emptyIsUnset{stringValue{&c.OTelTracesEndpoint, tracing.CheckEndpoint}}
+		}},
+	{"", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTLP transport: http/protobuf or grpc",
+		func(c *Config) flag.Value {
+			return emptyIsUnset{stringValue{&c.OTelProtocol, oneOf(tracing.ProtocolHTTP, tracing.ProtocolGRPC)}}
+		}},
+	{"", "OTEL_SERVICE_NAME", "service.name of the traces",
+		func(c *Config) flag.Value { return emptyIsUnset{stringValue{&c.OTelServiceName, nonEmpty}} }},
+	{"", "OTEL_TRACES_SAMPLER", "which traces are sampled: " + strings.Join(tracing.Samplers, ", "),
+		func(c *Config) flag.Value {
+			return emptyIsUnset{stringValue{&c.OTelSampler, oneOf(tracing.Samplers...)}}
+		}},
+	{"", "OTEL_TRACES_SAMPLER_ARG", "the traceidratio samplers' ratio, 0 to 1",
+		func(c *Config) flag.Value { return emptyIsUnset{floatValue{&c.OTelSamplerArg, 0, 1, nil}} }},
+	{"", "OTEL_RESOURCE_ATTRIBUTES", "more resource attributes of the traces: key=value,key=value",
+		func(c *Config) flag.Value {
+			return emptyIsUnset{stringValue{&c.OTelResourceAttributes, checkResourceAttributes}}
+		}},
 	{"", "GOGC", "Go's garbage collector target percentage (serve's default: 400)",
 		func(c *Config) flag.Value { return stringValue{&c.GOGC, checkGOGC} }},
 	{"", "GOMEMLIMIT", "Go's soft memory limit, e.g. 512MiB (default: none)",
@@ -453,6 +491,18 @@ func checkBearer(s string) error {
 		}
 	}
 	return nil
+}
+
+// tracing is the tracing package's view of the OTEL_* settings.
+func (c *Config) tracing() tracing.Config {
+	return tracing.Config{Endpoint: c.OTelEndpoint, TracesEndpoint: c.OTelTracesEndpoint, Protocol: c.OTelProtocol,
+		ServiceName: c.OTelServiceName, Sampler: c.OTelSampler, SamplerArg: c.OTelSamplerArg,
+		ResourceAttributes: c.OTelResourceAttributes, InstanceID: c.ReplicaID}
+}
+
+func checkResourceAttributes(s string) error {
+	_, err := tracing.ParseResourceAttributes(s)
+	return err
 }
 
 func checkAnonymousRole(s string) error {

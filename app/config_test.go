@@ -77,6 +77,14 @@ var badValues = map[string][]string{
 	"TRUSTED_DOCUMENTS_ONLY": {"strict", "true"}, // true: without TRUSTED_DOCUMENTS
 	"PERSISTED_QUERY_TTL":    {"1", "0s", "forever"},
 	"CACHE_CONTROL":          {"public", "public, max-age=60", "private, s-maxage=60", "max-age=soon"},
+
+	"OTEL_EXPORTER_OTLP_ENDPOINT":        {"localhost:4318", "ftp://collector:4318", "http://"},
+	"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": {"collector:4318/v1/traces", "udp://collector"},
+	"OTEL_EXPORTER_OTLP_PROTOCOL":        {"http/json", "udp"},
+	"OTEL_SERVICE_NAME":                  nil, // any name; empty keeps orgpulse
+	"OTEL_TRACES_SAMPLER":                {"jaeger_remote", "sometimes"},
+	"OTEL_TRACES_SAMPLER_ARG":            {"1.5", "-0.1", "half"},
+	"OTEL_RESOURCE_ATTRIBUTES":           {"novalue", "=x", "k=%zz"},
 }
 
 func envOf(m map[string]string) app.Env {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -317,4 +318,15 @@ func isMemUnit(u string) bool {
 		return true
 	}
 	return false
+}
+
+// emptyIsUnset leaves the default for an empty value, as the OpenTelemetry
+// specification says of its OTEL_* variables.
+type emptyIsUnset struct{ flag.Value }
+
+func (v emptyIsUnset) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	return v.Value.Set(s)
 }

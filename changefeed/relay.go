@@ -26,6 +26,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"orgpulse/cache"
 	"orgpulse/db"
@@ -74,6 +78,9 @@ type Config struct {
 	PruneInterval time.Duration
 	// OpTimeout bounds each Redis step of a delivery (default 2s).
 	OpTimeout time.Duration
+	// Tracer gives each delivered batch a span, its Redis commands and
+	// position update below it; nil: none.
+	Tracer trace.TracerProvider
 }
 
 // Stats describes a relay.
@@ -122,6 +129,9 @@ func Start(cfg Config) *Relay {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider()
 	}
 	conn := cfg.Conn.Copy()
 	// A timed-out wait for a notification must leave the session open:
@@ -262,12 +272,9 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn, q *db.Queries, pos in
 		for i, row := range rows {
 			changes[i] = resolvers.ChangeFromLog(row)
 		}
-		if err := r.deliver(ctx, conn, changes); err != nil {
-			return pos, err
-		}
 		last := changes[len(changes)-1].Position
-		if err := q.SetRelayPosition(ctx, last); err != nil {
-			return pos, fmt.Errorf("relay: record position: %w", err)
+		if err := r.deliverBatch(ctx, conn, q, changes); err != nil {
+			return pos, err
 		}
 		pos = last
 		r.position.Store(pos)
@@ -276,6 +283,31 @@ func (r *Relay) drain(ctx context.Context, conn *pgx.Conn, q *db.Queries, pos in
 			return pos, nil
 		}
 	}
+}
+
+// deliverBatch delivers changes and records the position of the last,
+// under a span of its own: a trace per batch, from the change log to the
+// bus.
+func (r *Relay) deliverBatch(ctx context.Context, conn *pgx.Conn, q *db.Queries, changes []resolvers.Change) (err error) {
+	last := changes[len(changes)-1].Position
+	ctx, span := r.cfg.Tracer.Tracer("orgpulse").Start(ctx, "changefeed publish", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("messaging.system", "redis"), attribute.String("messaging.operation.type", "publish"),
+			attribute.Int("messaging.batch.message_count", len(changes)),
+			attribute.Int64("orgpulse.change.first_position", changes[0].Position), attribute.Int64("orgpulse.change.last_position", last)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
+	if err := r.deliver(ctx, conn, changes); err != nil {
+		return err
+	}
+	if err := q.SetRelayPosition(ctx, last); err != nil {
+		return fmt.Errorf("relay: record position: %w", err)
+	}
+	return nil
 }
 
 // deliver retires the cache versions of changes, then publishes their

@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"orgpulse/monitor"
+	"orgpulse/tracing"
 )
 
 // Config tunes the pool. Zero values take the defaults noted on each field.
@@ -68,7 +70,9 @@ func Open(ctx context.Context, url string, cfg Config) (*pgxpool.Pool, error) {
 	// planning a page of projects on every call, 0.5 ms each, because a
 	// generic LIMIT $n is estimated as a tenth of the table.
 	rp["plan_cache_mode"] = "force_generic_plan"
-	pc.ConnConfig.Tracer = monitor.Tracer{}
+	// pgx has one tracer slot: the statement counter (X-Debug, the N+1
+	// tests) and the OpenTelemetry spans share it.
+	pc.ConnConfig.Tracer = multitracer.New(monitor.Tracer{}, tracing.PgxTracer{})
 	pc.ConnConfig.BuildContextWatcherHandler = cancelStatement // cancel.go
 	pc.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		conn.TypeMap().RegisterType(&pgtype.Type{Name: "numeric", OID: pgtype.NumericOID, Codec: textNumericCodec{}})

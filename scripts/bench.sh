@@ -78,11 +78,12 @@ else
 fi
 OPS=(org employees50 project projects20 nested summary)
 HOP_OPS=(employees50 projects20) # the two rows with the original design's claims
+TRACE_OPS=(employees50 projects20)
 RTT_ADDED=1ms
 DB_SAMPLE=orgpulse_bench
 DB_LARGE=orgpulse_bench_large
 PORT_OPT=18081 PORT_NAIVE=18082 PORT_CACHE=18083 PORT_PG=18084 PORT_LARGE=18085 PORT_PROXY=18086 PORT_PG5=18087
-PORT_NODOC=18088
+PORT_NODOC=18088 PORT_SINK=18089
 TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 JWT_SECRET="bench-jwt-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
 # Section 2b: the operations whose data a member of organization 1 sees
@@ -522,6 +523,42 @@ LOADGEN_API_TOKEN="$TOKEN" lg fanout -url "http://127.0.0.1:$PORT_CACHE" -subscr
 	-events "$FANOUT_EVENTS" -project 1 -heap-profile "$RES/fanout-idle.heap.pb.gz" -o "$RES/fanout.json"
 go tool pprof -top -sample_index=inuse_space -nodecount=12 "$RES/fanout-idle.heap.pb.gz" 2>/dev/null |
 	sed -n '/^Showing nodes/,$p' >"$RES/fanout-idle.heap.txt" || true
+op_stop_groups
+
+# ---------------------------------------------------------------- 7. tracing
+
+# The cost of OpenTelemetry tracing (README "Tracing"): the same binary,
+# uncached, with tracing off (no OTEL_EXPORTER_OTLP_ENDPOINT) and with every
+# request sampled and exported over OTLP/HTTP to loadgen otlpsink, which
+# drops what it gets. Rounds alternate the two servers.
+op_log "7. tracing: off versus 100% sampled ($ROUNDS round(s) of $C32_D each)"
+note_load "7. tracing"
+setsid "$BIN/loadgen" otlpsink -listen "127.0.0.1:$PORT_SINK" >"$RES/otlpsink.log" 2>&1 </dev/null &
+op_add_group "$!"
+for _ in $(seq 50); do
+	port_free "$PORT_SINK" || break
+	sleep 0.1
+done
+start_orgpulse trace-off "$PORT_OPT" "$DB_SAMPLE"
+GROUP_TOFF="${OP_GROUPS[-1]}"
+start_orgpulse trace-on "$PORT_NAIVE" "$DB_SAMPLE" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$PORT_SINK" OTEL_TRACES_SAMPLER=always_on
+GROUP_TON="${OP_GROUPS[-1]}"
+for op in "${TRACE_OPS[@]}"; do
+	f="bench/ops/$op.graphql"
+	if [[ $WARM_D != 0 ]]; then
+		c32 "$URL_OPT" "$f" '{}' "$WARM_D" "$RES/c32.traceoff.$op.warm.json"
+		c32 "$URL_NAIVE" "$f" '{}' "$WARM_D" "$RES/c32.traceon.$op.warm.json"
+	fi
+	for ((round = 1; round <= ROUNDS; round++)); do
+		cpu "c32.traceoff.$op.r$round" "$GROUP_TOFF" c32 "$URL_OPT" "$f" '{}' "$C32_D" "$RES/c32.traceoff.$op.r$round.json"
+		cpu "c32.traceon.$op.r$round" "$GROUP_TON" c32 "$URL_NAIVE" "$f" '{}' "$C32_D" "$RES/c32.traceon.$op.r$round.json"
+	done
+	op_log "  $op: done"
+done
+# The batch processor sends within 5 s: what the sink got by then is
+# what the sampled server exported.
+sleep 6
+curl -fsS "http://127.0.0.1:$PORT_SINK/stats" >"$RES/otlpsink.json" || op_die "otlpsink did not answer"
 op_stop_groups
 
 # ---------------------------------------------------------------- 6. Go micro-benchmarks

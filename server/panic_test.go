@@ -166,7 +166,7 @@ func TestTranslateErrors(t *testing.T) {
 		{"coded", &gqlerrors.QueryError{Message: "x", ResolverError: resolvers.Errorf(resolvers.CodeNotFound, "id", "no")}, resolvers.CodeNotFound},
 	}
 	for _, tt := range tests {
-		e := s.translateErrors("rid", []*gqlerrors.QueryError{tt.err})[0]
+		e := s.translateErrors(context.Background(), "rid", []*gqlerrors.QueryError{tt.err})[0]
 		if e.Extensions["code"] != tt.code {
 			t.Errorf("%s: code %v, want %s", tt.name, e.Extensions["code"], tt.code)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+	"go.opentelemetry.io/otel/trace"
 
 	"orgpulse/auth"
 	"orgpulse/cache"
@@ -48,6 +49,9 @@ type call struct {
 	// ifNoneMatch is a GET's If-None-Match: the ETags the client holds
 	// (httpcache.go).
 	ifNoneMatch string
+	// span is the operation's OpenTelemetry span (tracing.go); nil when
+	// tracing is off.
+	span trace.Span
 }
 
 // outcome is an operation's answer.
@@ -64,7 +68,8 @@ type outcome struct {
 // serveOperation admits and executes one operation. Only a subscription
 // leaves it early, admitted, for c.subscribe.
 func (s *Server) serveOperation(ctx context.Context, c *call) {
-	d := s.resolveDocument(ctx, c) // persisted.go: the text, or the document its hash names
+	d := s.resolveDocument(ctx, c)    // persisted.go: the text, or the document its hash names
+	ctx = s.startOperation(ctx, c, d) // tracing.go; record ends it
 	if ref := s.admit(c, d); ref != nil {
 		s.refuse(c, d, ref)
 		return
@@ -72,6 +77,7 @@ func (s *Server) serveOperation(ctx context.Context, c *call) {
 	s.register(ctx, c, d) // persisted.go: an APQ document is stored once admitted
 	if d.kind == "subscription" {
 		c.subscribe(d, c.principal)
+		endOperation(c, nil)
 		return
 	}
 	if c.async {
@@ -152,7 +158,7 @@ func (s *Server) execute(ctx context.Context, c *call, d *document) {
 
 	ctx = s.resolver.WithLoaders(resolvers.WithPrincipal(ctx, c.principal))
 	res := s.exec(ctx, c.reqID, c.req)
-	o.resp = response{Data: res.Data, Errors: s.translateErrors(c.reqID, res.Errors)}
+	o.resp = response{Data: res.Data, Errors: s.translateErrors(ctx, c.reqID, res.Errors)}
 	if c.debug {
 		snap := stats.Snapshot()
 		snap.DurationMs = float64(time.Since(c.start).Microseconds()) / 1000
@@ -198,7 +204,8 @@ func (s *Server) record(c *call, d *document, o *outcome, stats *monitor.Request
 	if o.cache != "" {
 		extra = append(extra, "cache", o.cache)
 	}
-	s.observe(c.reqID, metricName(c, d, o), d.kind, o.status, len(o.resp.Errors), elapsed, snap, extra...)
+	s.observe(logContext(c), c.reqID, metricName(c, d, o), d.kind, o.status, len(o.resp.Errors), elapsed, snap, extra...)
+	endOperation(c, o)
 }
 
 const (

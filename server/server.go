@@ -25,6 +25,7 @@ import (
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"orgpulse/auth"
 	"orgpulse/cache"
@@ -107,6 +108,10 @@ type Config struct {
 	// CacheControl is the Cache-Control of answers to GET (httpcache.go);
 	// default DefaultCacheControl.
 	CacheControl string
+
+	// Tracer makes the OpenTelemetry spans (tracing.go); nil: none, at
+	// no cost.
+	Tracer trace.TracerProvider
 }
 
 // Server serves GraphQL over HTTP.
@@ -130,6 +135,8 @@ type Server struct {
 	// slow limits the slow-request lines per operation (slowlog.go).
 	slow *monitor.SlowLog
 	adm  *admission // requests in flight (admission.go)
+	// tracer is Config.Tracer's, nil when tracing is off (tracing.go).
+	tracer trace.Tracer
 }
 
 // Defaults of Config that app.DefaultConfig takes, so each is written once.
@@ -166,6 +173,9 @@ func New(pool *pgxpool.Pool, res *resolvers.Resolver, cfg Config) (*Server, erro
 	s.health = s.newHealth()
 	s.slow = s.newSlowLog() // slowlog.go
 	s.adm = s.newAdmission()
+	if cfg.Tracer != nil {
+		s.tracer = cfg.Tracer.Tracer("orgpulse")
+	}
 	var err error
 	s.schema, err = graphql.ParseSchema(schema.String(), res, append([]graphql.SchemaOpt{
 		graphql.UseStringDescriptions(),
@@ -213,7 +223,11 @@ func (s *Server) Handler() http.Handler {
 	if s.cfg.Debug {
 		s.debugRoutes(mux) // debug.go: pprof and live counters, for scripts/bench.sh
 	}
-	return s.withReplica(s.withCORS(mux))
+	var h http.Handler = mux
+	if s.tracer != nil {
+		h = s.tracingHandler(mux) // tracing.go
+	}
+	return s.withReplica(s.withCORS(h))
 }
 
 // Drain makes /readyz answer 503 so load balancers stop sending traffic
@@ -314,7 +328,7 @@ func (s *Server) writeOutcome(ctx context.Context, w http.ResponseWriter, media 
 
 // observe reports a finished GraphQL request to the monitor and the log.
 // extra are attributes of the log line only (transport, code).
-func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed time.Duration, snap monitor.Snapshot, extra ...any) {
+func (s *Server) observe(ctx context.Context, reqID, opName, kind string, status, errs int, elapsed time.Duration, snap monitor.Snapshot, extra ...any) {
 	s.cfg.Monitor.ObserveRequest(monitor.Request{ID: reqID, Operation: opName, Kind: kind,
 		Status: status, Duration: elapsed, Stats: snap, Errors: errs})
 	attrs := []any{"request_id", reqID, "operation", opName, "kind", kind,
@@ -325,18 +339,18 @@ func (s *Server) observe(reqID, opName, kind string, status, errs int, elapsed t
 		// At most one line per operation per interval (slowlog.go); the
 		// others keep their INFO line below.
 		if ok, suppressed := s.slow.Allow(opName, time.Now()); ok {
-			s.log.Warn("slow graphql request", append(attrs, "sql", snap.SQL, "suppressed", suppressed)...)
+			s.log.WarnContext(ctx, "slow graphql request", append(attrs, "sql", snap.SQL, "suppressed", suppressed)...)
 			return
 		}
 	}
-	s.log.Info("graphql", attrs...)
+	s.log.InfoContext(ctx, "graphql", attrs...)
 }
 
 // translateErrors is the one place errors become client-facing codes. A
 // resolvers.Error passes through; any other resolver error is internal: it
 // is logged once with the request id and the client sees neither SQL nor
 // driver text.
-func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*gqlerrors.QueryError {
+func (s *Server) translateErrors(ctx context.Context, reqID string, errs []*gqlerrors.QueryError) []*gqlerrors.QueryError {
 	for _, e := range errs {
 		var coded *resolvers.Error
 		var p panicError
@@ -344,29 +358,29 @@ func (s *Server) translateErrors(reqID string, errs []*gqlerrors.QueryError) []*
 		case e.ResolverError != nil && errors.As(e.ResolverError, &coded):
 			e.Extensions = coded.Extensions()
 		case postgres.Classify(e.ResolverError) == postgres.KindUnstorableText:
-			s.log.Info("unstorable text in the input", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
+			s.log.InfoContext(ctx, "unstorable text in the input", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "a string in the input contains a character that cannot be stored or searched (such as NUL)"
 			e.Extensions = map[string]any{"code": resolvers.CodeBadUserInput}
 		case postgres.Classify(e.ResolverError) == postgres.KindUnavailable:
-			s.log.Warn("database unavailable", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
+			s.log.WarnContext(ctx, "database unavailable", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the service is temporarily unavailable: try again shortly"
 			e.Extensions = map[string]any{"code": resolvers.CodeServiceUnavailable, "requestId": reqID}
 		case isContextError(e, context.DeadlineExceeded):
 			// graphql-go answers only this when the request's context
 			// ended (the resolvers' own errors are dropped).
-			s.log.Warn("request deadline exceeded", "request_id", reqID)
+			s.log.WarnContext(ctx, "request deadline exceeded", "request_id", reqID)
 			e.Message = "the request took longer than its deadline"
 			e.Extensions = map[string]any{"code": CodeTimeout, "requestId": reqID}
 		case isContextError(e, context.Canceled) || errors.Is(e.ResolverError, context.Canceled):
-			s.log.Info("request cancelled by the client", "request_id", reqID, "code", CodeCancelled)
+			s.log.InfoContext(ctx, "request cancelled by the client", "request_id", reqID, "code", CodeCancelled)
 			e.Message = "the request was cancelled"
 			e.Extensions = map[string]any{"code": CodeCancelled, "requestId": reqID}
 		case e.ResolverError != nil && (errors.Is(e.ResolverError, context.DeadlineExceeded) || postgres.Classify(e.ResolverError) == postgres.KindCanceled):
-			s.log.Warn("request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
+			s.log.WarnContext(ctx, "request deadline exceeded", "request_id", reqID, "path", e.Path, "err", e.ResolverError)
 			e.Message = "the request took longer than its deadline"
 			e.Extensions = map[string]any{"code": CodeTimeout, "requestId": reqID}
 		case e.ResolverError != nil || errors.As(e.Err, &p):
-			s.log.Error("internal error", "request_id", reqID, "path", e.Path, "err", errors.Join(e.ResolverError, e.Err))
+			s.log.ErrorContext(ctx, "internal error", "request_id", reqID, "path", e.Path, "err", errors.Join(e.ResolverError, e.Err))
 			e.Message = "internal error (request id " + reqID + ")"
 			e.Extensions = map[string]any{"code": resolvers.CodeInternal, "requestId": reqID}
 		case e.Rule == "MaxDepthExceeded":

@@ -10,6 +10,7 @@ import (
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
 	gqlast "github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/trace"
 
 	"orgpulse/auth"
 	"orgpulse/resolvers"
@@ -180,11 +181,11 @@ func (s *Server) startShared(ctx context.Context, g *shared, query, opName strin
 		return
 	}
 	s.wss.shared.Add(1)
-	go s.pumpShared(g, ch, status, reqID)
+	go s.pumpShared(g, ch, status, reqID, s.eventOpName(query, opName)) // tracing.go
 }
 
 // pumpShared sends each result to every member, encoding it once.
-func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.SubscriptionStatus, reqID string) {
+func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.SubscriptionStatus, reqID, opName string) {
 	defer s.wss.shared.Add(-1)
 	var refusal []*gqlerrors.QueryError
 	for v := range ch {
@@ -192,24 +193,12 @@ func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.Subscrip
 		if !ok {
 			continue
 		}
-		errs := s.translateErrors(reqID, res.Errors)
 		if !status.Started() {
 			// Validation or the arguments refused it before any event.
-			refusal = errs
+			refusal = s.translateErrors(context.Background(), reqID, res.Errors)
 			continue
 		}
-		out := response{Data: res.Data, Errors: errs}
-		if cursor := status.Took(); cursor != "" {
-			out.Extensions = map[string]any{"cursor": cursor}
-		}
-		payload := s.encodeResponse(out)
-		payload = payload[:len(payload)-1] // the newline
-		for _, m := range g.snapshot() {
-			if m.ctx.Err() != nil {
-				continue // completed by the client; it leaves the group on its own
-			}
-			m.wc.deliver(m.wc.resultMessage(m.op.id, payload))
-		}
+		s.deliverShared(g, res, status, reqID, opName)
 	}
 	if refusal != nil {
 		s.endShared(g, refusal)
@@ -225,6 +214,29 @@ func (s *Server) pumpShared(g *shared, ch <-chan any, status *resolvers.Subscrip
 		final = []*gqlerrors.QueryError{qe}
 	}
 	s.endShared(g, final)
+}
+
+// deliverShared encodes one event's result once and sends it to every
+// member, under the event's span (tracing.go).
+func (s *Server) deliverShared(g *shared, res *graphql.Response, status *resolvers.SubscriptionStatus, reqID, opName string) {
+	members := g.snapshot()
+	ctx := context.Background()
+	if span := s.startEvent(opName, len(members)); span != nil {
+		ctx = trace.ContextWithSpan(ctx, span)
+		defer span.End()
+	}
+	out := response{Data: res.Data, Errors: s.translateErrors(ctx, reqID, res.Errors)}
+	if cursor := status.Took(); cursor != "" {
+		out.Extensions = map[string]any{"cursor": cursor}
+	}
+	payload := s.encodeResponse(out)
+	payload = payload[:len(payload)-1] // the newline
+	for _, m := range members {
+		if m.ctx.Err() != nil {
+			continue // completed by the client; it leaves the group on its own
+		}
+		m.wc.deliver(m.wc.resultMessage(m.op.id, payload))
+	}
 }
 
 func (g *shared) snapshot() []*shareMember {

@@ -86,14 +86,26 @@ func MustStartServer(tb testing.TB, db *DB, tweaks ...func(*server.Config, *reso
 	return MustStartServerOn(tb, db, nil, tweaks...)
 }
 
+// MustStartServerWith is MustStartServer with app options of the test's
+// own (app.WithTracing: a tracer provider over an in-memory exporter).
+func MustStartServerWith(tb testing.TB, db *DB, opts []app.Option, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
+	tb.Helper()
+	return startServer(tb, db, nil, opts, tweaks)
+}
+
 // MustStartServerOn is MustStartServer with its listener wrapped by wrap
 // (nil: as it is), for tests that change the accepted connections, such
 // as their socket buffers.
 func MustStartServerOn(tb testing.TB, db *DB, wrap func(net.Listener) net.Listener, tweaks ...func(*server.Config, *resolvers.Config)) *Server {
 	tb.Helper()
+	return startServer(tb, db, wrap, nil, tweaks)
+}
+
+func startServer(tb testing.TB, db *DB, wrap func(net.Listener) net.Listener, opts []app.Option, tweaks []func(*server.Config, *resolvers.Config)) *Server {
+	tb.Helper()
 	logs := &lockedWriter{w: &bytes.Buffer{}}
 	rdb, prefix := MustRedisClient(tb)
-	svc := mustBuild(tb, db, rdb, prefix, "test", slog.New(slog.NewJSONHandler(logs, nil)), tweaks)
+	svc := mustBuild(tb, db, rdb, prefix, "test", slog.New(slog.NewJSONHandler(logs, nil)), tweaks, opts...)
 	hs := httptest.NewUnstartedServer(svc.Server.Handler())
 	if wrap != nil {
 		hs.Listener = wrap(hs.Listener)

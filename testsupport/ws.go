@@ -52,6 +52,8 @@ type LiveOptions struct {
 	// Cached keeps the Redis read cache and turns on the whole-response
 	// cache (live servers read through to PostgreSQL by default).
 	Cached bool
+	// Options are more app options (app.WithTracing).
+	Options []app.Option
 }
 
 // MustStartLiveServer starts a LiveServer over db; everything stops when
@@ -75,7 +77,7 @@ func MustStartLiveServer(tb testing.TB, db *DB, opts LiveOptions) *LiveServer {
 	if opts.Cached {
 		tweaks = []func(*server.Config, *resolvers.Config){WithResponseCache}
 	}
-	var extra []app.Option
+	extra := append([]app.Option{}, opts.Options...)
 	if opts.Tweak != nil {
 		extra = append(extra, app.WithLiveTweak(opts.Tweak))
 	}

@@ -9,6 +9,7 @@
 //	loadgen pgbench  percentiles from pgbench per-transaction logs
 //	loadgen fanout   WebSocket subscribers against a running orgpulse, one mutation at a time
 //	loadgen delayproxy  forward TCP to PostgreSQL with a round-trip time added (a database a hop away)
+//	loadgen otlpsink an OTLP/HTTP trace receiver that drops what it gets (the tracing cost)
 //	loadgen report   render docs/BENCHMARKS.md from the results of one bench.sh run
 //
 // Run 'loadgen <command> -h' for the flags of each.
@@ -31,7 +32,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen http|sqlcount|samedata|goagg|pgbench|fanout|delayproxy|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen http|sqlcount|samedata|goagg|pgbench|fanout|delayproxy|otlpsink|report [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func(context.Context, []string) error{
@@ -42,6 +43,7 @@ func main() {
 		"pgbench":    runPgbench,
 		"fanout":     runFanout,
 		"delayproxy": runDelayProxy,
+		"otlpsink":   runOTLPSink,
 		"report":     runReport,
 	}
 	run, ok := cmds[os.Args[1]]

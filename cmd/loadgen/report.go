@@ -283,7 +283,7 @@ func (r *report) render() (string, error) {
 	m := r.meta
 	var body strings.Builder
 	// The sections are rendered first: they collect the goals shown on top.
-	sections := []func(){r.scenario1, r.scenario2, r.scenario2b, r.scenario3, r.scenario4, r.scenario5, r.scenario6}
+	sections := []func(){r.scenario1, r.scenario2, r.scenario2b, r.scenario3, r.scenario4, r.scenario5, r.scenario7, r.scenario6}
 	for _, s := range sections {
 		s()
 	}
