@@ -258,3 +258,42 @@ func TestResumeKeepsTheScope(t *testing.T) {
 	}
 	expectQuiet(t, member, 300*time.Millisecond)
 }
+
+// TestPubSubBlipEndsSubscriptionsAndResumeFillsTheGap: Redis stays up, but
+// the replica's pub/sub connection is cut (CLIENT KILL TYPE pubsub).
+// go-redis reconnects at once, yet what was published in between is lost
+// to that connection: the open subscription must end with
+// SERVICE_UNAVAILABLE rather than stay open with a silent gap, and a
+// resume from its last cursor gets every change committed since, in order.
+func TestPubSubBlipEndsSubscriptionsAndResumeFillsTheGap(t *testing.T) {
+	p := testsupport.MustStartRedisProcess(t) // its own: the kill must not reach other tests
+	rdb := p.Client(t)
+	s := replicas(t, 1, rdb, "t:", nil)[0]
+	org, emp := anOrganization(t, s)
+	sub := subscribeAfter(t, s, "", org, "")
+	rename(t, s, emp, "Blip before")
+	before := nextEvents(t, sub, "e", 1, 10*time.Second)[0]
+
+	if err := rdb.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		rename(t, s, emp, fmt.Sprintf("Blip %02d", i))
+	}
+	for {
+		m := sub.NextFor("e", 10*time.Second)
+		if m.Type == "next" {
+			continue // published before the cut reached the hub
+		}
+		if m.Type != "error" || !strings.Contains(string(m.Payload), "SERVICE_UNAVAILABLE") {
+			t.Fatalf("after the cut: %s %s, want an error with code SERVICE_UNAVAILABLE", m.Type, m.Payload)
+		}
+		break
+	}
+	resumed := subscribeAfter(t, s, "", org, before.cursor)
+	got := names(nextEvents(t, resumed, "e", 5, 15*time.Second))
+	want := []string{"Blip 00", "Blip 01", "Blip 02", "Blip 03", "Blip 04"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("resumed after the cut: got %v, want %v", got, want)
+	}
+}

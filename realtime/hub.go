@@ -14,10 +14,15 @@
 // a full buffer means the replica fell behind; the feed then ends its
 // subscriptions as interrupted.
 //
-// When the Redis connection is lost, open subscriptions stay open: go-redis
-// reconnects and re-subscribes every channel on the next receive, and the
-// hub logs the outage and counts it (Stats). Messages published during the
-// outage are lost: Redis pub/sub keeps nothing for absent subscribers.
+// When the pub/sub connection is lost (an error, or silence the health
+// check notices), every local subscription ends: messages published until
+// it is back are lost to it, since Redis pub/sub keeps nothing for absent
+// subscribers, and a subscription that stayed open would never learn of
+// its gap. Its subscriber (the feed) ends its GraphQL subscriptions as
+// interrupted, and their clients resume from their last cursor, which the
+// change log fills (README "The change feed"). go-redis reconnects by
+// itself; new subscriptions wait for it. The hub logs and counts each loss
+// (Stats).
 package realtime
 
 import (
@@ -235,6 +240,18 @@ func (h *Hub) removeLocked(s *subscriber) {
 	}
 }
 
+// endSubscribersLocked ends every local subscription (closes its channel).
+func (h *Hub) endSubscribersLocked() int {
+	n := 0
+	for _, t := range h.topics {
+		for s := range t.subs {
+			h.removeLocked(s)
+			n++
+		}
+	}
+	return n
+}
+
 func (h *Hub) wake() {
 	select {
 	case h.kick <- struct{}{}:
@@ -277,11 +294,7 @@ func (h *Hub) Close() {
 	}
 	h.closed = true
 	h.cancel()
-	for _, t := range h.topics {
-		for s := range t.subs {
-			h.removeLocked(s)
-		}
-	}
+	h.endSubscribersLocked()
 	h.mu.Unlock()
 	h.psMu.Lock()
 	_ = h.ps.Close()
@@ -339,8 +352,10 @@ func (h *Hub) markDown(err error) {
 	}
 	h.mu.Lock()
 	clear(h.unsubPending) // confirmations of the lost connection never come
+	ended := h.endSubscribersLocked()
 	h.mu.Unlock()
-	h.log.Warn("redis pub/sub connection lost; events published until it is back are not delivered; reconnecting", "err", err)
+	h.log.Warn("redis pub/sub connection lost; its subscriptions end (their clients resume from their cursor); reconnecting",
+		"err", err, "subscriptions_ended", ended)
 }
 
 func (h *Hub) markUp() {
@@ -354,7 +369,7 @@ func (h *Hub) markUp() {
 	h.mu.Lock()
 	clear(h.unsubPending)
 	h.mu.Unlock()
-	h.log.Warn("redis pub/sub connection restored and channels re-subscribed; events published during the gap were lost", "gap", gap.String())
+	h.log.Warn("redis pub/sub connection restored", "gap", gap.String())
 }
 
 // dispatch hands payload to every local subscriber of channel without ever
@@ -504,8 +519,10 @@ func (h *Hub) replaceConnection(idle time.Duration) {
 		}
 	}
 	clear(h.unsubPending)
+	ended := h.endSubscribersLocked() // what the silence held back is lost to them
 	h.mu.Unlock()
-	h.log.Warn("redis pub/sub connection silent; replacing it", "idle", idle.String(), "channels", len(channels))
+	h.log.Warn("redis pub/sub connection silent; replacing it and ending its subscriptions (their clients resume from their cursor)",
+		"idle", idle.String(), "channels", len(channels), "subscriptions_ended", ended)
 	fresh := h.rdb.Subscribe(h.ctx, channels...)
 	h.psMu.Lock()
 	old := h.ps

@@ -218,9 +218,23 @@ func TestSubscribeFailsWhenRedisIsDown(t *testing.T) {
 
 // publishUntilReceived publishes numbered payloads until ch receives one:
 // after an outage, the first publishes may come before the re-SUBSCRIBE.
-func publishUntilReceived(t *testing.T, h *realtime.Hub, ch <-chan []byte, topic string) {
+// publishUntilReceived subscribes to topic anew, once Redis confirms it,
+// and publishes until the new subscription receives.
+func publishUntilReceived(t *testing.T, h *realtime.Hub, topic string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
+	var ch <-chan []byte
+	for ch == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no subscription after the outage (stats %+v)", h.Stats())
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		c, err := h.Subscribe(ctx, topic)
+		if err == nil {
+			ch = c
+		}
+	}
 	for i := 0; ; i++ {
 		if time.Now().After(deadline) {
 			t.Fatalf("no event delivered after the outage (stats %+v)", h.Stats())
@@ -229,7 +243,7 @@ func publishUntilReceived(t *testing.T, h *realtime.Hub, ch <-chan []byte, topic
 		select {
 		case _, ok := <-ch:
 			if !ok {
-				t.Fatal("the subscription was closed by the outage")
+				t.Fatal("the new subscription was closed")
 			}
 			return
 		case <-time.After(100 * time.Millisecond):
@@ -237,6 +251,26 @@ func publishUntilReceived(t *testing.T, h *realtime.Hub, ch <-chan []byte, topic
 	}
 }
 
+// mustEnd fails unless ch is closed within 10 s (after whatever was
+// already in it): a subscription the loss of the connection ended.
+func mustEnd(t *testing.T, ch <-chan []byte) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the subscription stayed open across the loss of the connection: it would never learn of its gap")
+		}
+	}
+}
+
+// TestReconnectsAfterRedisRestart: the outage ends the open subscription
+// (what was published meanwhile is lost to it); after it, a new one
+// receives again.
 func TestReconnectsAfterRedisRestart(t *testing.T) {
 	p := testsupport.MustStartRedisProcess(t)
 	rdb := p.Client(t)
@@ -247,11 +281,12 @@ func TestReconnectsAfterRedisRestart(t *testing.T) {
 
 	p.Stop(t)
 	eventually(t, 5*time.Second, "the hub notices the outage", func() bool { return !h.Stats().Connected })
+	mustEnd(t, ch)
 	if err := h.Publish(context.Background(), "project", []byte(`"lost"`)); err == nil {
 		t.Error("Publish succeeded while Redis was down")
 	}
 	p.Start(t)
-	publishUntilReceived(t, h, ch, "project")
+	publishUntilReceived(t, h, "project")
 	st := h.Stats()
 	if st.Reconnects < 1 || st.Gap <= 0 || !st.Connected {
 		t.Errorf("stats after the restart: %+v", st)
@@ -270,6 +305,7 @@ func TestReplacesSilentConnection(t *testing.T) {
 
 	p.Pause(t)
 	eventually(t, 5*time.Second, "the hub gives up on the silent connection", func() bool { return h.Stats().Reconnects > 0 || !h.Stats().Connected })
+	mustEnd(t, ch)
 	p.Resume(t)
-	publishUntilReceived(t, h, ch, "metric")
+	publishUntilReceived(t, h, "metric")
 }

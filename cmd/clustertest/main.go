@@ -590,6 +590,13 @@ func (s *subscriber) receive(ctx context.Context, c *client.Conn, rep string, se
 		case client.TypeNext:
 			s.event(msg.ID, msg.Payload, rep)
 		case client.TypeError, client.TypeComplete:
+			if msg.Type == client.TypeError && interrupted(msg.Payload) {
+				// The replica's event stream was cut (its Redis pub/sub
+				// connection failed over): not a failure, a resume. The
+				// new socket continues after the operations' cursors.
+				_ = c.Close(websocket.StatusNormalClosure, "")
+				return s.closed(ctx, rep, sess, errInterrupted)
+			}
 			s.problem("%s for operation %q on %s: %.300s", msg.Type, msg.ID, rep, msg.Payload)
 			_ = c.Close(websocket.StatusNormalClosure, "")
 			return s.closed(ctx, rep, sess, errors.New(msg.Type))
@@ -599,10 +606,29 @@ func (s *subscriber) receive(ctx context.Context, c *client.Conn, rep string, se
 	}
 }
 
+// errInterrupted ends a socket whose event stream the server interrupted;
+// its close is listed as codeInterrupted.
+var errInterrupted = errors.New("interrupted (SERVICE_UNAVAILABLE): resumed on a new socket")
+
+const codeInterrupted websocket.StatusCode = -2
+
+// interrupted reports whether an error message ends its operation with
+// SERVICE_UNAVAILABLE: the server interrupted the event stream and asks
+// for a resume after the last cursor.
+func interrupted(payload json.RawMessage) bool {
+	var errs []struct {
+		Extensions struct{ Code string } `json:"extensions"`
+	}
+	return json.Unmarshal(payload, &errs) == nil && len(errs) > 0 && errs[0].Extensions.Code == "SERVICE_UNAVAILABLE"
+}
+
 // closed records the end of a socket.
 func (s *subscriber) closed(ctx context.Context, rep string, sess *session, err error) websocket.StatusCode {
 	now := time.Now()
 	code := websocket.CloseStatus(err)
+	if errors.Is(err, errInterrupted) {
+		code = codeInterrupted
+	}
 	s.mu.Lock()
 	if sess != nil {
 		sess.end = now
@@ -1562,6 +1588,8 @@ func closeName(c websocket.StatusCode) string {
 		return "1001 going away"
 	case -1:
 		return "no close frame (connection lost)"
+	case codeInterrupted:
+		return "event stream interrupted (SERVICE_UNAVAILABLE), resumed"
 	default:
 		return strconv.Itoa(int(c))
 	}
