@@ -28,6 +28,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -412,6 +413,7 @@ func (d *driver) mutator(ctx context.Context, stop <-chan struct{}, done chan<- 
 // ---------------------------------------------------------------- subscribers
 
 type receipt struct {
+	cursor  string // extensions.cursor of the event that carried the marker first
 	at      time.Time
 	replica string
 }
@@ -439,10 +441,10 @@ type subscriber struct {
 	got      map[int]receipt
 	dupes    int
 	// Per operation ("e", "o"): the cursor of the last event received,
-	// which a new socket resumes after, and the sequence number of its
-	// mutation, which must only grow.
+	// which a new socket resumes after, and its log position and index,
+	// which must only grow.
 	cursors    map[string]string
-	lastSeq    map[string]int
+	lastPos    map[string][2]int64
 	outOfOrder int
 	closes     []closeRec
 	dialFails  int
@@ -452,7 +454,7 @@ type subscriber struct {
 }
 
 func (d *driver) newSubscriber(k int) *subscriber {
-	return &subscriber{k: k, d: d, got: map[int]receipt{}, cursors: map[string]string{}, lastSeq: map[string]int{},
+	return &subscriber{k: k, d: d, got: map[int]receipt{}, cursors: map[string]string{}, lastPos: map[string][2]int64{},
 		connected: make(chan struct{}, 1)}
 }
 
@@ -696,17 +698,46 @@ func (s *subscriber) event(id string, payload json.RawMessage, rep string) {
 		// ignored.
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, dup := s.got[m.seq]; dup {
-		s.dupes++
+	pos, ok := cursorPosition(p.Extensions.Cursor)
+	if !ok {
+		s.problem("an event on %q from %s with a cursor that is not 1.<position>.<index>: %q", id, rep, p.Extensions.Cursor)
 		return
 	}
-	if m.seq <= s.lastSeq[id] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Order is the log's: each operation's cursors only grow.
+	if last := s.lastPos[id]; pos[0] < last[0] || (pos[0] == last[0] && pos[1] <= last[1]) {
 		s.outOfOrder++
 	}
-	s.lastSeq[id] = m.seq
-	s.got[m.seq] = receipt{at: time.Now(), replica: rep}
+	s.lastPos[id] = pos
+	if r, seen := s.got[m.seq]; seen {
+		// The same event twice has the same cursor. Another event may
+		// carry a marker again: organizationUpdated of an employee's
+		// arrival or departure carries only the organization's id and
+		// shows its state when it runs, which can already hold a later
+		// mutation's industry (the change feed's README section).
+		if r.cursor == p.Extensions.Cursor {
+			s.dupes++
+		}
+		return
+	}
+	s.got[m.seq] = receipt{at: time.Now(), replica: rep, cursor: p.Extensions.Cursor}
+}
+
+// cursorPosition reads the log position and index of an event cursor:
+// base64url (unpadded) of "1.<position>.<index>" (resolvers/cursor.go).
+func cursorPosition(c string) ([2]int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return [2]int64{}, false
+	}
+	parts := strings.Split(string(b), ".")
+	if len(parts) != 3 || parts[0] != "1" {
+		return [2]int64{}, false
+	}
+	p, err1 := strconv.ParseInt(parts[1], 10, 64)
+	i, err2 := strconv.ParseInt(parts[2], 10, 64)
+	return [2]int64{p, i}, err1 == nil && err2 == nil
 }
 
 func (s *subscriber) has(seq int) bool {
