@@ -70,6 +70,13 @@ if ! [[ "$SCALE_PORT" =~ ^[0-9]+$ ]] || ((SCALE_PORT < 1024 || SCALE_PORT + 50 >
 	op_die "SCALE_PORT must be 1024..32717 (it and the 50 ports above it are used), got '$SCALE_PORT'"
 fi
 
+# The whole numbers go into redis.conf and loadgen flags: refused here,
+# naming the knob, rather than as a server that never starts. The
+# durations are Go flags of clustertest and loadgen, which name a bad one.
+for knob in SCALE_NODE_TIMEOUT SCALE_RATE SCALE_BENCH_CONC; do
+	[[ "${!knob}" =~ ^[1-9][0-9]{0,5}$ ]] || op_die "$knob must be a whole number from 1 to 999999, got '${!knob}'"
+done
+
 scale_port() { printf '%s\n' "$((SCALE_PORT + $1))"; }
 
 # ---------------------------------------------------------------- set-up
