@@ -10,6 +10,8 @@
 //	loadgen fanout   WebSocket subscribers against a running orgpulse, one mutation at a time
 //	loadgen delayproxy  forward TCP to PostgreSQL with a round-trip time added (a database a hop away)
 //	loadgen otlpsink an OTLP/HTTP trace receiver that drops what it gets (the tracing cost)
+//	loadgen bare     a bare net/http handler serving the cached server's answers from memory (the HTTP floor)
+//	loadgen redis    the Redis round trip of a cached read (cache.Lookup) or of PING, latency and throughput as JSON
 //	loadgen report   render docs/BENCHMARKS.md from the results of one bench.sh run
 //
 // Run 'loadgen <command> -h' for the flags of each.
@@ -32,7 +34,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen http|sqlcount|samedata|goagg|pgbench|fanout|delayproxy|otlpsink|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen http|sqlcount|samedata|goagg|pgbench|fanout|delayproxy|otlpsink|bare|redis|report [flags]")
 		os.Exit(2)
 	}
 	cmds := map[string]func(context.Context, []string) error{
@@ -44,6 +46,8 @@ func main() {
 		"fanout":     runFanout,
 		"delayproxy": runDelayProxy,
 		"otlpsink":   runOTLPSink,
+		"bare":       runBare,
+		"redis":      runRedis,
 		"report":     runReport,
 	}
 	run, ok := cmds[os.Args[1]]
