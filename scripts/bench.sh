@@ -16,14 +16,17 @@
 #      and the same N+1 comparison with the database a network hop away
 #      (loadgen delayproxy adds a round-trip time to every statement)
 #   2. throughput at concurrency 32, without and with the Redis cache, with
-#      PostGraphile 4 and 5 in the same interleaved rounds, and each
-#      server's CPU time per request (user + sys of its process group);
-#      the uncached server also without its document cache
-#      (DOCUMENT_CACHE_SIZE=0)
+#      PostGraphile 4 and 5 and the bare net/http floor (loadgen bare: a
+#      plain handler answering each operation from memory with the cached
+#      server's bytes) in the same interleaved rounds, and each server's
+#      CPU time per request (user + sys of its process group); the uncached
+#      server also without its document cache (DOCUMENT_CACHE_SIZE=0)
 #   2b. access control: the same at concurrency 32 with an admin and a
 #      member token, next to no token at all (ANONYMOUS_ROLE=admin)
 #   3. PostGraphile 4 and 5 on the same database, and pgbench's single
-#      hand-written statement per operation as the floor
+#      hand-written statement per operation as the floor; the cached server
+#      and the bare net/http floor at concurrency 1, and the Redis round
+#      trip a cached read needs (loadgen redis: cache.Lookup, and PING)
 #   4. the same operations on the large dataset; keyset versus numbered pages
 #   5. fan-out: 1,000 WebSocket subscribers, one mutation at a time
 #   6. the Go micro-benchmarks
@@ -32,7 +35,9 @@
 # checks the harness in a few minutes (smaller data, fewer iterations, the
 # same tables) and writes .data/bench/BENCHMARKS-quick.md unless --out says
 # otherwise. DATABASE_URL and REDIS_URL are ignored: the benchmark always
-# uses the project-local servers (scripts/lib.sh starts them if needed).
+# uses the project-local servers (scripts/lib.sh starts them if needed;
+# OP_PG_PORT and OP_REDIS_PORT move them), and its own servers listen on
+# OP_BENCH_PORT (18081) and the 9 ports above it.
 # Everything the script starts is stopped on exit.
 set -euo pipefail
 
@@ -82,8 +87,12 @@ TRACE_OPS=(employees50 projects20)
 RTT_ADDED=1ms
 DB_SAMPLE=orgpulse_bench
 DB_LARGE=orgpulse_bench_large
-PORT_OPT=18081 PORT_NAIVE=18082 PORT_CACHE=18083 PORT_PG=18084 PORT_LARGE=18085 PORT_PROXY=18086 PORT_PG5=18087
-PORT_NODOC=18088 PORT_SINK=18089
+P="${OP_BENCH_PORT:-18081}"
+if ! [[ "$P" =~ ^[0-9]+$ ]] || ((P < 1024 || P > 32758)); then
+	op_die "OP_BENCH_PORT=$P: want a port in 1024..32758 (it and the 9 above it)"
+fi
+PORT_OPT=$P PORT_NAIVE=$((P + 1)) PORT_CACHE=$((P + 2)) PORT_PG=$((P + 3)) PORT_LARGE=$((P + 4)) PORT_PROXY=$((P + 5))
+PORT_PG5=$((P + 6)) PORT_NODOC=$((P + 7)) PORT_SINK=$((P + 8)) PORT_BARE=$((P + 9))
 TOKEN="bench-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
 JWT_SECRET="bench-jwt-$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
 # Section 2b: the operations whose data a member of organization 1 sees
@@ -182,6 +191,27 @@ start_postgraphile5() {
 		>"$RES/postgraphile5.log" 2>&1 </dev/null) &
 	op_add_group "$!"
 	op_wait_graphql "http://127.0.0.1:$1/graphql" "PostGraphile 5"
+}
+
+# start_bare PORT: loadgen bare in its own process group, serving each
+# operation's answer as the cached server gave it (it asks until the
+# answer comes from the cache), from memory; the answers are also kept in
+# $RES/bare/OP.response for loadgen redis to store values of their size.
+start_bare() {
+	local op files=()
+	port_free "$1" || op_die "port $1 is taken; stop what uses it"
+	for op in "${OPS[@]}"; do
+		files+=(-file "bench/ops/$op.graphql")
+	done
+	setsid "$BIN/loadgen" bare -listen "127.0.0.1:$1" -url "$URL_CACHE" -H "Authorization: Bearer $TOKEN" \
+		"${files[@]}" -save "$RES/bare" >"$RES/bare.log" 2>&1 </dev/null &
+	op_add_group "$!"
+	for _ in $(seq 100); do
+		port_free "$1" || return 0
+		sleep 0.1
+	done
+	cat "$RES/bare.log" >&2
+	op_die "loadgen bare did not listen on port $1"
 }
 
 psql_db() { # DB SQL
@@ -345,8 +375,14 @@ lg goagg -db "$(op_local_db_url "$DB_LARGE")" -n "$C1_N" -d "$C1_D" -o "$RES/goa
 # Node.js gets faster for seconds as its JIT compiles), then ROUNDS rounds
 # run the three servers in turn, so a slow spell of this shared machine
 # falls on all of them; the report takes each server's median round.
-op_log "2. throughput at concurrency 32: uncached, cached, PostGraphile 4 and 5 ($ROUNDS round(s) of $C32_D each)"
+op_log "2. throughput at concurrency 32: uncached, cached, the bare floor, PostGraphile 4 and 5 ($ROUNDS round(s) of $C32_D each)"
 note_load "2. throughput"
+# The bare net/http floor: started here, where it takes the cached
+# server's answers (its requests are the cached server's first of these
+# operations); it runs until section 3 ends.
+start_bare "$PORT_BARE"
+GROUP_BARE="${OP_GROUPS[-1]}"
+URL_BARE="http://127.0.0.1:$PORT_BARE/graphql"
 c32() { # URL FILE VARS DURATION OUT
 	lg http -url "$1" -file "$2" -vars "$3" -c 32 -d "$4" -warmup 32 -o "$5"
 }
@@ -356,6 +392,7 @@ for op in "${OPS[@]}"; do
 		c32 "$URL_OPT" "$f" '{}' "$WARM_D" "$RES/c32.nocache.$op.warm.json"
 		c32 "$URL_NODOC" "$f" '{}' "$WARM_D" "$RES/c32.nodoc.$op.warm.json"
 		c32 "$URL_CACHE" "$f" '{}' "$WARM_D" "$RES/c32.cache.$op.warm.json"
+		c32 "$URL_BARE" "$f" '{}' "$WARM_D" "$RES/c32.bare.$op.warm.json"
 		c32 "$URL_PG" "$pf" "$(pg_vars "$op")" "$WARM_D" "$RES/c32.pg.$op.warm.json"
 		c32 "$URL_PG5" "$pf5" "$(pg_vars "$op")" "$WARM_D" "$RES/c32.pg5.$op.warm.json"
 	fi
@@ -364,6 +401,7 @@ for op in "${OPS[@]}"; do
 		cpu "c32.nocache.$r" "$GROUP_OPT" c32 "$URL_OPT" "$f" '{}' "$C32_D" "$RES/c32.nocache.$r.json"
 		cpu "c32.nodoc.$r" "$GROUP_NODOC" c32 "$URL_NODOC" "$f" '{}' "$C32_D" "$RES/c32.nodoc.$r.json"
 		cpu "c32.cache.$r" "$GROUP_CACHE" c32 "$URL_CACHE" "$f" '{}' "$C32_D" "$RES/c32.cache.$r.json"
+		cpu "c32.bare.$r" "$GROUP_BARE" c32 "$URL_BARE" "$f" '{}' "$C32_D" "$RES/c32.bare.$r.json"
 		cpu "c32.pg.$r" "$GROUP_PG" c32 "$URL_PG" "$pf" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg.$r.json"
 		cpu "c32.pg5.$r" "$GROUP_PG5" c32 "$URL_PG5" "$pf5" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg5.$r.json"
 	done
@@ -406,14 +444,23 @@ for op in "${ACL_OPS[@]}"; do
 	op_log "  $op: done"
 done
 
-op_log "3. PostGraphile 4 and 5 at concurrency 1, and the pgbench floor"
+op_log "3. PostGraphile 4 and 5 at concurrency 1, the pgbench floor, the bare net/http floor and the Redis round trip"
 note_load "3. PostGraphile and floor"
+# The Redis round trip with nothing but itself: PING, at c=1 and c=32.
+lg redis -url "$BENCH_REDIS_URL" -op ping -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/redis.ping.c1.json"
+lg redis -url "$BENCH_REDIS_URL" -op ping -c 32 -d "$C32_D" -o "$RES/redis.ping.c32.json"
 for op in "${OPS[@]}"; do
 	cpu "c1.pg.$op" "$GROUP_PG" lg http -url "$URL_PG" -file "bench/ops/$op.postgraphile.graphql" -vars "$(pg_vars "$op")" \
 		-c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.pg.$op.json"
 	cpu "c1.pg5.$op" "$GROUP_PG5" lg http -url "$URL_PG5" -file "bench/ops/$op.postgraphile5.graphql" -vars "$(pg_vars "$op")" \
 		-c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.pg5.$op.json"
 	cpu "c1.cache.$op" "$GROUP_CACHE" lg http -url "$URL_CACHE" -file "bench/ops/$op.graphql" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.cache.$op.json"
+	cpu "c1.bare.$op" "$GROUP_BARE" lg http -url "$URL_BARE" -file "bench/ops/$op.graphql" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/c1.bare.$op.json"
+	# The cached read's own Redis round trip (cache.Lookup through the
+	# server's client code) of a value the size of this answer, under a
+	# prefix of its own, at c=1 and c=32.
+	lg redis -url "$BENCH_REDIS_URL" -value "$RES/bare/$op.response" -c 1 -n "$C1_N" -d "$C1_D" -o "$RES/redis.c1.$op.json"
+	lg redis -url "$BENCH_REDIS_URL" -value "$RES/bare/$op.response" -c 32 -d "$C32_D" -o "$RES/redis.c32.$op.json"
 	mkdir -p "$RES/pgbench/$op"
 	start=$(date +%s.%N)
 	(cd "$RES/pgbench/$op" && "$PGBENCH" -n -M prepared -c 1 -j 1 -T "$PGB_T" -l --log-prefix=tx \
