@@ -45,7 +45,7 @@ func runBare(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range h.answers {
+	for _, a := range h.order {
 		fmt.Fprintf(os.Stderr, "bare: %s: %d bytes (%s: %q)\n", a.file, len(a.body), headerOrgpulseCache, a.cache)
 	}
 	if *save != "" {
@@ -91,6 +91,7 @@ type bareAnswer struct {
 type bareHandler struct {
 	path    string
 	answers map[string]*bareAnswer // by request body
+	order   []*bareAnswer          // in -file order, for the log and -save
 }
 
 // maxBareBody bounds a request body, as any server bounds it.
@@ -154,6 +155,7 @@ func fetchAnswers(ctx context.Context, upstream string, files []string, headers 
 		}
 		a.file = f
 		h.answers[string(req.body)] = a
+		h.order = append(h.order, a)
 	}
 	return h, nil
 }
@@ -200,7 +202,7 @@ func (h *bareHandler) save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, a := range h.answers {
+	for _, a := range h.order {
 		name := strings.TrimSuffix(filepath.Base(a.file), filepath.Ext(a.file))
 		if err := os.WriteFile(filepath.Join(dir, name+".response"), a.body, 0o644); err != nil {
 			return err
