@@ -14,10 +14,12 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,6 +76,14 @@ func (f Format) Marshal(payload any) ([]byte, error) {
 // version -- or no envelope at all, as values written before formats were
 // versioned -- is counted and returns ErrUnknownVersion.
 func (f Format) Unmarshal(data []byte, payload any) error {
+	// What Marshal wrote is decoded in one pass: the envelope's head is
+	// fixed for a version, so the payload is the bytes between it and the
+	// closing brace. Anything else (another version, another writer's key
+	// order, spacing or members) takes the general path below, which reads
+	// the envelope first and the payload second.
+	if d, ok := f.payload(data); ok && json.Unmarshal(d, payload) == nil {
+		return nil
+	}
 	var env struct {
 		V *int            `json:"v"`
 		D json.RawMessage `json:"d"`
@@ -90,6 +100,18 @@ func (f Format) Unmarshal(data []byte, payload any) error {
 		return fmt.Errorf("decode %s version %d: %w", f.Kind, f.Version, err)
 	}
 	return nil
+}
+
+// payload returns the payload of data if data starts with the head
+// Marshal writes for f ({"v":N,"d":) and ends with a brace.
+func (f Format) payload(data []byte) ([]byte, bool) {
+	var buf [32]byte
+	head := strconv.AppendInt(append(buf[:0], `{"v":`...), int64(f.Version), 10)
+	head = append(head, `,"d":`...)
+	if len(data) <= len(head) || !bytes.HasPrefix(data, head) || data[len(data)-1] != '}' {
+		return nil, false
+	}
+	return data[len(head) : len(data)-1], true
 }
 
 func (f Format) unknown(version string) {

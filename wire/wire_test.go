@@ -61,3 +61,47 @@ func TestUnknownVersions(t *testing.T) {
 		}
 	}
 }
+
+// A value of this release's version decodes whatever its layout: the
+// one-pass reading of what Marshal writes must not refuse what the
+// general reading accepts.
+func TestOtherLayoutsOfTheSameVersion(t *testing.T) {
+	f := wire.New("test_layouts", 12)
+	for _, data := range []string{
+		`{"v":12,"d":{"name":"y"}}`,
+		`{ "v": 12, "d": {"name": "y"} }`,
+		`{"d":{"name":"y"},"v":12}`,
+		`{"v":12,"d":{"name":"y"},"later":true}`,
+		`{"v":12,"d":{"name":"y"}}` + "\n",
+	} {
+		var p payload
+		if err := f.Unmarshal([]byte(data), &p); err != nil || p.Name != "y" {
+			t.Errorf("%s: decoded %+v, %v", data, p, err)
+		}
+	}
+	var p payload
+	if err := f.Unmarshal([]byte(`{"v":120,"d":{"name":"y"}}`), &p); !errors.Is(err, wire.ErrUnknownVersion) {
+		t.Errorf("version 120 read as 12: %+v, %v", p, err)
+	}
+}
+
+func BenchmarkUnmarshal(b *testing.B) {
+	f := wire.New("bench_unmarshal", 1)
+	data, err := f.Marshal(struct {
+		Name  string    `json:"name"`
+		Stats []float64 `json:"stats"`
+	}{"api_response", []float64{1, 2, 3, 4, 5, 6, 7, 8}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var p struct {
+			Name  string    `json:"name"`
+			Stats []float64 `json:"stats"`
+		}
+		if err := f.Unmarshal(data, &p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
