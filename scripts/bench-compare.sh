@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/bench-compare.sh REV [--rounds N] [--duration D] [--ops a,b]
-# [--old-env VAR=VALUE]... - requests per second of the working tree against
+# [--old-env VAR=VALUE]... [--old-goflags FLAGS] - requests per second of the working tree against
 # revision REV, in one run.
 #
 # For a change that must not cost speed ("no more than 5% on any operation"):
@@ -17,6 +17,9 @@
 # --old-env sets a variable for the old servers only: with REV=HEAD, it
 # compares a setting against the default on the same code (the document
 # cache: scripts/bench-compare.sh HEAD --old-env DOCUMENT_CACHE_SIZE=0).
+# --old-goflags builds the old binary with extra go build flags: with
+# REV=HEAD, profile-guided optimization against none is
+# scripts/bench-compare.sh HEAD --old-goflags -pgo=off.
 # Everything it starts is stopped on exit.
 set -euo pipefail
 
@@ -29,6 +32,7 @@ ROUNDS=5
 DUR=2s
 OPS=(org employees50 project projects20 nested summary)
 OLD_ENV=()
+OLD_GOFLAGS=()
 while (($#)); do
 	case "$1" in
 	--rounds)
@@ -52,11 +56,15 @@ while (($#)); do
 		OLD_ENV+=("$2")
 		shift
 		;;
+	--old-goflags)
+		read -r -a OLD_GOFLAGS <<<"${2:?--old-goflags needs go build flags such as -pgo=off}"
+		shift
+		;;
 	-h | --help)
 		sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 		exit 0
 		;;
-	-*) op_die "unknown argument $1 (use REV, --rounds N, --duration D, --ops a,b, --old-env VAR=VALUE)" ;;
+	-*) op_die "unknown argument $1 (use REV, --rounds N, --duration D, --ops a,b, --old-env VAR=VALUE, --old-goflags FLAGS)" ;;
 	*) REV="$1" ;;
 	esac
 	shift
@@ -102,7 +110,7 @@ op_log "building orgpulse at $OLD_SHA and from the working tree"
 TREE="$(mktemp -d "$WORK/tree.XXXXXX")"
 rmdir "$TREE"
 git worktree add --quiet --detach "$TREE" "$OLD_SHA"
-(cd "$TREE" && go build -o "$BIN/orgpulse-old" .)
+(cd "$TREE" && go build "${OLD_GOFLAGS[@]}" -o "$BIN/orgpulse-old" .)
 go build -o "$BIN/orgpulse-new" .
 go build -o "$BIN/loadgen" ./cmd/loadgen
 
@@ -157,8 +165,8 @@ errors() { # OP: failed requests over all rounds and servers
 	cat "$RES/$1".*.json | grep -o '"errors": *[0-9]*' | grep -o '[0-9]*$' | awk '{ s += $1 } END { print s + 0 }'
 }
 
-printf 'orgpulse %s%s (old) against the working tree at %s (new), %s, %s round(s) of %s at concurrency 32\n' \
-	"$OLD_SHA" "${OLD_ENV[*]:+ with ${OLD_ENV[*]}}" "$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes')" \
+printf 'orgpulse %s%s%s (old) against the working tree at %s (new), %s, %s round(s) of %s at concurrency 32\n' \
+	"$OLD_SHA" "${OLD_ENV[*]:+ with ${OLD_ENV[*]}}" "${OLD_GOFLAGS[*]:+ built with ${OLD_GOFLAGS[*]}}" "$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes')" \
 	"$(date -u +%Y-%m-%dT%H:%MZ)" "$ROUNDS" "$DUR"
 printf 'machine: %s, %s cores; load average before %s, after %s\n\n' \
 	"$(uname -srm)" "$(nproc)" "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"
