@@ -71,6 +71,7 @@ type Cache struct {
 	cfg       Config
 	sf        singleflight.Group
 	log       *slog.Logger
+	decoded   decoded // decoded.go
 
 	// lost is set when an invalidation could not reach Redis. Until the
 	// generation has moved on, the cache is bypassed.
@@ -338,7 +339,7 @@ func LoadMany[V Value](ctx context.Context, c *Cache, keys []Key, ttl time.Durat
 	if ok {
 		missing = missing[:0:0]
 		for i, s := range slots {
-			if s.value != nil && decode(s.value, &out[i]) {
+			if s.value != nil && decodeHit(c, s.name, s.value, &out[i]) {
 				continue
 			}
 			missing = append(missing, i)

@@ -738,3 +738,38 @@ type number int
 var numberFormat = wire.New("test_number", 1)
 
 func (number) WireFormat() wire.Format { return numberFormat }
+
+// A hit decodes the bytes Redis holds now: a value decoded earlier under
+// the same versioned name (the decoded-value memo) is never handed out
+// for other bytes, whoever wrote them.
+func TestHitReadsTheBytesRedisHolds(t *testing.T) {
+	c, rdb, _ := newCache(t)
+	key := cache.Key{Name: "memo:1", Version: "things"}
+	if got := mustLoad(t, c, key, (&source{value: "first"}).fill); got != "first" {
+		t.Fatalf("first load = %q", got)
+	}
+	for range 2 { // remembered by now
+		if got := mustLoad(t, c, key, (&source{value: "unused"}).fill); got != "first" {
+			t.Fatalf("hit = %q, want first", got)
+		}
+	}
+	// Another writer puts other bytes under the very name read.
+	name := c.Lookup(ctx, key).Tag()
+	b, err := textFormat.Marshal(text("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, name, b, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustLoad(t, c, key, (&source{value: "unused"}).fill); got != "second" {
+		t.Errorf("after the bytes changed, hit = %q, want second", got)
+	}
+	// And bytes of no known version are a miss, as without the memo.
+	if err := rdb.Set(ctx, name, `{"v":99,"d":"third"}`, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustLoad(t, c, key, (&source{value: "filled"}).fill); got != "filled" {
+		t.Errorf("bytes of an unknown version: load = %q, want the fill's value", got)
+	}
+}
