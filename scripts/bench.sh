@@ -19,8 +19,12 @@
 #      PostGraphile 4 and 5 and the bare net/http floor (loadgen bare: a
 #      plain handler answering each operation from memory with the cached
 #      server's bytes) in the same interleaved rounds, and each server's
-#      CPU time per request (user + sys of its process group); the uncached
-#      server also without its document cache (DOCUMENT_CACHE_SIZE=0)
+#      CPU time per request (user + sys of its process group), and
+#      PostgreSQL's during each server's runs; the uncached server also
+#      without its document cache (DOCUMENT_CACHE_SIZE=0)
+#   2c. where the time goes: a CPU profile of the uncached server per
+#      operation at concurrency 32, split by the report into graphql-go,
+#      pgx, net/http and system calls, JSON, allocation and GC, ...
 #   2b. access control: the same at concurrency 32 with an admin and a
 #      member token, next to no token at all (ANONYMOUS_ROLE=admin)
 #   3. PostGraphile 4 and 5 on the same database, and pgbench's single
@@ -72,6 +76,7 @@ if ((QUICK)); then
 	C1_N=300 C1_D=1s C32_D=2s WARM_D=0 ROUNDS=1 PGB_T=1 NAIVE_N=30 HOP_N=30 HOP_NAIVE_N=30 HOP_ROUNDS=1
 	LARGE_ORGS=250 LARGE_METRICS=100000
 	FANOUT_SUBS=1000 FANOUT_EVENTS=3
+	PROF_S=1
 	GB_OPS=20x GB_FANOUT=2x GB_REC=300x GB_LOADER=100x GB_LAG=200x GB_REPLAY=1x
 else
 	RES="$BENCH_DIR/results"
@@ -79,6 +84,7 @@ else
 	C1_N=3000 C1_D=8s C32_D=5s WARM_D=5s ROUNDS=3 PGB_T=8 NAIVE_N=3000 HOP_N=1000 HOP_NAIVE_N=150 HOP_ROUNDS=3
 	LARGE_ORGS=1000 LARGE_METRICS=1000000
 	FANOUT_SUBS=1000 FANOUT_EVENTS=20
+	PROF_S=5
 	GB_OPS=300x GB_FANOUT=10x GB_REC=3000x GB_LOADER=1000x GB_LAG=1000x GB_REPLAY=3x
 fi
 OPS=(org employees50 project projects20 nested summary)
@@ -144,15 +150,32 @@ group_ticks() {
 		awk -v g="$1" '{ sub(/^.*\) /, ""); if ($3 == g) t += $12 + $13 } END { printf "%d\n", t }'
 }
 
+# pg_ticks: the user + sys CPU time, in clock ticks, of the project-local
+# PostgreSQL: the postmaster and its children (each backend calls setsid,
+# so they are not in its process group). The benchmark's servers are its
+# only clients, and only the one being measured is busy.
+pg_ticks() {
+	local pm
+	pm="$(head -n 1 "$OP_PG_DATA/postmaster.pid" 2>/dev/null)" || pm=""
+	[[ -n "$pm" ]] || {
+		echo 0
+		return
+	}
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+		awk -v pm="$pm" '{ pid = $1; sub(/^.*\) /, ""); if (pid == pm || $2 == pm) t += $12 + $13 } END { printf "%d\n", t }'
+}
+
 # cpu NAME PGID COMMAND...: runs COMMAND (one measured run of loadgen) and
-# records the CPU ticks the server's group spent meanwhile in cpu.txt, for
-# the report to divide by the run's requests.
+# records the CPU ticks the server's group spent meanwhile in cpu.txt, and
+# PostgreSQL's in cpu-postgres.txt, for the report to divide by the run's
+# requests.
 cpu() {
-	local name="$1" group="$2" before
+	local name="$1" group="$2" before pg_before
 	shift 2
-	before=$(group_ticks "$group")
+	before=$(group_ticks "$group") pg_before=$(pg_ticks)
 	"$@"
 	printf '%s\t%s\n' "$name" "$(($(group_ticks "$group") - before))" >>"$RES/cpu.txt"
+	printf '%s\t%s\n' "$name" "$(($(pg_ticks) - pg_before))" >>"$RES/cpu-postgres.txt"
 }
 
 # start_orgpulse NAME PORT DB [ENV=VALUE...]: an orgpulse server in its own
@@ -320,7 +343,8 @@ start_postgraphile "$PORT_PG" "$DB_SAMPLE"
 GROUP_PG="${OP_GROUPS[-1]}"
 start_postgraphile5 "$PORT_PG5" "$DB_SAMPLE"
 GROUP_PG5="${OP_GROUPS[-1]}"
-URL_OPT="http://127.0.0.1:$PORT_OPT/graphql"
+URL_OPT_BASE="http://127.0.0.1:$PORT_OPT"
+URL_OPT="$URL_OPT_BASE/graphql"
 URL_NAIVE="http://127.0.0.1:$PORT_NAIVE/graphql"
 URL_NODOC="http://127.0.0.1:$PORT_NODOC/graphql"
 URL_CACHE="http://127.0.0.1:$PORT_CACHE/graphql"
@@ -406,6 +430,25 @@ for op in "${OPS[@]}"; do
 		cpu "c32.pg5.$r" "$GROUP_PG5" c32 "$URL_PG5" "$pf5" "$(pg_vars "$op")" "$C32_D" "$RES/c32.pg5.$r.json"
 	done
 	op_log "  $op: done"
+done
+
+# ---------------------------------------------------------------- 2c. where the time goes
+
+# A CPU profile of the uncached server per operation, at concurrency 32
+# (Go's /debug/pprof/profile, on with DEBUG): the report splits each by
+# where the time went (graphql-go, pgx, net/http and system calls, JSON,
+# allocation and GC, ...), beside PostgreSQL's CPU per request from
+# section 2. The raw profiles stay in the results directory for
+# `go tool pprof`.
+op_log "2c. CPU profiles of the uncached server at concurrency 32 (${PROF_S}s per operation)"
+note_load "2c. profiles"
+for op in "${OPS[@]}"; do
+	curl -fsS -o "$RES/profile.$op.pprof" "$URL_OPT_BASE/debug/pprof/profile?seconds=$PROF_S" &
+	prof=$!
+	c32 "$URL_OPT" "bench/ops/$op.graphql" '{}' "$((PROF_S + 1))s" "$RES/profile.$op.json"
+	wait "$prof" || op_die "no CPU profile of $op from the uncached server (log $RES/optimized.log)"
+	go tool pprof -top -nodecount=1000000 -nodefraction=0 "$BIN/orgpulse" "$RES/profile.$op.pprof" >"$RES/profile.$op.txt" 2>/dev/null ||
+		op_die "go tool pprof could not read $RES/profile.$op.pprof"
 done
 
 # ---------------------------------------------------------------- 2b. access control

@@ -320,7 +320,8 @@ func (r *report) render() (string, error) {
 	r.printf("the ratios between figures of the same run are what carries over. Latency is what the client sees over loopback HTTP: ")
 	r.printf("request, execution, JSON encoding and transfer.\n\n")
 
-	r.printf("## Goals\n\nEach goal of issues #8, #19 and #22 beside the figure measured for it below.\n\n")
+	r.printf("## Goals\n\nEach goal of issues #8, #19 and #22 beside the figure measured for it below. ")
+	r.printf("Where a speed goal is missed, section 3's \"Where the time goes\" shows where the CPU went: in the server, by its profile, and in PostgreSQL.\n\n")
 	r.printf("| goal | measured | |\n|---|---|---|\n")
 	for _, g := range r.goals {
 		r.printf("| %s | %s | %s |\n", g.goal, g.measured, g.verdict)
@@ -498,6 +499,7 @@ func (r *report) scenario3() {
 		}
 	}
 	r.cpuTable()
+	r.profileTable()
 	r.printf("\nThe floor: the best single hand-written SQL statement per operation (`bench/ops/*.sql`), run by pgbench at concurrency 1 with prepared statements, ")
 	r.printf("next to orgpulse's p50 at concurrency 1 (uncached and cached).\n\n")
 	r.printf("| operation | floor p50 / p99 (pgbench) | orgpulse p50 uncached | over the floor | orgpulse p50 cached | over the floor |\n|---|---|---|---|---|---|\n")
@@ -746,7 +748,13 @@ func (r *report) cpuTable() {
 // per request of the runs named name (one run, or its rounds .r1, .r2, ...
 // summed), or "n/a"; ok is false (the error recorded) without cpu.txt.
 func (r *report) cpuPerRequest() (perRequest func(name string) (float64, string), ok bool) {
-	ticks, err := r.readCPU()
+	return r.cpuPerRequestFrom("cpu.txt")
+}
+
+// cpuPerRequestFrom is cpuPerRequest over file's ticks (cpu.txt: the
+// servers'; cpu-postgres.txt: PostgreSQL's during the same runs).
+func (r *report) cpuPerRequestFrom(file string) (perRequest func(name string) (float64, string), ok bool) {
+	ticks, err := r.readCPU(file)
 	if err != nil {
 		r.errs = append(r.errs, err.Error())
 		return nil, false
@@ -779,10 +787,10 @@ func (r *report) cpuPerRequest() (perRequest func(name string) (float64, string)
 	}, true
 }
 
-// readCPU reads cpu.txt: one line per measured run, its name and the clock
-// ticks its server spent.
-func (r *report) readCPU() (map[string]float64, error) {
-	b, err := os.ReadFile(filepath.Join(r.dir, "cpu.txt"))
+// readCPU reads file (cpu.txt or cpu-postgres.txt): one line per measured
+// run, its name and the clock ticks its server (or PostgreSQL) spent.
+func (r *report) readCPU(file string) (map[string]float64, error) {
+	b, err := os.ReadFile(filepath.Join(r.dir, file))
 	if err != nil {
 		return nil, err
 	}
@@ -791,7 +799,7 @@ func (r *report) readCPU() (map[string]float64, error) {
 		name, v, ok := strings.Cut(strings.TrimSpace(line), "\t")
 		t, err := strconv.ParseFloat(v, 64)
 		if !ok || err != nil {
-			return nil, fmt.Errorf("cpu.txt: bad line %q", line)
+			return nil, fmt.Errorf("%s: bad line %q", file, line)
 		}
 		ticks[name] = t
 	}
