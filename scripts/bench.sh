@@ -152,8 +152,10 @@ group_ticks() {
 
 # pg_ticks: the user + sys CPU time, in clock ticks, of the project-local
 # PostgreSQL: the postmaster and its children (each backend calls setsid,
-# so they are not in its process group). The benchmark's servers are its
-# only clients, and only the one being measured is busy.
+# so they are not in its process group), plus what the postmaster's exited
+# children spent (its cutime and cstime), so that a backend ending between
+# two readings does not take its time with it. The benchmark's servers are
+# its only clients, and only the one being measured is busy.
 pg_ticks() {
 	local pm
 	pm="$(head -n 1 "$OP_PG_DATA/postmaster.pid" 2>/dev/null)" || pm=""
@@ -162,7 +164,7 @@ pg_ticks() {
 		return
 	}
 	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } |
-		awk -v pm="$pm" '{ pid = $1; sub(/^.*\) /, ""); if (pid == pm || $2 == pm) t += $12 + $13 } END { printf "%d\n", t }'
+		awk -v pm="$pm" '{ pid = $1; sub(/^.*\) /, ""); if (pid == pm) t += $14 + $15; if (pid == pm || $2 == pm) t += $12 + $13 } END { printf "%d\n", t }'
 }
 
 # cpu NAME PGID COMMAND...: runs COMMAND (one measured run of loadgen) and
