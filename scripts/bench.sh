@@ -186,13 +186,7 @@ start_orgpulse() {
 	local name="$1" port="$2" db="$3"
 	shift 3
 	port_free "$port" || op_die "port $port is taken; stop what uses it"
-	setsid env -u REDIS_URL -u NAIVE_LOADING \
-		DATABASE_URL="$(op_local_db_url "$db")" ADDR="127.0.0.1:$port" DEBUG=1 \
-		LOG_FORMAT=text LOG_LEVEL=warn METRICS_SAMPLE_RATE=0 METRICS_RETENTION=0 \
-		API_TOKEN="$TOKEN" "$@" \
-		"$BIN/orgpulse" serve >"$RES/$name.log" 2>&1 </dev/null &
-	op_add_group "$!"
-	op_wait_graphql "http://127.0.0.1:$port/graphql" "orgpulse ($name)" -H "Authorization: Bearer $TOKEN"
+	op_bench_server "$BIN/orgpulse" "$port" "$(op_local_db_url "$db")" "$TOKEN" "$RES/$name.log" "$@"
 }
 
 start_postgraphile() { # PORT DB

@@ -12,6 +12,8 @@
 #   op_ensure_redis         use $REDIS_URL, or run a local redis-server
 #   op_ensure_node_modules  npm ci when package.json exists and deps are stale
 #   op_ensure_shellcheck    install shellcheck (root) or say how
+#   op_sample_db DB BIN     a migrated database with the sample data
+#   op_bench_server ...     orgpulse serve as the benchmarks run it
 #   op_stop_started         stop what this invocation started
 #
 # Knobs (environment): DATABASE_URL, REDIS_URL (use these servers as given),
@@ -585,6 +587,36 @@ op_wait_graphql() {
 		sleep 0.25
 	done
 	op_die "$2 did not answer at $1 within 30s"
+}
+
+# ---------------------------------------------------------------- benchmarks
+
+# op_sample_db DB ORGPULSE: create database DB on the local cluster, migrate
+# it with the binary ORGPULSE, load the default sample data and ANALYZE it
+# (scripts/bench-compare.sh, scripts/pgo.sh).
+op_sample_db() {
+	local url
+	op_create_db "$1"
+	url="$(op_local_db_url "$1")"
+	DATABASE_URL="$url" "$2" migrate up >/dev/null
+	DATABASE_URL="$url" "$2" seed --reset 2>&1 | tail -n 1 >&2
+	"$(op__pg_tool psql)" "$url" -X -q -c 'VACUUM ANALYZE' >/dev/null
+}
+
+# op_bench_server ORGPULSE PORT DB_URL TOKEN LOG [ENV=VALUE...]: orgpulse
+# serve as every benchmark runs it, in a process group of its own
+# (op_add_group), logging to LOG, and wait until it answers: DEBUG on (for
+# X-Debug and /debug/pprof), no log line per request, no self-recording
+# (it would grow the metrics table the aggregation reads), no Redis unless
+# ENV gives REDIS_URL.
+op_bench_server() {
+	local bin="$1" port="$2" url="$3" token="$4" log="$5"
+	shift 5
+	setsid env -u REDIS_URL -u NAIVE_LOADING DATABASE_URL="$url" ADDR="127.0.0.1:$port" DEBUG=1 \
+		LOG_FORMAT=text LOG_LEVEL=warn METRICS_SAMPLE_RATE=0 METRICS_RETENTION=0 API_TOKEN="$token" "$@" \
+		"$bin" serve >"$log" 2>&1 </dev/null &
+	op_add_group "$!"
+	op_wait_graphql "http://127.0.0.1:$port/graphql" "orgpulse (log $log)" -H "Authorization: Bearer $token"
 }
 
 # ---------------------------------------------------------------- node

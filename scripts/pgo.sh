@@ -68,22 +68,14 @@ go build -o "$BIN/orgpulse" .
 go build -o "$BIN/loadgen" ./cmd/loadgen
 
 op_log "preparing $DB"
-op_create_db "$DB"
+op_sample_db "$DB" "$BIN/orgpulse"
 DB_URL="$(op_local_db_url "$DB")"
-DATABASE_URL="$DB_URL" "$BIN/orgpulse" migrate up >/dev/null
-DATABASE_URL="$DB_URL" "$BIN/orgpulse" seed --reset 2>&1 | tail -n 1 >&2
-"$(op__pg_tool psql)" "$DB_URL" -X -q -c 'VACUUM ANALYZE' >/dev/null
 redis-cli -u "$CACHE_URL" FLUSHDB >/dev/null
 
 start() { # INDEX [ENV=VALUE...]
 	local i="$1"
 	shift
-	setsid env -u REDIS_URL DATABASE_URL="$DB_URL" ADDR="127.0.0.1:${PORTS[$i]}" DEBUG=1 \
-		LOG_FORMAT=text LOG_LEVEL=warn METRICS_SAMPLE_RATE=0 METRICS_RETENTION=0 API_TOKEN="$TOKEN" "$@" \
-		"$BIN/orgpulse" serve >"$WORK/${NAMES[$i]}.log" 2>&1 </dev/null &
-	op_add_group "$!"
-	op_wait_graphql "http://127.0.0.1:${PORTS[$i]}/graphql" "orgpulse (${NAMES[$i]}, log $WORK/${NAMES[$i]}.log)" \
-		-H "Authorization: Bearer $TOKEN"
+	op_bench_server "$BIN/orgpulse" "${PORTS[$i]}" "$DB_URL" "$TOKEN" "$WORK/${NAMES[$i]}.log" "$@"
 }
 start 0
 start 1 REDIS_URL="$CACHE_URL" REDIS_PREFIX=pgo:
