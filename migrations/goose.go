@@ -17,6 +17,14 @@ import (
 type Migrator struct {
 	db       *sql.DB
 	provider *goose.Provider
+	// reader reads the applied versions without the lock (Status,
+	// Pending): a read needs no serializing, and the lock is a session
+	// lock, which PgBouncer in transaction mode cannot keep: its unlock can
+	// reach another server connection, leaving the lock held there, and
+	// every replica starting after that (serve checks Pending) waited for
+	// it, then failed with "failed to unlock session" (scale test,
+	// PgBouncer mode).
+	reader *goose.Provider
 }
 
 // New returns a Migrator for the database behind pool.
@@ -32,7 +40,12 @@ func New(pool *pgxpool.Pool) (*Migrator, error) {
 		db.Close()
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
-	return &Migrator{db: db, provider: p}, nil
+	r, err := goose.NewProvider(goose.DialectPostgres, db, FS, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return &Migrator{db: db, provider: p, reader: r}, nil
 }
 
 // Close releases the migrator's handle; the pool stays open.
@@ -75,7 +88,7 @@ func (m *Migrator) Reset(ctx context.Context) error {
 
 // Status writes one line per migration: applied (with time) or pending.
 func (m *Migrator) Status(ctx context.Context, w io.Writer) error {
-	st, err := m.provider.Status(ctx)
+	st, err := m.reader.Status(ctx)
 	if err != nil {
 		return fmt.Errorf("migration status: %w", err)
 	}
@@ -91,7 +104,7 @@ func (m *Migrator) Status(ctx context.Context, w io.Writer) error {
 
 // Pending reports how many migrations are not applied yet.
 func (m *Migrator) Pending(ctx context.Context) (int, error) {
-	st, err := m.provider.Status(ctx)
+	st, err := m.reader.Status(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("migration status: %w", err)
 	}

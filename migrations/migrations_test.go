@@ -10,8 +10,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3/lock"
 
 	"orgpulse/migrations"
 	"orgpulse/testsupport"
@@ -428,5 +430,32 @@ func TestSchemaConstraints(t *testing.T) {
 		if got := db.MustQueryInt64(t, c.sql); got != c.want {
 			t.Errorf("%s = %d, want %d", c.sql, got, c.want)
 		}
+	}
+}
+
+// Reading the migration status takes no lock: while another session holds
+// the migration lock (a replica migrating, or a lock PgBouncer left held
+// on one of its server connections), a replica starting up still learns
+// at once whether the schema is current.
+func TestStatusTakesNoLock(t *testing.T) {
+	t.Parallel()
+	db := testsupport.MustOpenDB(t)
+	m := newMigrator(t, db)
+	conn, err := db.Pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(context.Background(), "SELECT pg_advisory_lock($1)", lock.DefaultLockID); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", lock.DefaultLockID) //nolint:errcheck
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if n, err := m.Pending(ctx); err != nil || n != 0 {
+		t.Fatalf("Pending under a held migration lock = %d, %v; want 0 at once", n, err)
+	}
+	if err := m.Status(ctx, io.Discard); err != nil {
+		t.Fatalf("Status under a held migration lock: %v", err)
 	}
 }
